@@ -1,0 +1,54 @@
+"""skoleflyt-connector: a school's absence plan and escalation ladder, applied to its platform's webhooks."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from connector.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config=None, *, runtime: Runtime | None = None) -> Flask:
+    """Build the web app for a loaded ``Config`` (or a ready ``Runtime``, as tests pass one); nothing at import."""
+    if runtime is None:
+        from connector.config import load_config
+        from connector.redis_conn import connect
+
+        if config is None:
+            import os
+
+            config = load_config(os.environ["CONNECTOR_CONFIG"])
+        runtime = Runtime(config, connect())
+    app = Flask(__name__)
+    app.extensions["connector"] = runtime
+
+    from connector.webhooks.views import bp as webhooks
+
+    app.register_blueprint(webhooks)
+
+    @app.get("/healthz")
+    def healthz():
+        return jsonify({"status": "ok"})
+
+    @app.get("/readyz")
+    def readyz():
+        try:
+            runtime.redis.ping()
+        except Exception:  # any failure to reach Redis means "not ready", never a 500
+            return jsonify({"status": "unavailable", "redis": "down"}), 503
+        return jsonify({"status": "ok", "redis": "up"})
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        code = (exc.name or "error").lower().replace(" ", "_")
+        return jsonify({"error": code, "message": exc.description or exc.name}), exc.code
+
+    @app.errorhandler(Exception)
+    def unexpected(exc):
+        log.exception("unhandled error")
+        return jsonify({"error": "internal", "message": "Internal error."}), 500
+
+    return app

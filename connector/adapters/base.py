@@ -1,0 +1,71 @@
+"""What every platform adapter provides: verify and parse what the platform sends, and write actions back."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Mapping
+
+import requests
+from marshmallow import Schema
+
+from connector.actions import Action
+
+
+class InboundError(Exception):
+    """A request the adapter refuses. ``status`` and ``code`` become the HTTP answer; ``fields`` names bad fields.
+
+    Messages are written for the sender's developer: they name fields and headers, never a secret or a value
+    from the body.
+    """
+
+    def __init__(self, status: int, code: str, message: str, fields: Mapping[str, Any] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.fields = dict(fields) if fields else None
+
+
+@dataclass
+class Inbound:
+    """One verified, parsed delivery: its dedupe id, the internal events, or the unknown type it carried."""
+
+    delivery_id: str
+    events: list[dict[str, Any]] = field(default_factory=list)
+    ignored_type: str | None = None
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """The platform's answer to one action, classified.
+
+    ``outcome`` is ``done`` (written, or already there), ``retry`` (try again later, after ``retry_after`` seconds
+    when the platform said so) or ``dead`` (the platform refused it; an admin must look).
+    """
+
+    outcome: str
+    remote_id: str | None = None
+    status: int | None = None
+    retry_after: float | None = None
+    reason: str = ""
+
+
+class Adapter:
+    type_name: ClassVar[str]
+    config_schema: ClassVar[type[Schema]]
+
+    def __init__(self, tenant_id: str, name: str, settings: Mapping[str, Any], http: requests.Session | None = None):
+        self.tenant_id = tenant_id
+        self.name = name
+        self.settings = settings
+        self.http = http or requests.Session()
+
+    @property
+    def max_body_bytes(self) -> int:
+        return int(self.settings.get("max_body_bytes", 1024 * 1024))
+
+    def receive(self, body: bytes, headers: Mapping[str, str], now: float) -> Inbound:
+        """Verify ``body`` (the raw bytes) and turn it into internal events; raise ``InboundError`` to refuse."""
+        raise NotImplementedError
+
+    def send(self, action: Action) -> SendResult:
+        raise NotImplementedError

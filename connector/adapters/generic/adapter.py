@@ -1,0 +1,100 @@
+"""The generic adapter: Standard Webhooks in, the contract's ``/tasks``, ``/alerts`` and ``/notes`` out."""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Mapping
+
+import requests
+from marshmallow import Schema, ValidationError, fields, validate
+
+from connector.actions import Action
+from connector.adapters.base import Adapter, Inbound, InboundError, SendResult
+from connector.adapters.http import classify_response, post_json
+from connector.secrets import SecretField
+from connector.webhooks.schemas import flatten_errors, load_event
+from connector.webhooks.verify import SignatureError, verify
+
+log = logging.getLogger(__name__)
+
+PATHS = {"task": "/tasks", "alert": "/alerts", "note": "/notes"}
+
+
+class GenericSettings(Schema):
+    webhook_secrets = fields.List(SecretField(), required=True, validate=validate.Length(min=1))
+    base_url = fields.Url(required=True, schemes={"http", "https"}, require_tld=False)
+    api_token = SecretField(required=True)
+    max_body_bytes = fields.Integer(load_default=1024 * 1024, validate=validate.Range(min=1024, max=16 * 1024 * 1024))
+    timeout_seconds = fields.Float(load_default=10.0, validate=validate.Range(min=0.5, max=120))
+
+
+def is_json(content_type: str | None) -> bool:
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def contract_body(action: Action) -> dict[str, Any]:
+    """The action as the contract's outbound table spells it, and nothing more."""
+    body: dict[str, Any] = {
+        "external_ref": action.external_ref,
+        "student_id": action.student_id,
+        "rule_id": action.rule_id,
+        "body": action.body,
+    }
+    if action.kind == "task":
+        body.update(
+            assignee=action.assignee.to_dict(), title=action.title, due_date=action.due_date, priority=action.priority
+        )
+    elif action.kind == "alert":
+        body.update(recipient=action.assignee.to_dict(), title=action.title, severity=action.severity)
+    else:
+        body["visibility"] = action.visibility
+    if action.case_id and action.kind in ("task", "note"):
+        body["case_id"] = action.case_id
+    return body
+
+
+class GenericAdapter(Adapter):
+    type_name = "generic"
+    config_schema = GenericSettings
+
+    def receive(self, body: bytes, headers: Mapping[str, str]) -> Inbound:
+        if not is_json(headers.get("content-type")):
+            raise InboundError(415, "unsupported_media_type", "The body must be JSON (Content-Type: application/json).")
+        secrets = [ref.reveal() for ref in self.settings["webhook_secrets"]]
+        try:
+            delivery_id = verify(body, headers, secrets)
+        except SignatureError as exc:
+            raise InboundError(401, "invalid_signature", str(exc)) from None
+        try:
+            envelope = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise InboundError(400, "malformed_json", "The body is not valid JSON.") from None
+        if not isinstance(envelope, dict):
+            raise InboundError(422, "invalid_event", "The body must be a JSON object.", {"_schema": ["Not an object."]})
+        try:
+            event = load_event(envelope)
+        except ValidationError as exc:
+            fields_ = flatten_errors(exc.messages)
+            raise InboundError(422, "invalid_event", f"Invalid field(s): {', '.join(sorted(fields_))}.", fields_) from None
+        if event is None:
+            return Inbound(delivery_id=delivery_id, ignored_type=str(envelope.get("type"))[:100])
+        return Inbound(delivery_id=delivery_id, events=[event])
+
+    def send(self, action: Action) -> SendResult:
+        url = self.settings["base_url"].rstrip("/") + PATHS[action.kind]
+        headers = {
+            "Authorization": f"Bearer {self.settings['api_token'].reveal()}",
+            "Idempotency-Key": action.external_ref,
+        }
+        response = post_json(self.http, url, contract_body(action), headers, self.settings["timeout_seconds"])
+        if isinstance(response, SendResult):
+            return response
+        result = classify_response(response)
+        if result.outcome == "done" and response.status_code != 409:
+            try:
+                remote_id = str(response.json()["id"])
+            except (ValueError, KeyError, TypeError):
+                remote_id = None
+            return SendResult("done", remote_id=remote_id, status=response.status_code)
+        return result

@@ -1,0 +1,57 @@
+"""Every Redis key the connector writes, in one place, under one prefix.
+
+A prefix per deployment (and per test) means two installations, or a test run, can share a Redis server and
+clean up only what they made. Pupil ids appear in keys only as given by the platform: ids, never names.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+
+def digest(*parts: str, length: int = 32) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:length]
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str
+
+    def delivery(self, tenant: str, adapter: str, delivery_id: str) -> str:
+        """Marks a webhook delivery as taken, for as long as senders may redeliver it."""
+        return f"{self.prefix}:delivery:{digest(tenant, adapter, delivery_id)}"
+
+    def pupil(self, tenant: str, student_id: str) -> str:
+        """Hash of one pupil's compact history: ``g`` (group) and ``d:<date>`` (that day's absences)."""
+        return f"{self.prefix}:t:{tenant}:pupil:{student_id}"
+
+    def notices(self, tenant: str, student_id: str) -> str:
+        """Hash ``<from>|<to>`` -> reason code of the guardians' written notices (never their text)."""
+        return f"{self.prefix}:t:{tenant}:notices:{student_id}"
+
+    def deadlines(self, tenant: str) -> str:
+        """Hash deadline id -> JSON of what to re-evaluate when it falls due."""
+        return f"{self.prefix}:t:{tenant}:deadlines"
+
+    def outbox(self, tenant: str) -> str:
+        """Hash external_ref -> JSON of an action not yet confirmed by the platform."""
+        return f"{self.prefix}:t:{tenant}:outbox"
+
+    def ledger(self, tenant: str) -> str:
+        """Hash external_ref -> the platform's id: what has been written, so nothing is written twice."""
+        return f"{self.prefix}:t:{tenant}:ledger"
+
+    @property
+    def due(self) -> str:
+        """Sorted set of everything that must happen at a time (deadlines, delivery retries), scored by epoch."""
+        return f"{self.prefix}:due"
+
+    @property
+    def dead_letters(self) -> str:
+        """Hash ``<tenant>|<external_ref>`` -> JSON of an action the platform refused, for an admin."""
+        return f"{self.prefix}:dead-letters"
+
+    @property
+    def ignored(self) -> str:
+        """Hash event type -> count of well-formed deliveries whose type this version does not handle."""
+        return f"{self.prefix}:stats:ignored"

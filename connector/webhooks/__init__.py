@@ -1,0 +1,1 @@
+"""Receiving webhooks: the HTTP view, signature verification and the contract's schemas."""

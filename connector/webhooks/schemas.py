@@ -1,0 +1,188 @@
+"""The reference contract's event schemas (``shared/CONTRACT.md``), which are also the connector's internal events.
+
+Loading returns plain JSON-ready dicts (dates stay ISO strings) holding only the fields the contract names: a
+platform that sends more (a pupil's name, say) has it dropped here, before anything is queued.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+
+STATUSES = ("present", "absent", "late", "left_early")
+REASON_CODES = ("illness", "medical", "family", "school_refusal", "other")
+CATEGORIES = (
+    "absence_notice",
+    "school_refusal",
+    "own_child_case",
+    "several_children_case",
+    "school_environment",
+    "staff_involved",
+    "other",
+)
+TASK_STATUSES = ("open", "completed", "cancelled")
+OUTCOMES = ("resolved", "escalate", "external_involved", "no_action")
+
+MAX_MARKS = 5000
+
+
+class IsoDate(fields.String):
+    """A ``YYYY-MM-DD`` date, kept as its string so the event stays JSON as it travels through the queue."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return date.fromisoformat(text).isoformat() if len(text) == 10 else _bad_date()
+        except ValueError:
+            raise ValidationError("Not a valid date (YYYY-MM-DD).") from None
+
+
+def _bad_date():
+    raise ValueError
+
+
+class IsoDateTime(fields.String):
+    """An RFC 3339 timestamp with its offset; a time without a zone cannot be placed on a school day."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise ValidationError("Not a valid RFC 3339 timestamp.") from None
+        if moment.tzinfo is None:
+            raise ValidationError("Timestamp needs a time-zone offset (e.g. Z or +01:00).")
+        return moment.isoformat()
+
+
+def _id(**kwargs) -> fields.String:
+    return fields.String(validate=validate.Length(min=1, max=200), **kwargs)
+
+
+class _Strict(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+class LessonSchema(_Strict):
+    id = _id(required=True)
+    subject = fields.String(validate=validate.Length(max=200))
+    start = fields.String(validate=validate.Length(max=40))
+    end = fields.String(validate=validate.Length(max=40))
+
+
+class MarkSchema(_Strict):
+    student_id = _id(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    documented = fields.Boolean(required=True, truthy={True}, falsy={False})
+    reason = fields.String(validate=validate.Length(max=2000))
+    minutes = fields.Integer(validate=validate.Range(min=0, max=24 * 60), strict=True)
+
+
+class RegisterSchema(_Strict):
+    date = IsoDate(required=True)
+    group_id = _id(required=True)
+    marks = fields.List(fields.Nested(MarkSchema), required=True, validate=validate.Length(max=MAX_MARKS))
+    lesson = fields.Nested(LessonSchema, allow_none=True)
+
+
+class MarkedSchema(MarkSchema):
+    date = IsoDate(required=True)
+    group_id = _id()
+    lesson = fields.Nested(LessonSchema, allow_none=True)
+
+
+class NoticeSchema(_Strict):
+    student_id = _id(required=True)
+    from_date = IsoDate(required=True)
+    to_date = IsoDate(required=True)
+    reason = fields.String(required=True, validate=validate.Length(max=5000))
+    reason_code = fields.String(validate=validate.OneOf(REASON_CODES))
+    guardian_id = _id()
+    channel = fields.String(validate=validate.Length(max=50))
+
+    @validates_schema
+    def _range(self, data, **kwargs):
+        if "from_date" in data and "to_date" in data and data["to_date"] < data["from_date"]:
+            raise ValidationError("Must not be before from_date.", "to_date")
+
+
+class PartySchema(_Strict):
+    id = _id(required=True)
+    role = fields.String(required=True, validate=validate.Length(min=1, max=50))
+
+
+class MessageSchema(_Strict):
+    message_id = _id(required=True)
+    sender = fields.Nested(PartySchema, required=True)
+    recipients = fields.List(fields.Nested(PartySchema), required=True)
+    student_ids = fields.List(_id(), required=True)
+    created_at = IsoDateTime(required=True)
+    body = fields.String(validate=validate.Length(max=100_000))
+    subject = fields.String(validate=validate.Length(max=1000))
+    category = fields.String(validate=validate.OneOf(CATEGORIES))
+
+
+class TaskUpdatedSchema(_Strict):
+    external_ref = _id(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(TASK_STATUSES))
+    outcome = fields.String(validate=validate.OneOf(OUTCOMES))
+    completed_at = IsoDateTime()
+    note = fields.String(validate=validate.Length(max=10_000))
+
+
+class EnrolledSchema(_Strict):
+    student_id = _id(required=True)
+    group_id = _id(required=True)
+    date = IsoDate(required=True)
+
+
+EVENT_SCHEMAS: dict[str, Schema] = {
+    "attendance.register": RegisterSchema(),
+    "attendance.marked": MarkedSchema(),
+    "absence.notice": NoticeSchema(),
+    "message.created": MessageSchema(),
+    "task.updated": TaskUpdatedSchema(),
+    "student.enrolled": EnrolledSchema(),
+}
+EVENT_TYPES = tuple(EVENT_SCHEMAS)
+
+
+class EnvelopeSchema(_Strict):
+    type = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    timestamp = IsoDateTime(required=True)
+    data = fields.Dict(required=True)
+
+
+ENVELOPE = EnvelopeSchema()
+
+
+def flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """Marshmallow's nested error dict as ``{"data.marks.3.status": [...]}``: one line per field for the sender."""
+    flat: dict[str, list[str]] = {}
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            flat.update(flatten_errors(value, path))
+    elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        flat[prefix or "_schema"] = messages
+    else:
+        flat[prefix or "_schema"] = [str(messages)]
+    return flat
+
+
+def load_event(envelope: dict[str, Any]) -> dict[str, Any] | None:
+    """Validate one envelope; the internal event, or ``None`` for a type this version does not know.
+
+    Raises ``ValidationError`` with messages keyed by the envelope's own field names (``data.marks.0.status``).
+    """
+    head = ENVELOPE.load(envelope)
+    schema = EVENT_SCHEMAS.get(head["type"])
+    if schema is None:
+        return None
+    try:
+        data = schema.load(head["data"])
+    except ValidationError as exc:
+        raise ValidationError({"data": exc.messages}) from None
+    return {"type": head["type"], "timestamp": head["timestamp"], **data}

@@ -1,0 +1,63 @@
+"""``POST /webhooks/<tenant>/<adapter>``: the one door events come in by.
+
+The order of checks is the contract's: who (404), how big (413), then the adapter verifies the raw bytes before
+anything is parsed (415, 401, 400, 422). Nothing of a refused request is kept or logged beyond its status.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, current_app, jsonify, request
+from redis.exceptions import RedisError
+
+from connector.adapters.base import InboundError
+from connector.runtime import UnknownTarget
+from connector.webhooks.intake import enqueue_delivery
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("webhooks", __name__)
+
+
+def error(status: int, code: str, message: str, fields=None):
+    body = {"error": code, "message": message}
+    if fields:
+        body["fields"] = fields
+    return jsonify(body), status
+
+
+def read_body(limit: int) -> bytes | None:
+    """The raw body, or ``None`` when it is over ``limit`` (declared or actual: a chunked body has no length)."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    body = request.stream.read(limit + 1)
+    return None if len(body) > limit else body
+
+
+@bp.post("/webhooks/<tenant>/<adapter>")
+def receive(tenant: str, adapter: str):
+    rt = current_app.extensions["connector"]
+    try:
+        platform = rt.adapter(tenant, adapter)
+    except UnknownTarget:
+        return error(404, "not_found", "No such tenant or adapter.")
+    body = read_body(platform.max_body_bytes)
+    if body is None:
+        return error(413, "too_large", f"The body is larger than {platform.max_body_bytes} bytes.")
+    try:
+        inbound = platform.receive(body, request.headers)
+    except InboundError as exc:
+        log.info("refused delivery tenant=%s adapter=%s status=%s code=%s", tenant, adapter, exc.status, exc.code)
+        return error(exc.status, exc.code, exc.message, exc.fields)
+    if inbound.ignored_type is not None:
+        rt.redis.hincrby(rt.keys.ignored, inbound.ignored_type, 1)
+        log.info("ignored event type %r tenant=%s adapter=%s", inbound.ignored_type, tenant, adapter)
+        return jsonify({"accepted": 0, "ignored": inbound.ignored_type}), 202
+    try:
+        queued = enqueue_delivery(rt, tenant, adapter, inbound.delivery_id, inbound.events)
+    except RedisError:
+        log.exception("could not queue delivery tenant=%s adapter=%s", tenant, adapter)
+        return error(503, "unavailable", "The event could not be stored; please retry.")
+    if not queued:
+        return jsonify({"accepted": 0, "duplicate": True}), 202
+    return jsonify({"accepted": len(inbound.events)}), 202

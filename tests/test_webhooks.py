@@ -1,0 +1,274 @@
+"""The intake door, per the contract: signatures, every error code, dedupe, one job per delivery."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.conftest import (
+    OTHER_TENANT_SECRET,
+    ROTATED_SECRET,
+    SECRET,
+    envelope,
+    post_event,
+    queued_jobs,
+    signed_headers,
+)
+
+REGISTER = {
+    "date": "2026-11-23",
+    "group_id": "7A",
+    "marks": [
+        {"student_id": "s-1", "status": "present", "documented": False},
+        {"student_id": "s-2", "status": "absent", "documented": False},
+        {"student_id": "s-3", "status": "late", "documented": True, "minutes": 10},
+    ],
+}
+
+
+def post_raw(client, body: bytes, headers: dict, tenant: str = "skole-a", adapter: str = "generic"):
+    return client.post(f"/webhooks/{tenant}/{adapter}", data=body, headers=headers)
+
+
+def test_valid_signature_is_queued_as_one_job_with_202(client, rt):
+    response = post_event(client, "attendance.register", REGISTER)
+    assert response.status_code == 202
+    assert response.get_json() == {"accepted": 1}
+    jobs = queued_jobs(rt)
+    assert len(jobs) == 1
+    tenant, adapter, _marker, events = jobs[0].args
+    assert (tenant, adapter) == ("skole-a", "generic")
+    assert [m["student_id"] for m in events[0]["marks"]] == ["s-1", "s-2", "s-3"]
+
+
+def test_signature_with_rotated_secret_passes(client, rt):
+    assert post_event(client, "attendance.register", REGISTER, secret=ROTATED_SECRET).status_code == 202
+
+
+def test_any_one_of_several_signatures_passes(client, rt):
+    body = envelope("attendance.register", REGISTER)
+    headers = signed_headers(body, "msg_multi")
+    good = headers["webhook-signature"]
+    headers["webhook-signature"] = f"v1,{'A' * 43}= v2,unknown {good}"
+    assert post_raw(client, body, headers).status_code == 202
+
+
+def test_wrong_signature_is_401_and_nothing_is_kept(client, rt):
+    body = envelope("attendance.register", REGISTER)
+    headers = signed_headers(body)
+    headers["webhook-signature"] = signed_headers(body + b" ", headers["webhook-id"])["webhook-signature"]
+    response = post_raw(client, body, headers)
+    assert response.status_code == 401
+    assert response.get_json()["error"] == "invalid_signature"
+    assert queued_jobs(rt) == []
+    assert list(rt.redis.scan_iter(match=f"{rt.token}*")) == []
+
+
+def test_other_tenants_secret_is_401(client, rt):
+    response = post_event(client, "attendance.register", REGISTER, secret=OTHER_TENANT_SECRET)
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize("offset", [-301, 301])
+def test_stale_or_future_timestamp_is_401(client, rt, offset):
+    response = post_event(client, "attendance.register", REGISTER, timestamp=int(time.time()) + offset)
+    assert response.status_code == 401
+    assert "timestamp" in response.get_json()["message"]
+
+
+@pytest.mark.parametrize("header", ["webhook-id", "webhook-timestamp", "webhook-signature"])
+def test_missing_header_is_401_naming_it(client, rt, header):
+    body = envelope("attendance.register", REGISTER)
+    headers = signed_headers(body)
+    del headers[header]
+    response = post_raw(client, body, headers)
+    assert response.status_code == 401
+    assert header in response.get_json()["message"]
+
+
+@pytest.mark.parametrize(
+    "signature", ["garbage", "v1,", "v1,@@@not-base64@@@", "v1", ",,,", "v1,AAAA v1,BBBB", "\u00e6\u00f8\u00e5"]
+)
+def test_malformed_signature_header_is_401_not_500(client, rt, signature):
+    body = envelope("attendance.register", REGISTER)
+    headers = signed_headers(body)
+    headers["webhook-signature"] = signature
+    assert post_raw(client, body, headers).status_code == 401
+
+
+def test_malformed_timestamp_header_is_401(client, rt):
+    body = envelope("attendance.register", REGISTER)
+    headers = signed_headers(body)
+    headers["webhook-timestamp"] = "yesterday"
+    assert post_raw(client, body, headers).status_code == 401
+
+
+def test_unknown_tenant_or_adapter_is_404(client, rt):
+    body = envelope("attendance.register", REGISTER)
+    assert post_raw(client, body, signed_headers(body), tenant="no-such-school").status_code == 404
+    response = post_raw(client, body, signed_headers(body), adapter="moodle")
+    assert response.status_code == 404
+    assert response.get_json()["error"] == "not_found"
+
+
+def test_malformed_json_is_400(client, rt):
+    body = b'{"type": "attendance.register", "data": {'
+    response = post_raw(client, body, signed_headers(body))
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "malformed_json"
+
+
+def test_body_that_is_not_utf8_is_refused_as_unverifiable_not_500(client, rt):
+    """The reference verifier works on text, so a body that is not UTF-8 (thus not JSON) cannot pass it."""
+    import base64
+    import hashlib
+    import hmac
+
+    body = b'{"type": "\xff\xfe"}'
+    key = base64.b64decode(SECRET.removeprefix("whsec_"))
+    stamp = str(int(time.time()))
+    mac = hmac.new(key, b"msg_latin." + stamp.encode() + b"." + body, hashlib.sha256).digest()
+    headers = {
+        "content-type": "application/json",
+        "webhook-id": "msg_latin",
+        "webhook-timestamp": stamp,
+        "webhook-signature": "v1," + base64.b64encode(mac).decode(),
+    }
+    response = post_raw(client, body, headers)
+    assert response.status_code == 401
+    assert queued_jobs(rt) == []
+
+
+def test_not_json_content_type_is_415(client, rt):
+    body = envelope("attendance.register", REGISTER)
+    headers = signed_headers(body)
+    headers["content-type"] = "text/plain"
+    assert post_raw(client, body, headers).status_code == 415
+
+
+def test_body_over_the_limit_is_413(client, rt):
+    body = b'{"pad": "' + b"x" * (1024 * 1024) + b'"}'
+    response = post_raw(client, body, signed_headers(body))
+    assert response.status_code == 413
+    assert response.get_json()["error"] == "too_large"
+
+
+def test_schema_errors_are_422_naming_each_field(client, rt):
+    data = {
+        "date": "23.11.2026",
+        "marks": [
+            {"student_id": "s-1", "status": "sick", "documented": False},
+            {"status": "absent", "documented": "no"},
+        ],
+    }
+    response = post_event(client, "attendance.register", data)
+    assert response.status_code == 422
+    body = response.get_json()
+    assert body["error"] == "invalid_event"
+    assert set(body["fields"]) == {
+        "data.date",
+        "data.group_id",
+        "data.marks.0.status",
+        "data.marks.1.student_id",
+        "data.marks.1.documented",
+    }
+    assert queued_jobs(rt) == []
+
+
+def test_envelope_errors_are_422(client, rt):
+    body = json.dumps({"type": "attendance.marked", "timestamp": "not a time"}).encode()
+    response = post_raw(client, body, signed_headers(body))
+    assert response.status_code == 422
+    assert set(response.get_json()["fields"]) == {"timestamp", "data"}
+
+
+def test_json_array_body_is_422(client, rt):
+    body = b"[1, 2]"
+    assert post_raw(client, body, signed_headers(body)).status_code == 422
+
+
+def test_notice_to_date_before_from_date_is_422(client, rt):
+    data = {"student_id": "s-1", "from_date": "2026-11-23", "to_date": "2026-11-20", "reason": "syk"}
+    response = post_event(client, "absence.notice", data)
+    assert response.status_code == 422
+    assert "data.to_date" in response.get_json()["fields"]
+
+
+def test_unknown_event_type_is_202_ignored_and_counted(client, rt):
+    response = post_event(client, "grade.published", {"anything": 1})
+    assert response.status_code == 202
+    assert response.get_json() == {"accepted": 0, "ignored": "grade.published"}
+    assert queued_jobs(rt) == []
+    assert rt.redis.hget(rt.keys.ignored, "grade.published") == b"1"
+
+
+def test_redelivery_is_202_and_changes_nothing(client, rt):
+    first = post_event(client, "attendance.register", REGISTER, msg_id="msg_same")
+    again = post_event(client, "attendance.register", REGISTER, msg_id="msg_same")
+    assert first.status_code == again.status_code == 202
+    assert again.get_json() == {"accepted": 0, "duplicate": True}
+    assert len(queued_jobs(rt)) == 1
+
+
+def test_redelivery_after_the_job_ran_is_still_a_duplicate(client, rt):
+    from tests.conftest import run_worker
+
+    post_event(client, "attendance.register", REGISTER, msg_id="msg_done")
+    run_worker(rt)
+    assert queued_jobs(rt) == []
+    again = post_event(client, "attendance.register", REGISTER, msg_id="msg_done")
+    assert again.get_json() == {"accepted": 0, "duplicate": True}
+    assert queued_jobs(rt) == []
+
+
+def test_same_webhook_id_for_another_tenant_is_not_a_duplicate(client, rt):
+    assert post_event(client, "attendance.register", REGISTER, msg_id="msg_x").get_json() == {"accepted": 1}
+    response = post_event(
+        client, "attendance.register", REGISTER, tenant="skole-b", msg_id="msg_x", secret=OTHER_TENANT_SECRET
+    )
+    assert response.get_json() == {"accepted": 1}
+
+
+def test_fields_outside_the_contract_are_not_queued(client, rt):
+    data = dict(REGISTER, marks=[{"student_id": "s-9", "status": "absent", "documented": False, "name": "Kari"}])
+    assert post_event(client, "attendance.register", data).status_code == 202
+    (job,) = queued_jobs(rt)
+    assert "Kari" not in json.dumps(job.args)
+
+
+def test_healthz_and_readyz(client, rt):
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    assert client.get("/readyz").status_code == 200
+
+
+def test_readyz_is_503_when_redis_is_down(rt):
+    from redis import Redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    from connector import create_app
+    from connector.runtime import Runtime
+
+    down = Runtime(rt.config, Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0)), clock=rt.clock)
+    response = create_app(runtime=down).test_client().get("/readyz")
+    assert response.status_code == 503
+
+
+def test_redis_down_at_intake_is_503_not_202(rt):
+    from redis import Redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    from connector import create_app
+    from connector.runtime import Runtime
+
+    down = Runtime(rt.config, Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0)), clock=rt.clock)
+    response = post_event(create_app(runtime=down).test_client(), "attendance.register", REGISTER)
+    assert response.status_code == 503
+
+
+def test_wrong_method_and_unknown_path_are_json(client, rt):
+    assert client.get("/webhooks/skole-a/generic").status_code == 405
+    response = client.get("/nowhere")
+    assert response.status_code == 404 and response.get_json()["error"] == "not_found"
