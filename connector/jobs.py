@@ -1,0 +1,41 @@
+"""RQ job functions: the worker's entry points. Each finds the process's runtime and does one delivery's work."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from connector import outbox, processing, runtime
+
+log = logging.getLogger(__name__)
+
+
+def process_delivery(tenant_id: str, adapter: str, delivery_key: str, events: list[dict[str, Any]]) -> int:
+    """Handle one webhook delivery (a whole register is one job) and try to send what it decided at once.
+
+    The delivery's dedupe marker is set first, so a redelivery is recognised after this job has gone.
+    """
+    rt = runtime.current()
+    rt.redis.set(delivery_key, "1", ex=rt.config.dedupe_ttl_seconds)
+    actions = processing.handle_events(rt, tenant_id, adapter, events)
+    for action in actions:
+        outbox.send(rt, tenant_id, action.external_ref)
+    return len(actions)
+
+
+def run_due(members: list[str]) -> int:
+    """Handle due-set members leased by the scheduler: deadlines to fire and actions to (re)send."""
+    rt = runtime.current()
+    handled = 0
+    for member in members:
+        tenant_id, kind, ident = member.split("|", 2)
+        if tenant_id not in rt.config.tenants:
+            log.warning("due item for unknown tenant %s dropped", tenant_id)
+            rt.redis.zrem(rt.keys.due, member)
+            continue
+        if kind == "deadline":
+            for action in processing.fire_deadline(rt, tenant_id, ident):
+                outbox.send(rt, tenant_id, action.external_ref)
+        elif kind == "send":
+            outbox.send(rt, tenant_id, ident)
+        handled += 1
+    return handled

@@ -1,0 +1,116 @@
+"""Writing actions to the platform exactly once: the transactional outbox, the ledger and the dead letters.
+
+An action is first written to the outbox in the same Redis transaction as the state change that caused it, with a
+retry entry in the due set a little in the future. The job then tries to send it at once; only a confirmed send
+(or the platform's ``409``: it already has that ``external_ref``) moves it into the ledger. A worker that dies
+mid-way leaves the outbox entry, and the scheduler sends it later; an action already in the ledger is never sent
+again.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import random
+from typing import Iterable
+
+from redis.client import Pipeline
+
+from connector.actions import Action
+from connector.adapters.base import SendResult
+from connector.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+FIRST_TRY_GRACE_SECONDS = 60
+BACKOFF_BASE_SECONDS = 30
+BACKOFF_CAP_SECONDS = 3600
+MAX_ATTEMPTS = 12
+
+
+def due_member(tenant: str, ref: str) -> str:
+    return f"{tenant}|send|{ref}"
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Exponential, capped, with jitter so a platform coming back is not hit by every retry at once."""
+    delay = min(BACKOFF_BASE_SECONDS * 2 ** max(attempt - 1, 0), BACKOFF_CAP_SECONDS)
+    return delay * random.uniform(0.9, 1.1)
+
+
+def add(pipe: Pipeline, rt: Runtime, tenant: str, adapter: str, actions: Iterable[Action], now: float) -> None:
+    """Queue actions inside the caller's transaction (``HSETNX``: the first version of an action wins)."""
+    keys = rt.keys
+    for action in actions:
+        entry = json.dumps({"adapter": adapter, "attempts": 0, "action": action.to_dict()})
+        pipe.hsetnx(keys.outbox(tenant), action.external_ref, entry)
+        pipe.zadd(keys.due, {due_member(tenant, action.external_ref): now + FIRST_TRY_GRACE_SECONDS}, nx=True)
+
+
+def send(rt: Runtime, tenant: str, ref: str) -> str:
+    """Try one outbox entry once; returns what happened (``done``, ``retry``, ``dead`` or ``skipped``)."""
+    keys = rt.keys
+    member = due_member(tenant, ref)
+    raw = rt.redis.hget(keys.outbox(tenant), ref)
+    if raw is None or rt.redis.hexists(keys.ledger(tenant), ref):
+        with rt.redis.pipeline() as pipe:
+            pipe.hdel(keys.outbox(tenant), ref).zrem(keys.due, member).execute()
+        return "skipped"
+    entry = json.loads(raw)
+    action = Action.from_dict(entry["action"])
+    try:
+        result = rt.adapter(tenant, entry["adapter"]).send(action)
+    except Exception:  # a bug or an unreachable secret must not lose the action: retry, and say so
+        log.exception("sending %s %s for tenant %s failed", action.kind, ref, tenant)
+        result = SendResult("retry", reason="adapter error")
+    now = rt.clock.now().timestamp()
+    with rt.redis.pipeline() as pipe:
+        if result.outcome == "done":
+            pipe.hset(keys.ledger(tenant), ref, result.remote_id or "")
+            pipe.hdel(keys.outbox(tenant), ref).zrem(keys.due, member)
+            log.info("sent %s %s rule=%s tenant=%s status=%s", action.kind, ref, action.rule_id, tenant, result.status)
+        elif result.outcome == "retry" and entry["attempts"] + 1 < MAX_ATTEMPTS:
+            entry["attempts"] += 1
+            delay = result.retry_after if result.retry_after is not None else backoff_seconds(entry["attempts"])
+            pipe.hset(keys.outbox(tenant), ref, json.dumps(entry))
+            pipe.zadd(keys.due, {member: now + max(delay, 1.0)})
+            log.warning(
+                "retrying %s %s tenant=%s in %.0fs (attempt %d, %s)",
+                action.kind, ref, tenant, delay, entry["attempts"], result.reason,
+            )
+        else:
+            letter = {
+                "tenant": tenant, "adapter": entry["adapter"], "attempts": entry["attempts"] + 1,
+                "status": result.status, "reason": result.reason, "failed_at": now, "action": entry["action"],
+            }
+            pipe.hset(keys.dead_letters, f"{tenant}|{ref}", json.dumps(letter))
+            pipe.hdel(keys.outbox(tenant), ref).zrem(keys.due, member)
+            log.error("dead letter: %s %s tenant=%s (%s)", action.kind, ref, tenant, result.reason)
+            result = SendResult("dead", status=result.status, reason=result.reason)
+        pipe.execute()
+    return result.outcome
+
+
+def dead_letters(rt: Runtime) -> list[dict]:
+    letters = []
+    for key, raw in sorted(rt.redis.hgetall(rt.keys.dead_letters).items()):
+        letter = json.loads(raw)
+        letter["id"] = key.decode()
+        letters.append(letter)
+    return letters
+
+
+def retry_dead_letter(rt: Runtime, letter_id: str) -> bool:
+    """Put a dead letter back into the outbox with a fresh count of attempts, due now."""
+    keys = rt.keys
+    raw = rt.redis.hget(keys.dead_letters, letter_id)
+    if raw is None:
+        return False
+    letter = json.loads(raw)
+    tenant, ref = letter["tenant"], letter["action"]["external_ref"]
+    entry = json.dumps({"adapter": letter["adapter"], "attempts": 0, "action": letter["action"]})
+    with rt.redis.pipeline() as pipe:
+        pipe.hset(keys.outbox(tenant), ref, entry)
+        pipe.zadd(keys.due, {due_member(tenant, ref): rt.clock.now().timestamp()})
+        pipe.hdel(keys.dead_letters, letter_id)
+        pipe.execute()
+    return True

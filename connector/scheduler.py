@@ -1,0 +1,50 @@
+"""The due set: everything that must happen at a time, kept in Redis so it survives restarts of every process.
+
+Deadlines and delivery retries are members of one sorted set scored by when they fall due. A sweep *leases* the
+due members (moves their score a lease ahead) in one atomic step and hands them to the queue in batches; the job
+that handles a member removes it. If anything dies in between, the lease runs out and the member is swept again,
+and the handlers are idempotent, so a second run writes nothing twice. Several schedulers may run at once.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+from connector.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 300
+BATCH = 100
+
+# ARGV: now, lease end, limit. Returns the members that were due and are now leased.
+LEASE_DUE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, member in ipairs(due) do
+  redis.call('ZADD', KEYS[1], 'XX', ARGV[2], member)
+end
+return due
+"""
+
+
+def sweep(rt: Runtime, limit: int = 10_000) -> int:
+    """Lease what is due now and queue it; returns how many members were queued."""
+    now = rt.clock.now().timestamp()
+    members = rt.redis.register_script(LEASE_DUE)(keys=[rt.keys.due], args=[now, now + LEASE_SECONDS, limit])
+    members = [m.decode() for m in members]
+    queue = rt.queue
+    for start in range(0, len(members), BATCH):
+        queue.enqueue("connector.jobs.run_due", members[start:start + BATCH], result_ttl=0, failure_ttl=7 * 24 * 3600)
+    if members:
+        log.info("queued %d due item(s)", len(members))
+    return len(members)
+
+
+def run_forever(rt: Runtime, interval: float = 1.0) -> None:  # pragma: no cover - a loop around sweep()
+    log.info("scheduler sweeping %s every %.1fs", rt.keys.due, interval)
+    while True:
+        try:
+            sweep(rt)
+        except Exception:
+            log.exception("sweep failed; trying again")
+        time.sleep(interval)

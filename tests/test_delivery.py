@@ -1,0 +1,214 @@
+"""Writing back exactly once: idempotency keys, the ledger, retries, Retry-After and dead letters."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import requests
+import responses
+
+from connector import jobs, outbox, processing, scheduler
+from connector.actions import Action, Party, external_ref
+from tests.conftest import PLATFORM, post_event, queued_jobs, run_worker
+
+TASKS = f"{PLATFORM}/tasks"
+
+
+def task(n: int = 1) -> Action:
+    return Action(
+        kind="task",
+        external_ref=external_ref("skole-a", "absence.notice_missing", f"s-{n}", "2026-11-23", "task"),
+        rule_id="absence.notice_missing",
+        student_id=f"s-{n}",
+        title="Følg opp fravær uten melding 23. nov",
+        body="Hvorfor: ...",
+        assignee=Party("contact_teacher", "u-kl-7a"),
+        due_date="2026-11-30",
+    )
+
+
+def queue_action(rt, action: Action) -> None:
+    with rt.redis.pipeline() as pipe:
+        outbox.add(pipe, rt, "skole-a", "generic", [action], rt.clock.now().timestamp())
+        pipe.execute()
+
+
+def due_at(rt, action: Action) -> float | None:
+    return rt.redis.zscore(rt.keys.due, outbox.due_member("skole-a", action.external_ref))
+
+
+def test_created_task_is_recorded_in_the_ledger_with_the_platforms_id(rt, platform):
+    platform.add(responses.POST, TASKS, json={"id": "remote-17"}, status=201)
+    action = task()
+    queue_action(rt, action)
+    assert outbox.send(rt, "skole-a", action.external_ref) == "done"
+    assert rt.redis.hget(rt.keys.ledger("skole-a"), action.external_ref) == b"remote-17"
+    assert not rt.redis.hexists(rt.keys.outbox("skole-a"), action.external_ref)
+    assert due_at(rt, action) is None
+
+
+def test_sending_twice_calls_the_platform_once(rt, platform):
+    platform.add(responses.POST, TASKS, json={"id": "remote-1"}, status=201)
+    action = task()
+    queue_action(rt, action)
+    outbox.send(rt, "skole-a", action.external_ref)
+    queue_action(rt, action)  # as a retried job would
+    assert outbox.send(rt, "skole-a", action.external_ref) == "skipped"
+    assert len(platform.calls) == 1
+
+
+def test_409_means_the_platform_already_has_it(rt, platform):
+    platform.add(responses.POST, TASKS, json={"error": "duplicate"}, status=409)
+    action = task()
+    queue_action(rt, action)
+    assert outbox.send(rt, "skole-a", action.external_ref) == "done"
+    assert rt.redis.hexists(rt.keys.ledger("skole-a"), action.external_ref)
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_retry_after_is_honoured(rt, platform, status):
+    platform.add(responses.POST, TASKS, status=status, headers={"Retry-After": "120"})
+    platform.add(responses.POST, TASKS, json={"id": "remote-2"}, status=201)
+    action = task()
+    queue_action(rt, action)
+    start = rt.clock.now()
+    assert outbox.send(rt, "skole-a", action.external_ref) == "retry"
+    assert due_at(rt, action) == pytest.approx(start.timestamp() + 120)
+
+    rt.clock.set(start + timedelta(seconds=119))
+    assert scheduler.sweep(rt) == 0
+    rt.clock.set(start + timedelta(seconds=120))
+    assert scheduler.sweep(rt) == 1
+    run_worker(rt)
+    assert len(platform.calls) == 2
+    assert rt.redis.hget(rt.keys.ledger("skole-a"), action.external_ref) == b"remote-2"
+
+
+def test_retry_after_as_http_date(rt, platform):
+    platform.add(responses.POST, TASKS, status=429, headers={"Retry-After": "Wed, 21 Oct 2099 07:28:00 GMT"})
+    action = task()
+    queue_action(rt, action)
+    outbox.send(rt, "skole-a", action.external_ref)
+    assert due_at(rt, action) == pytest.approx(rt.clock.now().timestamp() + 6 * 3600)  # capped
+
+
+@pytest.mark.parametrize("failure", [500, 502, "timeout", "connection"])
+def test_server_errors_and_timeouts_back_off_exponentially(rt, platform, failure):
+    if failure == "timeout":
+        platform.add(responses.POST, TASKS, body=requests.Timeout("read timed out"))
+    elif failure == "connection":
+        platform.add(responses.POST, TASKS, body=requests.ConnectionError("refused"))
+    else:
+        platform.add(responses.POST, TASKS, status=failure)
+    action = task()
+    queue_action(rt, action)
+    delays = []
+    for attempt in range(1, 5):
+        now = rt.clock.now().timestamp()
+        assert outbox.send(rt, "skole-a", action.external_ref) == "retry"
+        delays.append(due_at(rt, action) - now)
+        entry = json.loads(rt.redis.hget(rt.keys.outbox("skole-a"), action.external_ref))
+        assert entry["attempts"] == attempt
+    for earlier, later in zip(delays, delays[1:]):
+        assert later > earlier * 1.5
+    assert delays[0] == pytest.approx(30, rel=0.11)
+
+
+def test_retries_give_up_into_the_dead_letters_after_max_attempts(rt, platform):
+    platform.add(responses.POST, TASKS, status=500)
+    action = task()
+    queue_action(rt, action)
+    outcomes = [outbox.send(rt, "skole-a", action.external_ref) for _ in range(outbox.MAX_ATTEMPTS)]
+    assert outcomes[-1] == "dead" and set(outcomes[:-1]) == {"retry"}
+    (letter,) = outbox.dead_letters(rt)
+    assert letter["attempts"] == outbox.MAX_ATTEMPTS
+
+
+def test_other_4xx_go_straight_to_the_dead_letters_and_can_be_retried(rt, platform):
+    platform.add(responses.POST, TASKS, json={"error": "unknown assignee"}, status=422)
+    platform.add(responses.POST, TASKS, json={"id": "remote-3"}, status=201)
+    action = task()
+    queue_action(rt, action)
+    assert outbox.send(rt, "skole-a", action.external_ref) == "dead"
+    (letter,) = outbox.dead_letters(rt)
+    assert (letter["tenant"], letter["status"], letter["action"]["external_ref"]) == ("skole-a", 422, action.external_ref)
+    assert due_at(rt, action) is None
+    assert scheduler.sweep(rt) == 0
+
+    assert outbox.retry_dead_letter(rt, letter["id"])
+    assert outbox.dead_letters(rt) == []
+    scheduler.sweep(rt)
+    run_worker(rt)
+    assert rt.redis.hget(rt.keys.ledger("skole-a"), action.external_ref) == b"remote-3"
+
+
+def test_an_action_decided_before_a_crash_is_sent_by_the_scheduler(rt, platform):
+    """The job died between recording its decision and sending: the outbox entry is swept after the grace time."""
+    platform.add(responses.POST, TASKS, json={"id": "remote-4"}, status=201)
+    action = task()
+    queue_action(rt, action)
+    assert scheduler.sweep(rt) == 0  # not before the first-try grace: the job itself is still expected to send
+    rt.clock.advance(seconds=outbox.FIRST_TRY_GRACE_SECONDS)
+    assert scheduler.sweep(rt) == 1
+    run_worker(rt)
+    assert rt.redis.hget(rt.keys.ledger("skole-a"), action.external_ref) == b"remote-4"
+
+
+def test_a_swept_item_whose_job_was_lost_is_swept_again_after_its_lease(rt, platform):
+    platform.add(responses.POST, TASKS, json={"id": "remote-5"}, status=201)
+    action = task()
+    queue_action(rt, action)
+    rt.clock.advance(seconds=outbox.FIRST_TRY_GRACE_SECONDS)
+    assert scheduler.sweep(rt) == 1
+    rt.queue.empty()  # the queued job is lost (say, Redis failed over without it)
+    assert scheduler.sweep(rt) == 0  # leased
+    rt.clock.advance(seconds=scheduler.LEASE_SECONDS)
+    assert scheduler.sweep(rt) == 1
+    run_worker(rt)
+    assert len(platform.calls) == 1
+
+
+def test_delivery_job_run_twice_writes_once(client, rt, platform):
+    platform.add(responses.POST, f"{PLATFORM}/tasks", json={"id": "t"}, status=201)
+    platform.add(responses.POST, f"{PLATFORM}/alerts", json={"id": "a"}, status=201)
+    rt.clock.set(datetime(2026, 12, 7, 9, 0, tzinfo=timezone.utc))  # past the deadline: it fires when swept
+    data = {"date": "2026-11-23", "group_id": "7A",
+            "marks": [{"student_id": "s-2", "status": "absent", "documented": False}]}
+    post_event(client, "attendance.register", data)
+    (job,) = queued_jobs(rt)
+    jobs.process_delivery(*job.args)
+    jobs.process_delivery(*job.args)  # a retry of the same job
+    members = [m.decode() for m in rt.redis.zrange(rt.keys.due, 0, -1)]
+    jobs.run_due(members)
+    jobs.run_due(members)  # the scheduler's lease ran out and it was swept twice
+    assert len(platform.calls) == 2  # one task, one alert
+    assert sorted(c.request.url.rsplit("/", 1)[1] for c in platform.calls) == ["alerts", "tasks"]
+
+
+def test_deadline_fired_twice_concurrently_sends_each_action_once(client, rt, platform):
+    platform.add(responses.POST, f"{PLATFORM}/tasks", json={"id": "t"}, status=201)
+    platform.add(responses.POST, f"{PLATFORM}/alerts", json={"id": "a"}, status=201)
+    rt.clock.set(datetime(2026, 12, 7, 9, 0, tzinfo=timezone.utc))
+    data = {"date": "2026-11-23", "group_id": "7A",
+            "marks": [{"student_id": "s-2", "status": "absent", "documented": False}]}
+    post_event(client, "attendance.register", data)
+    run_worker(rt)
+    deadline = "absence.notice_missing|s-2|2026-11-23"
+    first = processing.fire_deadline(rt, "skole-a", deadline)
+    second_payload_gone = processing.fire_deadline(rt, "skole-a", deadline)
+    assert len(first) == 2 and second_payload_gone == []
+    for action in first:
+        outbox.send(rt, "skole-a", action.external_ref)
+        outbox.send(rt, "skole-a", action.external_ref)
+    assert len(platform.calls) == 2
+
+
+def test_api_token_never_appears_in_logs(client, rt, platform, caplog):
+    caplog.set_level("DEBUG")
+    platform.add(responses.POST, TASKS, status=500)
+    action = task()
+    queue_action(rt, action)
+    outbox.send(rt, "skole-a", action.external_ref)
+    assert "token-a-not-in-logs" not in caplog.text
+    assert "Følg opp" not in caplog.text
