@@ -1,0 +1,96 @@
+"""The pure rule ``absence.notice_missing``, without Redis, HTTP or Flask: plain data in, effects out."""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+import pytest
+
+from connector.rules import notice_missing as rule
+from connector.rules.calendar import SchoolCalendar
+from connector.rules.effects import Cancel, Schedule
+from connector.rules.history import mark_code
+from connector.rules.plan import DEFAULT_PLAN, merge_plan
+
+SETTINGS = DEFAULT_PLAN[rule.RULE_ID]
+CALENDAR = SchoolCalendar()  # weekdays minus Norwegian public holidays
+
+
+def test_undocumented_absence_schedules_the_end_of_the_third_school_day():
+    (effect,) = rule.on_day_changed("s-1", "2026-11-23", {"day": "a0"}, {}, SETTINGS, CALENDAR)
+    assert effect == Schedule(
+        "absence.notice_missing|s-1|2026-11-23",
+        datetime(2026, 11, 26, 23, 0, tzinfo=timezone.utc),  # Friday 00:00 in Oslo
+        {"rule_id": rule.RULE_ID, "student_id": "s-1", "date": "2026-11-23"},
+    )
+
+
+def test_deadline_skips_easter():
+    """Absence Tue 23 Mar 2027 (no school break configured): Wed 24, Mon 29 is Easter Monday → Tue 30, Wed 31."""
+    (effect,) = rule.on_day_changed("s-1", "2027-03-23", {"day": "a0"}, {}, SETTINGS, CALENDAR)
+    assert effect.due.astimezone(CALENDAR.start_of_day(date(2027, 4, 1)).tzinfo).date() == date(2027, 4, 1)
+
+
+@pytest.mark.parametrize("record", [{}, {"day": "a1"}, {"L1": "l0"}, {"L1": "a1", "L2": "l0"}])
+def test_documented_late_or_cleared_days_cancel(record):
+    assert rule.on_day_changed("s-1", "2026-11-23", record, {}, SETTINGS, CALENDAR) == [
+        Cancel("absence.notice_missing|s-1|2026-11-23")
+    ]
+
+
+def test_left_early_counts_as_absence():
+    assert isinstance(rule.on_day_changed("s-1", "2026-11-23", {"L4": "e0"}, {}, SETTINGS, CALENDAR)[0], Schedule)
+
+
+def test_a_covering_notice_cancels():
+    notices = {"2026-11-20|2026-11-24": "illness"}
+    effects = rule.on_day_changed("s-1", "2026-11-23", {"day": "a0"}, notices, SETTINGS, CALENDAR)
+    assert effects == [Cancel("absence.notice_missing|s-1|2026-11-23")]
+
+
+def test_notice_cancels_each_day_it_covers():
+    effects = rule.on_notice("s-1", "2026-11-23", "2026-11-25")
+    assert [e.id.rsplit("|", 1)[1] for e in effects] == ["2026-11-23", "2026-11-24", "2026-11-25"]
+
+
+def test_a_very_long_notice_is_bounded():
+    assert len(rule.on_notice("s-1", "2026-08-13", "2027-06-18")) == rule.MAX_NOTICE_SPAN_DAYS + 1
+
+
+def test_on_deadline_with_the_absence_still_undocumented_gives_alert_and_task():
+    alert, task = rule.on_deadline(
+        "skole", "s-1", "2026-11-23", {"L1": "a0"}, {}, "u-kl", SETTINGS, CALENDAR, "en"
+    )
+    assert (alert.kind, alert.assignee.role, alert.assignee.id) == ("alert", "guardian", None)
+    assert (task.kind, task.assignee.role, task.assignee.id) == ("task", "contact_teacher", "u-kl")
+    assert task.due_date == "2026-11-30"
+    assert task.title == "Follow up an absence without notice on 23 Nov"
+    assert "Monday 23 November 2026 (1 lesson)" in task.body
+    assert "within 3 school days" in task.body
+
+
+@pytest.mark.parametrize(
+    "record,notices,settings",
+    [
+        ({"L1": "a1"}, {}, SETTINGS),
+        ({"L1": "a0"}, {"2026-11-23|2026-11-23": ""}, SETTINGS),
+        ({"L1": "a0"}, {}, merge_plan({rule.RULE_ID: {"enabled": False}})[rule.RULE_ID]),
+    ],
+    ids=["documented-since", "notice-since", "rule-disabled"],
+)
+def test_on_deadline_decides_on_the_state_as_it_is_now(record, notices, settings):
+    assert rule.on_deadline("skole", "s-1", "2026-11-23", record, notices, "u", settings, CALENDAR, "nb") == []
+
+
+def test_external_refs_are_stable_and_distinct_per_kind_pupil_and_day():
+    first = rule.on_deadline("skole", "s-1", "2026-11-23", {"day": "a0"}, {}, "u", SETTINGS, CALENDAR, "nb")
+    again = rule.on_deadline("skole", "s-1", "2026-11-23", {"day": "a0"}, {}, "u", SETTINGS, CALENDAR, "nn")
+    other_day = rule.on_deadline("skole", "s-1", "2026-11-24", {"day": "a0"}, {}, "u", SETTINGS, CALENDAR, "nb")
+    assert [a.external_ref for a in first] == [a.external_ref for a in again]
+    assert len({a.external_ref for a in first + other_day}) == 4
+
+
+def test_mark_codes():
+    assert mark_code("present", False) == ""
+    assert mark_code("absent", False) == "a0"
+    assert mark_code("left_early", True) == "e1"
+    assert mark_code("late", False) == "l0"
