@@ -94,3 +94,22 @@ def test_mark_codes():
     assert mark_code("absent", False) == "a0"
     assert mark_code("left_early", True) == "e1"
     assert mark_code("late", False) == "l0"
+
+
+def test_every_text_exists_in_all_three_languages_with_the_same_placeholders():
+    import string
+
+    from connector.rules.texts import LANGUAGES, catalogue
+
+    for text_id, versions in catalogue().items():
+        assert set(versions) == set(LANGUAGES), text_id
+        fields = [{f for _, f, _, _ in string.Formatter().parse(versions[lang]) if f} for lang in LANGUAGES]
+        assert fields[0] == fields[1] == fields[2], text_id
+
+
+def test_a_tenants_own_wording_wins():
+    from connector.rules.texts import render
+
+    overrides = {"notice_missing.task.title": {"nb": "Ring hjem om {short_date}"}}
+    assert render("nb", "notice_missing.task.title", overrides, short_date="23. nov") == "Ring hjem om 23. nov"
+    assert render("nn", "notice_missing.task.title", overrides, short_date="23. nov").startswith("Følg opp fråvær")

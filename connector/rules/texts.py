@@ -7,6 +7,11 @@ when, and who is responsible.
 from __future__ import annotations
 
 from datetime import date
+from functools import cache
+from pathlib import Path
+from typing import Mapping
+
+import yaml
 
 from babel.dates import format_date
 
@@ -39,80 +44,24 @@ def school_days_phrase(count: int, language: str) -> str:
     return f"{count} {singular if count == 1 else plural}"
 
 
-TEXTS: dict[str, dict[str, str]] = {
-    "nb": {
-        "notice_missing.alert.title": "Fraværet {short_date} mangler skriftlig melding",
-        "notice_missing.alert.body": (
-            "Skolen har registrert fravær {absence_date} ({lessons}) og har ikke fått en skriftlig melding med "
-            "årsak fra dere.\n"
-            "Skolens handlingsplan for fravær sier at fravær alltid skal meldes skriftlig til skolen, med årsak, "
-            "senest innen {notice_days}. Den fristen gikk ut {notice_deadline}.\n"
-            "Send en skriftlig melding med årsak til kontaktlæreren så snart som mulig. "
-            "Meld gjerne fra samme dag neste gang eleven er borte."
-        ),
-        "notice_missing.task.title": "Følg opp fravær uten melding {short_date}",
-        "notice_missing.task.body": (
-            "Hvorfor: Eleven hadde fravær {absence_date} ({lessons}) uten skriftlig melding med årsak fra "
-            "foresatte. Fristen på {notice_days} gikk ut {notice_deadline}, og foresatte har fått en "
-            "påminnelse.\n"
-            "Steg i handlingsplanen: Fravær skal alltid meldes skolen skriftlig, med årsak, senest innen "
-            "{notice_days} (absence.notice_missing).\n"
-            "Hva du gjør: Kontakt foresatte, få en skriftlig melding med årsak, og registrer fraværet som "
-            "dokumentert eller udokumentert.\n"
-            "Frist: {due_date}.\n"
-            "Ansvarlig: kontaktlærer."
-        ),
-    },
-    "nn": {
-        "notice_missing.alert.title": "Fråværet {short_date} manglar skriftleg melding",
-        "notice_missing.alert.body": (
-            "Skulen har registrert fråvær {absence_date} ({lessons}) og har ikkje fått ei skriftleg melding med "
-            "årsak frå dykk.\n"
-            "Handlingsplanen til skulen for fråvær seier at fråvær alltid skal meldast skriftleg til skulen, med "
-            "årsak, seinast innan {notice_days}. Den fristen gjekk ut {notice_deadline}.\n"
-            "Send ei skriftleg melding med årsak til kontaktlæraren så snart som mogleg. "
-            "Meld gjerne frå same dag neste gong eleven er borte."
-        ),
-        "notice_missing.task.title": "Følg opp fråvær utan melding {short_date}",
-        "notice_missing.task.body": (
-            "Kvifor: Eleven hadde fråvær {absence_date} ({lessons}) utan skriftleg melding med årsak frå "
-            "føresette. Fristen på {notice_days} gjekk ut {notice_deadline}, og føresette har fått ei "
-            "påminning.\n"
-            "Steg i handlingsplanen: Fråvær skal alltid meldast skriftleg til skulen, med årsak, seinast innan "
-            "{notice_days} (absence.notice_missing).\n"
-            "Kva du gjer: Kontakt føresette, få ei skriftleg melding med årsak, og registrer fråværet som "
-            "dokumentert eller udokumentert.\n"
-            "Frist: {due_date}.\n"
-            "Ansvarleg: kontaktlærar."
-        ),
-    },
-    "en": {
-        "notice_missing.alert.title": "No written notice for the absence on {short_date}",
-        "notice_missing.alert.body": (
-            "The school has recorded an absence on {absence_date} ({lessons}) and has not received a written "
-            "notice with the reason from you.\n"
-            "The school's absence action plan says absence must always be reported to the school in writing, with "
-            "the reason, within {notice_days}. That deadline passed on {notice_deadline}.\n"
-            "Please send a written notice with the reason to the contact teacher as soon as possible, and report "
-            "any absence on the same day next time."
-        ),
-        "notice_missing.task.title": "Follow up an absence without notice on {short_date}",
-        "notice_missing.task.body": (
-            "Why: The pupil was absent on {absence_date} ({lessons}) without a written notice with the reason from "
-            "the guardians. The deadline of {notice_days} passed on {notice_deadline}, and the "
-            "guardians have been sent a reminder.\n"
-            "Step of the absence action plan: absence must always be reported to the school in writing, with the "
-            "reason, within {notice_days} (absence.notice_missing).\n"
-            "What to do: Contact the guardians, obtain a written notice with the reason, and record the absence "
-            "as documented or undocumented.\n"
-            "Due: {due_date}.\n"
-            "Responsible: contact teacher."
-        ),
-    },
-}
+CATALOGUE_DIR = Path(__file__).parent / "catalogue"
 
 
-def render(language: str, text_id: str, **values) -> str:
-    if language not in TEXTS:
+@cache
+def catalogue() -> dict[str, dict[str, str]]:
+    """Every text id -> language -> template, from the YAML files in ``catalogue/`` (one file per area)."""
+    texts: dict[str, dict[str, str]] = {}
+    for path in sorted(CATALOGUE_DIR.glob("*.yaml")):
+        for text_id, versions in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).items():
+            if text_id in texts:
+                raise ValueError(f"text {text_id!r} is defined twice ({path.name})")
+            texts[text_id] = versions
+    return texts
+
+
+def render(language: str, text_id: str, overrides: Mapping[str, Mapping[str, str]] | None = None, **values) -> str:
+    """The text in the tenant's language; a tenant's own wording (``overrides``) wins over the catalogue's."""
+    if language not in LANGUAGES:
         raise ValueError(f"unknown language {language!r}; use one of {', '.join(LANGUAGES)}")
-    return TEXTS[language][text_id].format(**values)
+    template = ((overrides or {}).get(text_id) or {}).get(language) or catalogue()[text_id][language]
+    return template.format(**values)
