@@ -10,7 +10,7 @@ import responses
 
 from connector import jobs, outbox, processing, scheduler
 from connector.actions import Action, Party, external_ref
-from tests.conftest import PLATFORM, post_event, queued_jobs, run_worker
+from tests.support import PLATFORM, post_event, queued_jobs, run_worker
 
 TASKS = f"{PLATFORM}/tasks"
 

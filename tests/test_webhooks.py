@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.conftest import (
+from tests.support import (
     OTHER_TENANT_SECRET,
     ROTATED_SECRET,
     SECRET,
@@ -212,7 +212,7 @@ def test_redelivery_is_202_and_changes_nothing(client, rt):
 
 
 def test_redelivery_after_the_job_ran_is_still_a_duplicate(client, rt):
-    from tests.conftest import run_worker
+    from tests.support import run_worker
 
     post_event(client, "attendance.register", REGISTER, msg_id="msg_done")
     run_worker(rt)

@@ -1,0 +1,323 @@
+"""The ``connector`` command: check a configuration, run the web app, the worker and the scheduler, or all three.
+
+Every subcommand reads the configuration from ``--config``, else ``$CONNECTOR_CONFIG``, else the bundled example,
+so a newcomer's first ``connector serve`` works with no setup at all. A configuration problem is printed as the
+admin has to act on it (file:line: field: message) and exits 1; a Redis that does not answer exits 2 in one line.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from connector import outbox, runtime, scheduler
+from connector.config import Config, ConfigError, check_config, load_config
+from connector.redis_conn import connect, embedded_url
+from connector.runtime import Runtime
+
+EXAMPLE_CONFIG = Path(__file__).parent / "example" / "connector.yaml"
+SERVE_CHILDREN = ("web", "worker", "scheduler")
+STOP_GRACE_SECONDS = 5.0
+
+
+def config_path(args: argparse.Namespace) -> Path:
+    return Path(getattr(args, "path", None) or args.config or os.environ.get("CONNECTOR_CONFIG") or EXAMPLE_CONFIG)
+
+
+def _runtime(args: argparse.Namespace) -> Runtime:
+    """The configuration and a Redis that answers; the one seam tests replace to hand in their own runtime."""
+    rt = Runtime(load_config(config_path(args)), connect())
+    rt.redis.ping()
+    return rt
+
+
+def _print_problems(problems: list[str]) -> None:
+    for problem in problems:
+        print(problem, file=sys.stderr)
+
+
+def _log_to_stderr() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+# --- Subcommands ---------------------------------------------------------------------------------------------------
+
+
+def check_config_command(args: argparse.Namespace) -> int:
+    """Run before a deploy: the file is valid and every secret it names can be read now (values never shown)."""
+    path = config_path(args)
+    problems = check_config(path)
+    if problems:
+        _print_problems(problems)
+        return 1
+    tenants = list(load_config(path).tenants)
+    print(f"ok: {len(tenants)} tenant(s): {', '.join(tenants)}")
+    return 0
+
+
+def web_command(args: argparse.Namespace) -> int:
+    """gunicorn in this process, one app per worker (no preload): each worker opens its own Redis connection.
+
+    Redis is not checked here on purpose: the web app starts without it and ``/readyz`` answers 503, which is what
+    a load balancer acts on.
+    """
+    from gunicorn.app.base import BaseApplication
+
+    from connector import create_app
+
+    path = config_path(args)
+    load_config(path)  # a configuration problem stops the master here, not each worker at boot
+
+    class ConnectorWeb(BaseApplication):
+        def load_config(self):
+            options = {"bind": args.bind, "workers": args.workers, "worker_class": "sync", "preload_app": False}
+            # gunicorn >= 25.1 opens a control socket at a path shared by all of the user's gunicorns; unused here
+            if "control_socket_disable" in self.cfg.settings:
+                options["control_socket_disable"] = True
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            _log_to_stderr()
+            return create_app(load_config(path))
+
+    ConnectorWeb(prog="connector web").run()
+    return 0
+
+
+def worker_command(args: argparse.Namespace) -> int:
+    """RQ's SimpleWorker: jobs run in this process (no fork per job), since they are our own code.
+
+    RQ's scheduler runs alongside, because a failed delivery job is retried with RQ's ``Retry``, which needs it.
+    Job descriptions stay out of the log: their arguments are pupils' events, and a notice's reason is free text.
+    """
+    from rq import SimpleWorker
+    from rq.serializers import JSONSerializer
+
+    rt = _runtime(args)
+    runtime.install(rt)
+    _log_to_stderr()
+    worker = SimpleWorker([rt.queue], connection=rt.redis, serializer=JSONSerializer, log_job_description=False)
+    worker.work(with_scheduler=True, burst=args.burst, logging_level="INFO")
+    return 0
+
+
+def scheduler_command(args: argparse.Namespace) -> int:
+    """Sweeps the due set (deadlines, send retries) into the queue; Ctrl-C or SIGTERM stops it without a trace."""
+    rt = _runtime(args)
+    _log_to_stderr()
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    try:
+        scheduler.run_forever(rt, args.interval)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    """Web, worker and scheduler as three child processes, with the embedded Redis unless ``REDIS_URL`` is set.
+
+    The children are separate processes, as in production; when one dies, or on Ctrl-C/SIGTERM, all are stopped,
+    so nothing is left running behind a newcomer's terminal.
+    """
+    path = config_path(args).resolve()
+    problems = check_config(path)
+    if problems:
+        _print_problems(problems)
+        print(f"not starting: {len(problems)} configuration problem(s)", file=sys.stderr)
+        return 1
+    config = load_config(path)
+    env = dict(os.environ, CONNECTOR_CONFIG=str(path))
+    if os.environ.get("REDIS_URL"):
+        redis_note = "the Redis given by REDIS_URL"
+    else:
+        instance = Path(os.environ.get("CONNECTOR_INSTANCE") or "instance")
+        env["REDIS_URL"] = embedded_url(instance)
+        redis_note = f"an embedded Redis (data in {instance}/)"
+
+    stop_signals: list[int] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda signum, frame: stop_signals.append(signum))
+
+    children: dict[str, subprocess.Popen] = {}
+    try:
+        for name in SERVE_CHILDREN:
+            extra = ["--bind", args.bind] if name == "web" else []
+            children[name] = subprocess.Popen([sys.executable, "-m", "connector.cli", name, *extra], env=env)
+        announced = False
+        while not stop_signals:
+            if any(child.poll() is not None for child in children.values()):
+                break
+            if not announced and _accepts_connections(args.bind):
+                print(_banner(config, path, args.bind, redis_note), flush=True)
+                announced = True
+            time.sleep(0.2)
+    finally:
+        died = {name: child.returncode for name, child in children.items() if child.poll() is not None}
+        _stop(children.values())
+    if died and not stop_signals:
+        for name, code in died.items():
+            print(f"connector serve: the {name} process exited (code {code}); stopped the others", file=sys.stderr)
+        return 1
+    print("connector serve: stopped", file=sys.stderr)
+    return 0
+
+
+def dead_letters_list_command(args: argparse.Namespace) -> int:
+    """What the platforms refused for good, for an admin to read before retrying (no action text is shown)."""
+    letters = [letter for letter in outbox.dead_letters(_runtime(args)) if args.tenant in (None, letter["tenant"])]
+    if not letters:
+        print("no dead letters")
+        return 0
+    header = ("id", "tenant", "rule_id", "kind", "status", "reason", "attempts", "failed_at")
+    rows = [
+        (
+            letter["id"], letter["tenant"], letter["action"]["rule_id"], letter["action"]["kind"],
+            str(letter.get("status") or "-"), letter.get("reason") or "-", str(letter["attempts"]),
+            datetime.fromtimestamp(letter["failed_at"], tz=timezone.utc).isoformat(timespec="seconds"),
+        )
+        for letter in letters
+    ]
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    for row in (header, *rows):
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    return 0
+
+
+def dead_letters_retry_command(args: argparse.Namespace) -> int:
+    """Back into the outbox, due now, with a fresh count of attempts: after the platform or the data is fixed."""
+    rt = _runtime(args)
+    letters = {letter["id"] for letter in outbox.dead_letters(rt) if args.tenant in (None, letter["tenant"])}
+    wanted = sorted(letters) if args.all else args.ids
+    missing = [letter_id for letter_id in wanted if letter_id not in letters]
+    retried = sum(outbox.retry_dead_letter(rt, letter_id) for letter_id in wanted if letter_id in letters)
+    for letter_id in missing:
+        print(f"no such dead letter: {letter_id}", file=sys.stderr)
+    print(f"put {retried} dead letter(s) back into the outbox")
+    return 1 if missing else 0
+
+
+# --- serve's helpers -----------------------------------------------------------------------------------------------
+
+
+def _accepts_connections(bind: str) -> bool:
+    """Whether the web server listens yet, so the banner comes after gunicorn's start-up lines, not among them."""
+    host, _, port = bind.rpartition(":")
+    if not port.isdigit() or bind.startswith("unix:"):
+        return True
+    try:
+        with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def _banner(config: Config, path: Path, bind: str, redis_note: str) -> str:
+    base = f"http://{bind}"
+    endpoints = [
+        f"  POST {base}/webhooks/{tenant.id}/{adapter}   ({tenant.name})"
+        for tenant in config.tenants.values()
+        for adapter in tenant.adapters
+    ]
+    return "\n".join(
+        [
+            f"\nconnector is running at {base}, with a worker and a scheduler beside it,",
+            f"using {redis_note} and the configuration {path}.",
+            f"Webhooks for the {len(config.tenants)} tenant(s) go to:",
+            *endpoints,
+            f"Health: {base}/healthz and {base}/readyz. Press Ctrl-C to stop everything.\n",
+        ]
+    )
+
+
+def _stop(children) -> None:
+    """SIGTERM (each stops gracefully), then SIGKILL whatever still runs after a few seconds."""
+    alive = [child for child in children if child.poll() is None]
+    for child in alive:
+        child.terminate()
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for child in alive:
+        try:
+            child.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+# --- Parsing -------------------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config", metavar="PATH", help="configuration file (default: $CONNECTOR_CONFIG, else the bundled example)"
+    )
+
+    parser = argparse.ArgumentParser(
+        prog="connector", description="skoleflyt-connector: school platforms' webhooks in, absence rules applied."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    check = commands.add_parser("check-config", parents=[common], help="validate a configuration and its secrets")
+    check.add_argument("path", nargs="?", metavar="PATH")
+    check.set_defaults(run=check_config_command)
+
+    web = commands.add_parser("web", parents=[common], help="run the web app (gunicorn)")
+    web.add_argument("--bind", default="127.0.0.1:8000")
+    web.add_argument("--workers", type=int, default=2)
+    web.set_defaults(run=web_command)
+
+    worker = commands.add_parser("worker", parents=[common], help="run the RQ worker")
+    worker.add_argument("--burst", action="store_true", help="stop when the queue is empty")
+    worker.set_defaults(run=worker_command)
+
+    sched = commands.add_parser("scheduler", parents=[common], help="queue deadlines and retries when they fall due")
+    sched.add_argument("--interval", type=float, default=1.0, metavar="SECONDS")
+    sched.set_defaults(run=scheduler_command)
+
+    serve = commands.add_parser("serve", parents=[common], help="run web, worker and scheduler together")
+    serve.add_argument("--bind", default="127.0.0.1:8000")
+    serve.set_defaults(run=serve_command)
+
+    dead = commands.add_parser("dead-letters", help="actions the platform refused").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    listing = dead.add_parser("list", parents=[common], help="show the dead letters")
+    listing.add_argument("--tenant")
+    listing.set_defaults(run=dead_letters_list_command)
+    retry = dead.add_parser("retry", parents=[common], help="put dead letters back into the outbox")
+    which = retry.add_mutually_exclusive_group(required=True)
+    which.add_argument("ids", nargs="*", default=[], metavar="ID")
+    which.add_argument("--all", action="store_true")
+    retry.add_argument("--tenant", help="only this tenant's dead letters")
+    retry.set_defaults(run=dead_letters_retry_command)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help or a usage error: argparse has printed it already
+        return int(exc.code or 0)
+    try:
+        return args.run(args)
+    except ConfigError as exc:
+        _print_problems(exc.problems)
+        return 1
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        print(f"connector: Redis does not answer ({exc})", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
