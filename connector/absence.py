@@ -11,6 +11,7 @@ from typing import Any
 
 from connector.config import Tenant
 from connector.consequences import Consequences
+from connector.directory import resolve
 from connector.rules import notice_missing
 from connector.rules.history import lesson_key, mark_code, notice_key
 from connector.runtime import Runtime
@@ -108,7 +109,7 @@ def fire_notice_missing(rt: Runtime, tenant: Tenant, payload: dict[str, Any], fo
             tenant.id, student, day,
             json.loads(record) if record else {},
             decode_hash(notices),
-            tenant.directory.lookup("contact_teacher", group.decode() if group else None),
+            resolve(rt, tenant, payload.get("adapter"), "contact_teacher", group.decode() if group else None, student),
             tenant.plan[notice_missing.RULE_ID], tenant.calendar, tenant.language,
         )
     )

@@ -16,6 +16,7 @@ def process_delivery(tenant_id: str, adapter: str, delivery_key: str, events: li
     """
     rt = runtime.current()
     rt.redis.set(delivery_key, "1", ex=rt.config.dedupe_ttl_seconds)
+    events = rt.adapter(tenant_id, adapter).prepare(events)
     actions = processing.handle_events(rt, tenant_id, adapter, events)
     for action in actions:
         outbox.send(rt, tenant_id, action.external_ref)

@@ -41,6 +41,11 @@ class Keys:
         """Hash external_ref -> the platform's id: what has been written, so nothing is written twice."""
         return f"{self.prefix}:t:{tenant}:ledger"
 
+    def refs(self, tenant: str) -> str:
+        """Hash external_ref -> JSON of what it was about (rule, kind, pupil, case), so a ``task.updated`` from the
+        platform finds its way back to the rule that created the task."""
+        return f"{self.prefix}:t:{tenant}:refs"
+
     @property
     def due(self) -> str:
         """Sorted set of everything that must happen at a time (deadlines, delivery retries), scored by epoch."""

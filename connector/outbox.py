@@ -37,12 +37,21 @@ def backoff_seconds(attempt: int) -> float:
     return delay * random.uniform(0.9, 1.1)
 
 
+def ref_info(action: Action, adapter: str) -> dict:
+    """What a later ``task.updated`` needs to know about the action it refers to (no text: ids and the rule)."""
+    return {
+        "rule_id": action.rule_id, "kind": action.kind, "student_id": action.student_id, "case_id": action.case_id,
+        "adapter": adapter, **action.extra,
+    }
+
+
 def add(pipe: Pipeline, rt: Runtime, tenant: str, adapter: str, actions: Iterable[Action], now: float) -> None:
     """Queue actions inside the caller's transaction (``HSETNX``: the first version of an action wins)."""
     keys = rt.keys
     for action in actions:
         entry = json.dumps({"adapter": adapter, "attempts": 0, "action": action.to_dict()})
         pipe.hsetnx(keys.outbox(tenant), action.external_ref, entry)
+        pipe.hsetnx(keys.refs(tenant), action.external_ref, json.dumps(ref_info(action, adapter)))
         pipe.zadd(keys.due, {due_member(tenant, action.external_ref): now + FIRST_TRY_GRACE_SECONDS}, nx=True)
 
 

@@ -1,8 +1,9 @@
 """From internal events and due deadlines to consequences: which capability handles what.
 
 Each capability module (``absence`` for the absence plan; escalation next) offers ``EVENT_HANDLERS`` (event type ->
-handler over that delivery's events of the type) and ``DEADLINE_HANDLERS`` (rule id -> handler). This module only
-routes and commits; it holds no rule.
+handler over that delivery's events of the type), ``DEADLINE_HANDLERS`` (rule id -> handler of a due deadline) and
+``TASK_HANDLERS`` (rule id -> handler of a ``task.updated`` for a task that rule created). This module only routes
+and commits; it holds no rule.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any, Callable
 
 from connector import absence
 from connector.actions import Action
+from connector.config import Tenant
 from connector.consequences import Consequences
 from connector.rules.effects import Cancel
 from connector.runtime import Runtime
@@ -32,6 +34,22 @@ def _merge(attribute: str) -> dict[str, list[Callable]]:
 
 EVENT_HANDLERS = _merge("EVENT_HANDLERS")
 DEADLINE_HANDLERS = _merge("DEADLINE_HANDLERS")
+TASK_HANDLERS = _merge("TASK_HANDLERS")
+
+
+def on_task_updated(rt: Runtime, tenant: Tenant, events: list[dict[str, Any]], found: Consequences) -> None:
+    """Route a platform's task update to the rule that created the task, found by its ``external_ref``."""
+    infos = rt.redis.hmget(rt.keys.refs(tenant.id), [event["external_ref"] for event in events])
+    for event, raw in zip(events, infos):
+        if raw is None:
+            log.info("tenant=%s: task.updated for an external_ref the connector did not create", tenant.id)
+            continue
+        info = json.loads(raw)
+        for handler in TASK_HANDLERS.get(info["rule_id"], ()):
+            handler(rt, tenant, event, info, found)
+
+
+EVENT_HANDLERS.setdefault("task.updated", []).append(on_task_updated)
 
 
 def handle_events(rt: Runtime, tenant_id: str, adapter: str, events: list[dict[str, Any]]) -> list[Action]:

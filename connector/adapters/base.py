@@ -67,5 +67,15 @@ class Adapter:
         """Verify ``body`` (the raw bytes) and turn it into internal events; raise ``InboundError`` to refuse."""
         raise NotImplementedError
 
+    def prepare(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Runs in the worker, before the rules: complete events whose webhook lacks data (a register's statuses,
+        a message's text) with the platform's API. Raising makes RQ retry the job. The default needs nothing."""
+        return events
+
+    def lookup_role(self, role: str, group_id: str | None = None, student_id: str | None = None) -> str | None:
+        """The platform user holding ``role`` for a group or pupil, if the platform can tell; ``None`` falls back to
+        the tenant's configured directory. Implementations cache their lookups."""
+        return None
+
     def send(self, action: Action) -> SendResult:
         raise NotImplementedError

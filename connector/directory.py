@@ -1,0 +1,25 @@
+"""Who holds a role: the platform first (when its adapter can tell), the tenant's configured directory after."""
+from __future__ import annotations
+
+import logging
+
+from connector.config import Tenant
+from connector.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def resolve(
+    rt: Runtime, tenant: Tenant, adapter: str | None, role: str, group_id: str | None = None,
+    student_id: str | None = None,
+) -> str | None:
+    if adapter:
+        try:
+            user = rt.adapter(tenant.id, adapter).lookup_role(role, group_id=group_id, student_id=student_id)
+        except Exception:  # a platform lookup failing must not stop the rule: the configuration still answers
+            log.warning("tenant=%s adapter=%s: role lookup for %s failed; using the configured directory",
+                        tenant.id, adapter, role, exc_info=True)
+            user = None
+        if user:
+            return user
+    return tenant.directory.lookup(role, group_id)

@@ -1,0 +1,84 @@
+"""The seams later capabilities plug into: task updates routed by external_ref, the adapter's prepare step in the
+worker, and role lookups that ask the platform before the configured directory."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import responses
+
+from connector import processing
+from connector.actions import external_ref
+from tests.support import PLATFORM, post_event, run_worker
+
+
+def fire_notice_missing_now(client, rt, platform):
+    for path in ("tasks", "alerts"):
+        platform.add(responses.POST, f"{PLATFORM}/{path}", json={"id": path}, status=201)
+    rt.clock.set(datetime(2026, 12, 7, 9, 0, tzinfo=timezone.utc))
+    data = {"date": "2026-11-23", "group_id": "7A",
+            "marks": [{"student_id": "s-2", "status": "absent", "documented": False}]}
+    post_event(client, "attendance.register", data)
+    run_worker(rt)
+    from connector import scheduler
+
+    scheduler.sweep(rt)
+    run_worker(rt)
+
+
+def test_every_written_action_is_remembered_by_external_ref(client, rt, platform):
+    fire_notice_missing_now(client, rt, platform)
+    ref = external_ref("skole-a", "absence.notice_missing", "s-2", "2026-11-23", "task")
+    info = json.loads(rt.redis.hget(rt.keys.refs("skole-a"), ref))
+    assert info == {"rule_id": "absence.notice_missing", "kind": "task", "student_id": "s-2", "case_id": None,
+                    "adapter": "generic"}
+
+
+def test_task_updated_reaches_the_rule_that_created_the_task(client, rt, platform, monkeypatch):
+    fire_notice_missing_now(client, rt, platform)
+    seen = []
+    monkeypatch.setitem(processing.TASK_HANDLERS, "absence.notice_missing",
+                        [lambda rt_, tenant, event, info, found: seen.append((tenant.id, event["status"], info["kind"]))])
+    ref = external_ref("skole-a", "absence.notice_missing", "s-2", "2026-11-23", "task")
+    post_event(client, "task.updated", {"external_ref": ref, "status": "completed", "outcome": "resolved"})
+    post_event(client, "task.updated", {"external_ref": "sf1-not-ours", "status": "completed"})
+    run_worker(rt)
+    assert seen == [("skole-a", "completed", "task")]
+
+
+def test_adapter_prepare_runs_in_the_worker_before_the_rules(client, rt, monkeypatch):
+    adapter = rt.adapter("skole-a", "generic")
+    prepared = []
+
+    def prepare(events):
+        prepared.extend(e["type"] for e in events)
+        return [dict(e, marks=[]) for e in events]  # e.g. the platform said nobody was absent after all
+
+    monkeypatch.setattr(adapter, "prepare", prepare)
+    data = {"date": "2026-11-23", "group_id": "7A",
+            "marks": [{"student_id": "s-2", "status": "absent", "documented": False}]}
+    post_event(client, "attendance.register", data)
+    assert prepared == []
+    run_worker(rt)
+    assert prepared == ["attendance.register"]
+    assert rt.redis.zcard(rt.keys.due) == 0
+
+
+def test_contact_teacher_comes_from_the_platform_when_the_adapter_knows(client, rt, platform, monkeypatch):
+    adapter = rt.adapter("skole-a", "generic")
+    monkeypatch.setattr(adapter, "lookup_role", lambda role, group_id=None, student_id=None: f"platform-{role}")
+    fire_notice_missing_now(client, rt, platform)
+    (task,) = [json.loads(c.request.body) for c in platform.calls if c.request.url.endswith("/tasks")]
+    assert task["assignee"] == {"role": "contact_teacher", "id": "platform-contact_teacher"}
+
+
+def test_a_failing_platform_lookup_falls_back_to_the_configured_directory(client, rt, platform, monkeypatch):
+    adapter = rt.adapter("skole-a", "generic")
+
+    def broken(role, group_id=None, student_id=None):
+        raise ConnectionError("platform down")
+
+    monkeypatch.setattr(adapter, "lookup_role", broken)
+    fire_notice_missing_now(client, rt, platform)
+    (task,) = [json.loads(c.request.body) for c in platform.calls if c.request.url.endswith("/tasks")]
+    assert task["assignee"] == {"role": "contact_teacher", "id": "u-kl-7a"}
