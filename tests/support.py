@@ -171,3 +171,17 @@ def run_worker(rt: Runtime) -> None:
 
 def queued_jobs(rt: Runtime) -> list:
     return rt.queue.get_jobs()
+
+
+def add_adapter(rt: Runtime, tenant_id: str, name: str, adapter_type: str, raw_settings: dict) -> None:
+    """Give a test tenant one more adapter instance (say a ``moodle`` beside ``generic``), validated by the
+    adapter type's own settings schema exactly as the configuration loader does."""
+    from dataclasses import replace
+
+    from connector.adapters import adapter_types
+
+    settings = adapter_types()[adapter_type].config_schema().load(raw_settings)
+    tenant = rt.config.tenants[tenant_id]
+    tenant = replace(tenant, adapters={**tenant.adapters, name: AdapterConfig(name, adapter_type, settings)})
+    rt.config = replace(rt.config, tenants={**rt.config.tenants, tenant_id: tenant})
+    rt._adapters.pop((tenant_id, name), None)

@@ -113,3 +113,11 @@ def test_a_tenants_own_wording_wins():
     overrides = {"notice_missing.task.title": {"nb": "Ring hjem om {short_date}"}}
     assert render("nb", "notice_missing.task.title", overrides, short_date="23. nov") == "Ring hjem om 23. nov"
     assert render("nn", "notice_missing.task.title", overrides, short_date="23. nov").startswith("Følg opp fråvær")
+
+
+def test_a_misspelt_plan_setting_is_an_error_not_a_silent_default():
+    from marshmallow import ValidationError
+
+    with pytest.raises(ValidationError) as caught:
+        merge_plan({rule.RULE_ID: {"notice_school_day": 5}})
+    assert "notice_school_day" in caught.value.messages[rule.RULE_ID]

@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, Mapping
 
+from marshmallow import Schema, fields, validate
+
 from connector.actions import Action, Party, external_ref
 from connector.rules.calendar import SchoolCalendar
 from connector.rules.effects import Cancel, Schedule
@@ -19,6 +21,19 @@ from connector.rules.texts import lessons_phrase, long_date, render, school_days
 RULE_ID = "absence.notice_missing"
 ABSENCE_STATUSES = ("absent", "left_early")
 MAX_NOTICE_SPAN_DAYS = 92
+
+
+class Settings(Schema):
+    """Unknown keys are errors (marshmallow's default): a misspelt setting must not silently stay at its default."""
+
+    enabled = fields.Boolean()
+    # Guardians must give a written notice with a reason "senest innen tre skoledager".
+    notice_school_days = fields.Integer(validate=validate.Range(min=0, max=30))
+    # The contact teacher's follow-up task is due this many school days after the notice deadline.
+    task_school_days = fields.Integer(validate=validate.Range(min=0, max=30))
+
+
+PLAN = {RULE_ID: ({"enabled": True, "notice_school_days": 3, "task_school_days": 2}, Settings)}
 
 
 def deadline_id(student_id: str, day: str) -> str:

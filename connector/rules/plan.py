@@ -1,38 +1,25 @@
-"""The absence action plan's settings: the defaults from the seed document, and their validation.
+"""A school's plan settings: each rule's defaults (from the seed documents) and their validation, in one table.
 
-Every number a school can change lives here with its default, so ``check-config`` can reject a bad value before a
-worker ever meets it.
+Each rule module declares ``PLAN = {rule id: (defaults, marshmallow schema)}``; this module gathers them, so
+``check-config`` rejects a bad value or an unknown rule id before a worker ever meets it, and a new rule only adds
+its module to ``PLAN_MODULES``.
 """
 from __future__ import annotations
 
 import copy
 from typing import Any, Mapping
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError
 
-DEFAULT_PLAN: dict[str, dict[str, Any]] = {
-    "absence.notice_missing": {
-        "enabled": True,
-        # Guardians must give a written notice with a reason "senest innen tre skoledager".
-        "notice_school_days": 3,
-        # The contact teacher's follow-up task is due this many school days after the notice deadline.
-        "task_school_days": 2,
-    },
+from connector.rules import notice_missing
+
+PLAN_MODULES = (notice_missing,)
+
+SECTIONS: dict[str, tuple[dict[str, Any], type[Schema]]] = {
+    rule_id: section for module in PLAN_MODULES for rule_id, section in module.PLAN.items()
 }
-
-
-class NoticeMissingSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    enabled = fields.Boolean()
-    notice_school_days = fields.Integer(validate=validate.Range(min=0, max=30))
-    task_school_days = fields.Integer(validate=validate.Range(min=0, max=30))
-
-
-RULE_SCHEMAS: dict[str, type[Schema]] = {
-    "absence.notice_missing": NoticeMissingSchema,
-}
+DEFAULT_PLAN: dict[str, dict[str, Any]] = {rule_id: defaults for rule_id, (defaults, _) in SECTIONS.items()}
+RULE_SCHEMAS: dict[str, type[Schema]] = {rule_id: schema for rule_id, (_, schema) in SECTIONS.items()}
 
 
 def merge_plan(overrides: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
