@@ -115,6 +115,10 @@ def fire_notice_missing(rt: Runtime, tenant: Tenant, payload: dict[str, Any], fo
     )
 
 
+# Classified guardian messages the absence plan acts on: category -> handler(rt, tenant, message event, found).
+# The escalation capability classifies ``message.created`` and hands these categories over here.
+MESSAGE_HANDLERS: dict = {}
+
 EVENT_HANDLERS = {
     "attendance.register": on_attendance,
     "attendance.marked": on_attendance,
