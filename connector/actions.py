@@ -25,6 +25,12 @@ def external_ref(tenant: str, rule_id: str, subject: str, occurrence: str, kind:
     return "sf1-" + hashlib.sha256(raw.encode()).hexdigest()[:40]
 
 
+def case_id(tenant: str, rule_id: str, subject: str, occurrence: str) -> str:
+    """The case a task opens, so later notes on the same matter attach to it on the platform."""
+    raw = "\x1f".join((tenant, rule_id, subject, occurrence))
+    return "case-" + hashlib.sha256(raw.encode()).hexdigest()[:20]
+
+
 @dataclass(frozen=True)
 class Party:
     role: str
@@ -39,7 +45,7 @@ class Action:
     kind: str
     external_ref: str
     rule_id: str
-    student_id: str
+    student_id: str | None  # None only for a routine about a whole group (``group_id`` then says which)
     title: str
     body: str
     assignee: Party | None = None  # task: who does it; alert: who is told
@@ -48,6 +54,7 @@ class Action:
     severity: str = "info"  # alert: info / warning / urgent
     visibility: str = "staff"  # note: staff / guardians
     case_id: str | None = None
+    group_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

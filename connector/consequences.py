@@ -42,8 +42,11 @@ class Consequences:
             else:
                 raise TypeError(f"not an effect: {effect!r}")
 
-    def write(self, rt: Runtime) -> list[Action]:
-        """Commit everything at once; returns the actions, which the caller then tries to send."""
+    def write(self, rt: Runtime, nx: bool = False) -> list[Action]:
+        """Commit everything at once; returns the actions, which the caller then tries to send.
+
+        ``nx``: set deadlines only where none is set yet (recurring routines must not move a leased one).
+        """
         if not (self.schedules or self.cancels or self.actions or self.writes):
             return []
         keys, tenant = rt.keys, self.tenant
@@ -52,8 +55,11 @@ class Consequences:
                 write(pipe)
             for schedule in self.schedules.values():
                 payload = dict(schedule.payload, adapter=self.adapter)
-                pipe.hset(keys.deadlines(tenant), schedule.id, json.dumps(payload))
-                pipe.zadd(keys.due, {deadline_member(tenant, schedule.id): schedule.due.timestamp()})
+                if nx:
+                    pipe.hsetnx(keys.deadlines(tenant), schedule.id, json.dumps(payload))
+                else:
+                    pipe.hset(keys.deadlines(tenant), schedule.id, json.dumps(payload))
+                pipe.zadd(keys.due, {deadline_member(tenant, schedule.id): schedule.due.timestamp()}, nx=nx)
             for deadline_id in self.cancels:
                 pipe.hdel(keys.deadlines(tenant), deadline_id)
                 pipe.zrem(keys.due, deadline_member(tenant, deadline_id))

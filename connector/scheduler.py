@@ -40,10 +40,20 @@ def sweep(rt: Runtime, limit: int = 10_000) -> int:
     return len(members)
 
 
+ROUTINES_EVERY_SECONDS = 3600
+
+
 def run_forever(rt: Runtime, interval: float = 1.0) -> None:  # pragma: no cover - a loop around sweep()
+    """Sweep every ``interval``; put the calendar routines on the due set at start and every hour after."""
+    from connector.absence import schedule_routines
+
     log.info("scheduler sweeping %s every %.1fs", rt.keys.due, interval)
+    routines_at = 0.0
     while True:
         try:
+            if time.monotonic() >= routines_at:
+                schedule_routines(rt)
+                routines_at = time.monotonic() + ROUTINES_EVERY_SECONDS
             sweep(rt)
         except Exception:
             log.exception("sweep failed; trying again")

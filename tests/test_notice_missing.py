@@ -160,8 +160,8 @@ def test_correction_to_present_cancels_and_leaves_no_history(client, rt, platfor
 def test_present_marks_are_not_stored(client, rt, platform):
     post_event(client, "attendance.register", register())
     run_worker(rt)
-    assert rt.redis.hkeys(rt.keys.pupil("skole-a", "s-1")) == [b"g"]
-    assert sorted(rt.redis.hkeys(rt.keys.pupil("skole-a", "s-2"))) == [b"d:2026-11-23", b"g"]
+    assert sorted(rt.redis.hkeys(rt.keys.pupil("skole-a", "s-1"))) == [b"g", b"t"]  # group, retention marker
+    assert sorted(rt.redis.hkeys(rt.keys.pupil("skole-a", "s-2"))) == [b"d:2026-11-23", b"g", b"t"]
 
 
 def test_late_marks_do_not_ask_for_a_notice(client, rt, platform):
@@ -181,8 +181,9 @@ def test_lesson_by_lesson_registers_give_one_task_counting_lessons(client, rt, p
         post_event(client, "attendance.register", register(marks=marks, lesson=lesson))
     run_worker(rt)
     at(rt, OSLO_MIDNIGHT_FRIDAY)
-    (task,) = sent(platform, "tasks")
-    assert "(2 timer)" in task["body"]
+    by_rule = {t["rule_id"]: t for t in sent(platform, "tasks")}
+    assert sorted(by_rule) == ["absence.notice_missing", "absence.single_lessons"]  # present in L3: single lessons
+    assert "(2 timer)" in by_rule["absence.notice_missing"]["body"]
 
 
 def test_deadline_counts_school_days_across_the_weekend_and_a_break(client, rt, platform):

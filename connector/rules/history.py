@@ -1,36 +1,83 @@
 """A pupil's compact absence history, as the rules read it.
 
-One day is a small mapping ``lesson key -> code``: the lesson id (or ``day`` for a whole-day mark) to a two-letter
-code, the status's letter and ``1``/``0`` for documented. Present marks are not kept: a day with no absence has
-no record at all, which is what keeps a school year of history small.
+One day is a small mapping ``lesson key -> code``: the lesson id (or ``day`` for a whole-day mark) to a code made of
+the status's letter, ``1``/``0`` for documented, and, when the register said, ``|subject|minutes``. Present marks
+are not kept: a day without absence has no record at all, which is what keeps a school year of history small.
 """
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, time
 from typing import Iterable, Mapping
+
+from marshmallow import Schema, fields, validate
 
 STATUS_CODES = {"absent": "a", "late": "l", "left_early": "e"}
 CODE_STATUSES = {code: status for status, code in STATUS_CODES.items()}
 WHOLE_DAY = "day"
+ABSENCE = ("absent", "left_early")  # what "fravær" means for the plan's rules; lateness is recorded, not chased
 
 DayRecord = Mapping[str, str]
 Notices = Mapping[str, str]  # "<from>|<to>" -> reason code ("" when none was given)
 
 
-def mark_code(status: str, documented: bool) -> str:
+@dataclass(frozen=True)
+class Mark:
+    status: str
+    documented: bool
+    subject: str | None = None
+    minutes: int | None = None
+
+
+def lesson_minutes(lesson: Mapping | None) -> int | None:
+    """A lesson's length from its ``start``/``end`` (HH:MM or ISO datetimes), when the register gives them."""
+    if not lesson or not lesson.get("start") or not lesson.get("end"):
+        return None
+    try:
+        start, end = (time.fromisoformat(str(lesson[k])[-8:].lstrip("T")[:5]) for k in ("start", "end"))
+    except ValueError:
+        return None
+    minutes = (end.hour * 60 + end.minute) - (start.hour * 60 + start.minute)
+    return minutes if 0 < minutes <= 600 else None
+
+
+def mark_code(status: str, documented: bool, lesson: Mapping | None = None, minutes: int | None = None) -> str:
     """``""`` for present: the mark clears that lesson from the record."""
     if status == "present":
         return ""
-    return STATUS_CODES[status] + ("1" if documented else "0")
+    code = STATUS_CODES[status] + ("1" if documented else "0")
+    subject = (lesson or {}).get("subject")
+    length = minutes if minutes is not None and status != "absent" else lesson_minutes(lesson)
+    if subject or length:
+        code += f"|{(subject or '').replace('|', '/')}|{length or ''}"
+    return code
+
+
+def parse_code(code: str) -> Mark:
+    status, documented = CODE_STATUSES[code[0]], code[1] == "1"
+    if len(code) == 2:
+        return Mark(status, documented)
+    _, subject, minutes = code.split("|", 2)
+    return Mark(status, documented, subject or None, int(minutes) if minutes else None)
 
 
 def lesson_key(lesson: Mapping | None) -> str:
     return str(lesson["id"]) if lesson else WHOLE_DAY
 
 
-def undocumented_lessons(record: DayRecord, statuses: Iterable[str]) -> list[str]:
-    wanted = {STATUS_CODES[s] for s in statuses}
-    return sorted(key for key, code in record.items() if code[0] in wanted and code[1] == "0")
+def absence_lessons(record: DayRecord, statuses: Iterable[str] = ABSENCE, documented: bool | None = None) -> list[str]:
+    """Lesson keys of the day with one of ``statuses``; ``documented=False`` keeps only undocumented ones."""
+    wanted = set(statuses)
+    keys = []
+    for key, code in record.items():
+        mark = parse_code(code)
+        if mark.status in wanted and (documented is None or mark.documented == documented):
+            keys.append(key)
+    return sorted(keys)
+
+
+def undocumented_lessons(record: DayRecord, statuses: Iterable[str] = ABSENCE) -> list[str]:
+    return absence_lessons(record, statuses, documented=False)
 
 
 def notice_key(from_date: str, to_date: str) -> str:
@@ -48,3 +95,48 @@ def covering_notice(notices: Notices, day: str) -> str | None:
 
 def parse_day(day: str) -> date:
     return date.fromisoformat(day)
+
+
+def day_weight(record: DayRecord, lessons_per_day: int, include_documented: bool = True) -> float:
+    """How much of a school day the pupil missed: 1 for a whole-day absence, else a share of lessons (at most 1)."""
+    keys = absence_lessons(record, documented=None if include_documented else False)
+    if not keys:
+        return 0.0
+    if WHOLE_DAY in keys:
+        return 1.0
+    return min(1.0, len(keys) / max(lessons_per_day, 1))
+
+
+def occasions(school_days: list[date], absent: set[date]) -> list[list[date]]:
+    """Separate absence occasions: runs of consecutive school days with absence (a three-day flu is one)."""
+    runs: list[list[date]] = []
+    previous_absent = False
+    for day in school_days:
+        if day in absent:
+            if previous_absent:
+                runs[-1].append(day)
+            else:
+                runs.append([day])
+        previous_absent = day in absent
+    return runs
+
+
+HISTORY = "history"
+
+
+class HistorySettings(Schema):
+    """How long a pupil's absence history is kept: the current and the previous school year by default."""
+
+    retention_school_years = fields.Integer(validate=validate.Range(min=1, max=10))
+
+
+PLAN = {HISTORY: ({"retention_school_years": 2}, HistorySettings)}
+
+
+def retention_cutoff(today: date, years: Iterable, keep_school_years: int) -> date:
+    """The first day still kept: the start of the oldest school year within the retention."""
+    starts = sorted({y.first_day for y in years if y.first_day <= today}, reverse=True)
+    if len(starts) >= keep_school_years:
+        return starts[keep_school_years - 1]
+    start_year = today.year if today.month >= 8 else today.year - 1
+    return date(start_year - (keep_school_years - 1), 8, 1)

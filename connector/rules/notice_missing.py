@@ -7,37 +7,36 @@ falls due and the absence is still undocumented, the guardians get one reminder 
 """
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any, Mapping
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields
 
 from connector.actions import Action, Party, external_ref
 from connector.rules.calendar import SchoolCalendar
 from connector.rules.effects import Cancel, Schedule
-from connector.rules.history import DayRecord, Notices, covering_notice, parse_day, undocumented_lessons
+from connector.rules.history import ABSENCE, DayRecord, Notices, covering_notice, parse_day, undocumented_lessons
+from connector.rules.settings import ClockTime, RuleSettings, defaults, school_days
 from connector.rules.texts import lessons_phrase, long_date, render, school_days_phrase, short_date
 
 RULE_ID = "absence.notice_missing"
-ABSENCE_STATUSES = ("absent", "left_early")
+ABSENCE_STATUSES = ABSENCE
 MAX_NOTICE_SPAN_DAYS = 92
 
 
-class Settings(Schema):
-    """Unknown keys are errors (marshmallow's default): a misspelt setting must not silently stay at its default."""
-
-    enabled = fields.Boolean()
-    # Guardians must give a written notice with a reason "senest innen tre skoledager".
-    notice_school_days = fields.Integer(validate=validate.Range(min=0, max=30))
-    # The contact teacher's follow-up task is due this many school days after the notice deadline.
-    task_school_days = fields.Integer(validate=validate.Range(min=0, max=30))
+class Settings(RuleSettings):
+    notice_school_days = school_days(maximum=30)
+    task_school_days = school_days(maximum=30)
+    same_day_reminder = fields.Boolean()
+    same_day_reminder_time = ClockTime()
 
 
-PLAN = {RULE_ID: ({"enabled": True, "notice_school_days": 3, "task_school_days": 2}, Settings)}
+PLAN = {RULE_ID: (defaults(RULE_ID), Settings)}
+SAME_DAY = "same_day"
 
 
-def deadline_id(student_id: str, day: str) -> str:
-    return f"{RULE_ID}|{student_id}|{day}"
+def deadline_id(student_id: str, day: str, step: str = "") -> str:
+    return f"{RULE_ID}|{student_id}|{day}" + (f"|{step}" if step else "")
 
 
 def notice_deadline_day(day: str, settings: Mapping[str, Any], calendar: SchoolCalendar):
@@ -47,37 +46,55 @@ def notice_deadline_day(day: str, settings: Mapping[str, Any], calendar: SchoolC
 
 def on_day_changed(
     student_id: str, day: str, record: DayRecord, notices: Notices, settings: Mapping[str, Any],
-    calendar: SchoolCalendar,
+    calendar: SchoolCalendar, today: date | None = None,
 ) -> list:
-    """After a day's marks changed: watch the day if it holds undocumented absence no notice covers, else stop."""
-    if (
-        settings["enabled"]
-        and undocumented_lessons(record, ABSENCE_STATUSES)
-        and covering_notice(notices, day) is None
-    ):
-        last_day = notice_deadline_day(day, settings, calendar)
-        due = calendar.start_of_day(last_day + timedelta(days=1))
-        return [Schedule(deadline_id(student_id, day), due, {"rule_id": RULE_ID, "student_id": student_id, "date": day})]
-    return [Cancel(deadline_id(student_id, day))]
+    """After a day's marks changed: watch the day if it holds undocumented absence no notice covers, else stop.
+
+    With ``same_day_reminder``, the guardians are also reminded on the day itself ("foreldre bør alltid melde fra
+    samme dag"), unless the absence is only learnt of after that day (``today``).
+    """
+    ids = [deadline_id(student_id, day), deadline_id(student_id, day, SAME_DAY)]
+    if not (settings["enabled"] and undocumented_lessons(record) and covering_notice(notices, day) is None):
+        return [Cancel(i) for i in ids]
+    payload = {"rule_id": RULE_ID, "student_id": student_id, "date": day}
+    last_day = notice_deadline_day(day, settings, calendar)
+    effects: list = [Schedule(ids[0], calendar.start_of_day(last_day + timedelta(days=1)), payload)]
+    absence_day = parse_day(day)
+    if settings["same_day_reminder"] and (today is None or today <= absence_day):
+        hour, minute = map(int, settings["same_day_reminder_time"].split(":"))
+        due = calendar.start_of_day(absence_day) + timedelta(hours=hour, minutes=minute)
+        effects.append(Schedule(ids[1], due, dict(payload, step=SAME_DAY)))
+    return effects
 
 
 def on_notice(student_id: str, from_date: str, to_date: str) -> list:
     """A notice cancels the watch on every day it covers (a very long notice is also checked when a deadline fires)."""
     start = parse_day(from_date)
     span = min((parse_day(to_date) - start).days, MAX_NOTICE_SPAN_DAYS)
-    return [Cancel(deadline_id(student_id, (start + timedelta(days=i)).isoformat())) for i in range(span + 1)]
+    days = [(start + timedelta(days=i)).isoformat() for i in range(span + 1)]
+    return [Cancel(deadline_id(student_id, d, step)) for d in days for step in ("", SAME_DAY)]
 
 
 def on_deadline(
     tenant_id: str, student_id: str, day: str, record: DayRecord, notices: Notices, contact_teacher: str | None,
-    settings: Mapping[str, Any], calendar: SchoolCalendar, language: str,
+    settings: Mapping[str, Any], calendar: SchoolCalendar, language: str, step: str = "",
 ) -> list[Action]:
     """The deadline fell due: if the absence is still undocumented and uncovered, remind the guardians and task
-    the contact teacher; otherwise nothing (the state, not the schedule, decides)."""
+    the contact teacher (on the same day: only remind); otherwise nothing (the state, not the schedule, decides)."""
     lessons = undocumented_lessons(record, ABSENCE_STATUSES)
     if not settings["enabled"] or not lessons or covering_notice(notices, day) is not None:
         return []
     absence_day = parse_day(day)
+    texts = settings.get("texts")
+    if step == SAME_DAY:
+        values = {"absence_date": long_date(absence_day, language), "short_date": short_date(absence_day, language),
+                  "lessons": lessons_phrase(lessons, language)}
+        return [Action(
+            kind="alert", external_ref=external_ref(tenant_id, RULE_ID, student_id, f"{day}/{SAME_DAY}", "alert"),
+            rule_id=RULE_ID, student_id=student_id, assignee=Party("guardian"), severity="info",
+            title=render(language, "notice_missing.same_day.title", texts, **values),
+            body=render(language, "notice_missing.same_day.body", texts, **values),
+        )]
     last_day = notice_deadline_day(day, settings, calendar)
     due = calendar.add_school_days(last_day, settings["task_school_days"])
     values = {
@@ -95,8 +112,8 @@ def on_deadline(
             rule_id=RULE_ID,
             student_id=student_id,
             assignee=Party("guardian"),
-            title=render(language, "notice_missing.alert.title", **values),
-            body=render(language, "notice_missing.alert.body", **values),
+            title=render(language, "notice_missing.alert.title", texts, **values),
+            body=render(language, "notice_missing.alert.body", texts, **values),
             severity="warning",
         ),
         Action(
@@ -104,9 +121,9 @@ def on_deadline(
             external_ref=external_ref(tenant_id, RULE_ID, student_id, day, "task"),
             rule_id=RULE_ID,
             student_id=student_id,
-            assignee=Party("contact_teacher", contact_teacher),
-            title=render(language, "notice_missing.task.title", **values),
-            body=render(language, "notice_missing.task.body", **values),
+            assignee=Party(settings["responsible"], contact_teacher),
+            title=render(language, "notice_missing.task.title", texts, **values),
+            body=render(language, "notice_missing.task.body", texts, **values),
             due_date=due.isoformat(),
         ),
     ]

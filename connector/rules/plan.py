@@ -11,9 +11,22 @@ from typing import Any, Mapping
 
 from marshmallow import Schema, ValidationError
 
-from connector.rules import notice_missing
+from connector.rules import (
+    absence_limit,
+    external_meeting,
+    history,
+    notice_missing,
+    pattern,
+    persistent,
+    prevention,
+    school_refusal,
+    single_lessons,
+)
 
-PLAN_MODULES = (notice_missing,)
+PLAN_MODULES = (
+    prevention, school_refusal, notice_missing, single_lessons, pattern, persistent, external_meeting, absence_limit,
+    history,
+)
 
 SECTIONS: dict[str, tuple[dict[str, Any], type[Schema]]] = {
     rule_id: section for module in PLAN_MODULES for rule_id, section in module.PLAN.items()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 from functools import cache
 from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Mapping
 
 import yaml
 
@@ -36,6 +36,35 @@ def lessons_phrase(lessons: list[str], language: str) -> str:
     count = len(lessons)
     singular, plural = {"nb": ("time", "timer"), "nn": ("time", "timar"), "en": ("lesson", "lessons")}[language]
     return f"{count} {singular if count == 1 else plural}"
+
+
+_WEEKDAYS = {
+    "nb": ("mandager", "tirsdager", "onsdager", "torsdager", "fredager", "lørdager", "søndager"),
+    "nn": ("måndagar", "tysdagar", "onsdagar", "torsdagar", "fredagar", "laurdagar", "sundagar"),
+    "en": ("Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays", "Saturdays", "Sundays"),
+}
+_AND = {"nb": "og", "nn": "og", "en": "and"}
+
+
+def weekday_plural(weekday: int, language: str) -> str:
+    """"mandager": the pattern rule speaks of a weekday that recurs."""
+    return _WEEKDAYS[language][weekday]
+
+
+def date_list(days: Iterable[str | date], language: str) -> str:
+    """"2. nov, 9. nov og 16. nov": distinct days, in order, short."""
+    unique = sorted({d if isinstance(d, date) else date.fromisoformat(d) for d in days})
+    names = [short_date(d, language) for d in unique]
+    if len(names) <= 1:
+        return "".join(names)
+    return f"{', '.join(names[:-1])} {_AND[language]} {names[-1]}"
+
+
+def percent(share: float) -> str:
+    """A share as people write it in a task: "12 %", one decimal only where it matters ("7,5 %")."""
+    value = round(share * 100, 1)
+    text = f"{value:.0f}" if value == int(value) else f"{value:.1f}".replace(".", ",")
+    return f"{text} %"
 
 
 def school_days_phrase(count: int, language: str) -> str:

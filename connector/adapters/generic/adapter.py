@@ -51,6 +51,8 @@ def contract_body(action: Action) -> dict[str, Any]:
         body["visibility"] = action.visibility
     if action.case_id and action.kind in ("task", "note"):
         body["case_id"] = action.case_id
+    if action.group_id:
+        body["group_id"] = action.group_id  # an addition to the contract: routines about a whole group
     return body
 
 

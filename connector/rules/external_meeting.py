@@ -1,0 +1,42 @@
+"""``absence.external_meeting``: when external bodies become involved, the school leadership holds a meeting.
+
+The seed: "Når eksterne instanser blir involvert, skal det avholdes møte der foresatte/elev/kontaktlærer og
+skoleledelsen deltar. Referat skrives. Etter avtale. Rektor." Triggered by a ``task.updated`` whose outcome is
+``external_involved``, dated by that meeting's ``completed_at``.
+"""
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Mapping
+
+from connector.actions import Action, Party, case_id, external_ref
+from connector.rules.calendar import SchoolCalendar
+from connector.rules.settings import RuleSettings, defaults, school_days
+from connector.rules.texts import long_date, render
+
+RULE_ID = "absence.external_meeting"
+
+
+class Settings(RuleSettings):
+    task_school_days = school_days()
+
+
+PLAN = {RULE_ID: (defaults(RULE_ID), Settings)}
+
+
+def evaluate(
+    tenant: str, student_id: str, source_ref: str, decided_on: date, settings: Mapping[str, Any],
+    calendar: SchoolCalendar, language: str, assignee: str | None,
+) -> list[Action]:
+    if not settings["enabled"]:
+        return []
+    due = calendar.add_school_days(decided_on, settings["task_school_days"])
+    values = {"decided_on": long_date(decided_on, language), "due_date": long_date(due, language)}
+    texts = settings.get("texts")
+    return [Action(
+        kind="task", external_ref=external_ref(tenant, RULE_ID, student_id, source_ref, "task"), rule_id=RULE_ID,
+        student_id=student_id, assignee=Party(settings["responsible"], assignee), priority="high",
+        case_id=case_id(tenant, RULE_ID, student_id, source_ref), due_date=due.isoformat(),
+        title=render(language, "external_meeting.task.title", texts, **values),
+        body=render(language, "external_meeting.task.body", texts, **values),
+    )]

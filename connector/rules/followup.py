@@ -1,0 +1,51 @@
+"""At most one open task per pupil per rule: a further occurrence becomes a note on the open task's case.
+
+A rule's follow-up state for one pupil is a small dict, kept by the absence module: ``open`` (the open task's
+``ref``, ``case`` and the ``since`` occurrence that opened it) plus whatever the rule adds. The platform closes a
+task with ``task.updated``; only then may the next occurrence open a new one.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from connector.actions import Action, case_id, external_ref
+
+FollowUp = dict[str, Any]
+
+
+def is_open(state: FollowUp | None) -> bool:
+    return bool(state and state.get("open"))
+
+
+def task_or_note(
+    state: FollowUp | None,
+    *,
+    tenant: str,
+    rule_id: str,
+    student_id: str,
+    occurrence: str,
+    make_task: Callable[[str, str], Action],
+    make_note: Callable[[str, str], Action],
+) -> tuple[list[Action], FollowUp]:
+    """The task for a new occurrence, or, while one is open, a note for its case.
+
+    ``make_task(external_ref, case_id)`` and ``make_note(external_ref, case_id)`` build the action with the key the
+    occurrence dictates, so the same occurrence met twice (a redelivery, a retried job) yields the same key.
+    """
+    state = dict(state or {})
+    if is_open(state):
+        opened = state["open"]
+        ref = external_ref(tenant, rule_id, student_id, f"{opened['since']}/{occurrence}", "note")
+        return [make_note(ref, opened["case"])], state
+    case = case_id(tenant, rule_id, student_id, occurrence)
+    task = make_task(external_ref(tenant, rule_id, student_id, occurrence, "task"), case)
+    state["open"] = {"ref": task.external_ref, "case": case, "since": occurrence}
+    return [task], state
+
+
+def close(state: FollowUp | None, ref: str) -> FollowUp:
+    """The platform completed or cancelled the task ``ref``: the rule may open a new one next time."""
+    state = dict(state or {})
+    if state.get("open", {}).get("ref") == ref:
+        state["open"] = None
+    return state

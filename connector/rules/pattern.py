@@ -1,0 +1,195 @@
+"""``absence.pattern``: a repeated pattern or increasing absence calls for a conversation with pupil and parents.
+
+The seed: "Gjentagende fraværsmønster eller økende fravær: Samtale med elev og foreldre. Skolen kartlegger
+relasjonene … Kontaktlærer informerer ledelsen. Innen en uke." A pattern is found only in absences after the last
+completed conversation, so the same absences never open a second task; while a task is open, a newly found kind
+of pattern adds one note to its case, and nothing more.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Mapping
+
+from marshmallow import fields, validate
+
+from connector.actions import Action, Party, case_id, external_ref
+from connector.rules.calendar import SchoolCalendar
+from connector.rules.history import DayRecord, absence_lessons, day_weight, occasions, parse_code
+from connector.rules.settings import RuleSettings, defaults, school_days, share
+from connector.rules.texts import date_list, long_date, percent, render, weekday_plural
+
+RULE_ID = "absence.pattern"
+
+
+class Settings(RuleSettings):
+    task_school_days = school_days()
+    same_weekday_count = fields.Integer(validate=validate.Range(min=2, max=50))
+    same_subject_count = fields.Integer(validate=validate.Range(min=2, max=50))
+    repeat_window_school_days = school_days()
+    occasion_count = fields.Integer(validate=validate.Range(min=2, max=50))
+    occasion_window_school_days = school_days()
+    increase_window_school_days = school_days()
+    increase_factor = fields.Float(validate=validate.Range(min=1, max=20))
+    increase_min_rate = share()
+    increase_min_occasions = fields.Integer(validate=validate.Range(min=1, max=50))
+    lessons_per_day = fields.Integer(validate=validate.Range(min=1, max=20))
+    count_documented = fields.Boolean()
+
+
+PLAN = {RULE_ID: (defaults(RULE_ID), Settings)}
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str  # weekday / subject / occasions / increasing
+    detail: str
+    dates: tuple[str, ...] = ()
+    rates: tuple[float, float] | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.detail}"
+
+
+def lookback(day: date, settings: Mapping[str, Any], calendar: SchoolCalendar) -> list[date]:
+    """The school days up to ``day`` that the rule reads: a bounded window, whatever the history's length."""
+    span = max(
+        settings["repeat_window_school_days"],
+        settings["occasion_window_school_days"],
+        2 * settings["increase_window_school_days"],
+    )
+    first = calendar.add_school_days(day, -(span - 1)) if span > 1 else day
+    return calendar.school_days(first, day)
+
+
+def _last(days: list[date], n: int) -> list[date]:
+    return days[-n:] if n else []
+
+
+def findings(
+    day: date, records: Mapping[str, DayRecord], settings: Mapping[str, Any], calendar: SchoolCalendar,
+    since: date | None = None,
+) -> list[Finding]:
+    """Every default pattern of DOMAIN §1 that the absence on ``day`` is part of."""
+    include_documented = settings["count_documented"]
+    days = lookback(day, settings, calendar)
+    if not days or days[-1] != day:
+        days = [d for d in days if d < day] + [day]
+
+    def counts(d: date) -> bool:
+        return (since is None or d > since) and day_weight(records.get(d.isoformat(), {}), 1, include_documented) > 0
+
+    if not counts(day):
+        return []
+    found: list[Finding] = []
+
+    repeat = [d for d in _last(days, settings["repeat_window_school_days"]) if counts(d)]
+    same_day = [d for d in repeat if d.weekday() == day.weekday()]
+    if len(same_day) >= settings["same_weekday_count"]:
+        found.append(Finding("weekday", str(day.weekday()), tuple(d.isoformat() for d in same_day)))
+
+    by_subject: dict[str, list[str]] = defaultdict(list)
+    for d in repeat:
+        record = records.get(d.isoformat(), {})
+        for key in absence_lessons(record, documented=None if include_documented else False):
+            subject = parse_code(record[key]).subject
+            if subject:
+                by_subject[subject].append(d.isoformat())
+    today = records.get(day.isoformat(), {})
+    todays_subjects = {parse_code(today[k]).subject for k in absence_lessons(today)} - {None}
+    for subject in sorted(todays_subjects):
+        if len(by_subject[subject]) >= settings["same_subject_count"]:
+            found.append(Finding("subject", subject, tuple(by_subject[subject])))
+
+    window = _last(days, settings["occasion_window_school_days"])
+    runs = occasions(window, {d for d in window if counts(d)})
+    if len(runs) >= settings["occasion_count"] and day in runs[-1]:
+        found.append(Finding("occasions", str(len(runs)), tuple(run[0].isoformat() for run in runs)))
+
+    n = settings["increase_window_school_days"]
+    if n and len(days) >= 2 * n:
+        per_day = settings["lessons_per_day"]
+        recent = sum(day_weight(records.get(d.isoformat(), {}), per_day, include_documented)
+                     for d in days[-n:] if since is None or d > since) / n
+        before = sum(day_weight(records.get(d.isoformat(), {}), per_day, include_documented)
+                     for d in days[-2 * n:-n]) / n
+        recent_days = days[-n:]
+        spread = len(occasions(recent_days, {d for d in recent_days if counts(d)}))
+        if (recent >= settings["increase_min_rate"] and recent >= settings["increase_factor"] * before
+                and spread >= settings["increase_min_occasions"]):
+            found.append(Finding("increasing", f"{recent:.3f}", rates=(recent, before)))
+    return found
+
+
+def describe(finding: Finding, settings: Mapping[str, Any], language: str) -> str:
+    """One line of the task's "why", in the tenant's language."""
+    values = {"count": len(finding.dates), "dates": date_list(finding.dates, language)}
+    if finding.kind == "weekday":
+        values.update(weekday=weekday_plural(int(finding.detail), language), window=settings["repeat_window_school_days"])
+    elif finding.kind == "subject":
+        values.update(subject=finding.detail, window=settings["repeat_window_school_days"])
+    elif finding.kind == "occasions":
+        values.update(window=settings["occasion_window_school_days"])
+    else:
+        recent, before = finding.rates
+        values.update(recent=percent(recent), before=percent(before), window=settings["increase_window_school_days"])
+    return render(language, f"pattern.finding.{finding.kind}", settings.get("texts"), **values)
+
+
+def evaluate(
+    tenant: str, student_id: str, day: date, records: Mapping[str, DayRecord], state: Mapping[str, Any] | None,
+    settings: Mapping[str, Any], calendar: SchoolCalendar, language: str, teacher: str | None,
+    leader: str | None, watched: bool = False,
+) -> tuple[list[Action], dict[str, Any]]:
+    """Task (and an alert to the nearest leader) for a new pattern; a note for a newly found kind while open.
+
+    ``watched``: a persistence watch runs after a completed conversation, and the persistence rule has the word.
+    """
+    state = dict(state or {})
+    if not settings["enabled"]:
+        return [], state
+    since = date.fromisoformat(state["closed_on"]) if state.get("closed_on") else None
+    found = findings(day, records, settings, calendar, since)
+    if not found:
+        return [], state
+    texts = settings.get("texts")
+    noted = set(state.get("noted", []))
+    if state.get("open"):
+        opened = state["open"]
+        notes = []
+        for finding in found:
+            if finding.key in noted:
+                continue
+            noted.add(finding.key)
+            notes.append(Action(
+                kind="note",
+                external_ref=external_ref(tenant, RULE_ID, student_id, f"{opened['since']}/{finding.key}", "note"),
+                rule_id=RULE_ID, student_id=student_id, case_id=opened["case"], title="",
+                body=render(language, "pattern.note.body", texts, finding=describe(finding, settings, language),
+                            since=long_date(date.fromisoformat(opened["since"]), language)),
+            ))
+        state["noted"] = sorted(noted)
+        return notes, state
+    if watched:
+        return [], state
+    occurrence = day.isoformat()
+    case = case_id(tenant, RULE_ID, student_id, occurrence)
+    due = calendar.add_school_days(day, settings["task_school_days"])
+    why = "\n".join(f"– {describe(f, settings, language)}" for f in found)
+    values = {"why": why, "due_date": long_date(due, language), "date": long_date(day, language)}
+    task = Action(
+        kind="task", external_ref=external_ref(tenant, RULE_ID, student_id, occurrence, "task"), rule_id=RULE_ID,
+        student_id=student_id, assignee=Party(settings["responsible"], teacher), case_id=case,
+        title=render(language, "pattern.task.title", texts, **values),
+        body=render(language, "pattern.task.body", texts, **values), due_date=due.isoformat(),
+    )
+    alert = Action(
+        kind="alert", external_ref=external_ref(tenant, RULE_ID, student_id, occurrence, "alert"), rule_id=RULE_ID,
+        student_id=student_id, assignee=Party("nearest_leader", leader), severity="info",
+        title=render(language, "pattern.alert.title", texts, **values),
+        body=render(language, "pattern.alert.body", texts, **values),
+    )
+    state.update(open={"ref": task.external_ref, "case": case, "since": occurrence}, noted=sorted(f.key for f in found))
+    return [task, alert], state

@@ -1,0 +1,62 @@
+"""``absence.school_refusal``: the guardians say the pupil must be pressed to go to school and asks to stay home.
+
+The seed: "Kontaktlærer får beskjed hvis eleven må presses for å gå på skolen, og ber om å få slippe. Dette gjelder
+også problematferd hjemme. Så raskt som mulig." The contact teacher is alerted at once (urgent), and the pattern
+follow-up starts: a conversation with the pupil and guardians, which, once held, starts the persistence watch.
+"""
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Mapping
+
+from connector.actions import Action, Party, external_ref
+from connector.rules.calendar import SchoolCalendar
+from connector.rules.followup import task_or_note
+from connector.rules.settings import RuleSettings, defaults, school_days
+from connector.rules.texts import long_date, render
+
+RULE_ID = "absence.school_refusal"
+
+
+class Settings(RuleSettings):
+    task_school_days = school_days()
+
+
+PLAN = {RULE_ID: (defaults(RULE_ID), Settings)}
+
+
+def evaluate(
+    tenant: str, student_id: str, source: str, reported_on: date, via: str, state: Mapping[str, Any] | None,
+    settings: Mapping[str, Any], calendar: SchoolCalendar, language: str, teacher: str | None,
+) -> tuple[list[Action], dict[str, Any]]:
+    """``source`` identifies the report (a message id, a notice's dates), ``via`` is ``message`` or ``notice``."""
+    if not settings["enabled"]:
+        return [], dict(state or {})
+    texts = settings.get("texts")
+    first_day = calendar.next_school_day(reported_on)
+    due = calendar.add_school_days(first_day, settings["task_school_days"])
+    values = {
+        "reported_on": long_date(reported_on, language),
+        "via": render(language, f"school_refusal.via.{via}", texts),
+        "due_date": long_date(due, language),
+    }
+    alert = Action(
+        kind="alert", external_ref=external_ref(tenant, RULE_ID, student_id, source, "alert"), rule_id=RULE_ID,
+        student_id=student_id, assignee=Party(settings["responsible"], teacher), severity="urgent",
+        title=render(language, "school_refusal.alert.title", texts, **values),
+        body=render(language, "school_refusal.alert.body", texts, **values),
+    )
+    actions, state = task_or_note(
+        state, tenant=tenant, rule_id=RULE_ID, student_id=student_id, occurrence=reported_on.isoformat(),
+        make_task=lambda ref, case: Action(
+            kind="task", external_ref=ref, rule_id=RULE_ID, student_id=student_id, case_id=case,
+            assignee=Party(settings["responsible"], teacher), due_date=due.isoformat(), priority="high",
+            title=render(language, "school_refusal.task.title", texts, **values),
+            body=render(language, "school_refusal.task.body", texts, **values),
+        ),
+        make_note=lambda ref, case: Action(
+            kind="note", external_ref=ref, rule_id=RULE_ID, student_id=student_id, case_id=case, title="",
+            body=render(language, "school_refusal.note.body", texts, **values),
+        ),
+    )
+    return [alert, *actions], state

@@ -1,0 +1,80 @@
+"""``absence.single_lessons``: absence from single lessons on a day the pupil was otherwise at school.
+
+The seed: "Fravær i enkeltstående timer: Kontaktlærer skal kontakte hjemmet og drøfte fraværet. Innen en uke." A
+day is judged once its registers are in (``evaluate_at``, local time): absent from some of the lessons the group
+had, and present in others. Documented single lessons (a dentist) need no talk unless the school says so.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Any, Iterable, Mapping
+
+from marshmallow import fields
+
+from connector.actions import Action, Party
+from connector.rules.calendar import SchoolCalendar
+from connector.rules.effects import Schedule
+from connector.rules.followup import task_or_note
+from connector.rules.history import WHOLE_DAY, DayRecord, Notices, absence_lessons, covering_notice
+from connector.rules.settings import ClockTime, RuleSettings, defaults, school_days
+from connector.rules.texts import lessons_phrase, long_date, render
+
+RULE_ID = "absence.single_lessons"
+
+
+class Settings(RuleSettings):
+    task_school_days = school_days()
+    count_documented = fields.Boolean()
+    evaluate_at = ClockTime()
+
+
+PLAN = {RULE_ID: (defaults(RULE_ID), Settings)}
+
+
+def deadline_id(student_id: str, day: str) -> str:
+    return f"{RULE_ID}|{student_id}|{day}"
+
+
+def on_day_changed(student_id: str, day: str, record: DayRecord, settings: Mapping[str, Any],
+                   calendar: SchoolCalendar) -> list:
+    """A lesson-level absence: judge the day once its registers are in."""
+    if not settings["enabled"] or not any(key != WHOLE_DAY for key in absence_lessons(record)):
+        return []
+    hour, minute = map(int, settings["evaluate_at"].split(":"))
+    local = datetime.combine(date.fromisoformat(day), time(hour, minute), tzinfo=calendar.start_of_day(
+        date.fromisoformat(day)).tzinfo)
+    return [Schedule(deadline_id(student_id, day), local, {"rule_id": RULE_ID, "student_id": student_id, "date": day})]
+
+
+def evaluate(
+    tenant: str, student_id: str, day: str, record: DayRecord, lessons_held: Iterable[str], notices: Notices,
+    state: Mapping[str, Any] | None, settings: Mapping[str, Any], calendar: SchoolCalendar, language: str,
+    teacher: str | None,
+) -> tuple[list[Action], dict[str, Any]]:
+    state = dict(state or {})
+    if not settings["enabled"] or WHOLE_DAY in record or covering_notice(notices, day):
+        return [], state
+    missed = absence_lessons(record, documented=None if settings["count_documented"] else False)
+    attended = set(lessons_held) - set(absence_lessons(record))
+    if not missed or not attended:
+        return [], state
+    absence_day = date.fromisoformat(day)
+    due = calendar.add_school_days(absence_day, settings["task_school_days"])
+    texts = settings.get("texts")
+    values = {
+        "date": long_date(absence_day, language), "lessons": lessons_phrase(missed, language),
+        "held": len(set(lessons_held) | set(missed)), "due_date": long_date(due, language),
+    }
+    return task_or_note(
+        state, tenant=tenant, rule_id=RULE_ID, student_id=student_id, occurrence=day,
+        make_task=lambda ref, case: Action(
+            kind="task", external_ref=ref, rule_id=RULE_ID, student_id=student_id, case_id=case,
+            assignee=Party(settings["responsible"], teacher), due_date=due.isoformat(),
+            title=render(language, "single_lessons.task.title", texts, **values),
+            body=render(language, "single_lessons.task.body", texts, **values),
+        ),
+        make_note=lambda ref, case: Action(
+            kind="note", external_ref=ref, rule_id=RULE_ID, student_id=student_id, case_id=case, title="",
+            body=render(language, "single_lessons.note.body", texts, **values),
+        ),
+    )
