@@ -218,6 +218,7 @@ def judge_windows(rt: Runtime, tenant: Tenant, windows: list[PupilWindow], found
         for window, values in zip(windows, pipe.execute()):
             window.load(values)
     plan, calendar, language = tenant.plan, tenant.calendar, tenant.language
+    today = local_date(rt, tenant)
     latest: dict[str, dict[str, dict]] = {}
     loaded: dict[str, dict[str, dict]] = {}
     for window in windows:
@@ -229,14 +230,14 @@ def judge_windows(rt: Runtime, tenant: Tenant, windows: list[PupilWindow], found
         watched = persistent.watching(states[persistent.RULE_ID], window.day, plan[persistent.RULE_ID], calendar)
         actions, states[pattern.RULE_ID] = pattern.evaluate(
             tenant.id, window.student, window.day, window.records, states[pattern.RULE_ID], plan[pattern.RULE_ID],
-            calendar, language, contact, leader, watched,
+            calendar, language, contact, leader, watched, today,
         )
         found.add(actions)
         resource = teacher(rt, tenant, found.adapter, plan[persistent.RULE_ID]["responsible"], window.group,
                            window.student)
         actions, states[persistent.RULE_ID] = persistent.evaluate(
             tenant.id, window.student, window.day, window.records, states[persistent.RULE_ID],
-            plan[persistent.RULE_ID], calendar, language, resource,
+            plan[persistent.RULE_ID], calendar, language, resource, today,
         )
         found.add(actions)
     for student, states in latest.items():
@@ -366,7 +367,7 @@ def fire_notice_missing(rt: Runtime, tenant: Tenant, payload: dict[str, Any], fo
         tenant.id, student, day, record_of(record), decode_hash(notices),
         teacher(rt, tenant, payload.get("adapter"), settings["responsible"], group.decode() if group else None,
                 student),
-        settings, tenant.calendar, tenant.language, payload.get("step", ""),
+        settings, tenant.calendar, tenant.language, payload.get("step", ""), local_date(rt, tenant),
     ))
 
 

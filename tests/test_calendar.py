@@ -258,3 +258,12 @@ def test_start_of_day_is_local_midnight_across_dst_changes(froland, day, utc):
     assert start == utc
     assert froland.local_date(start) == day
     assert froland.local_date(start - timedelta(microseconds=1)) == day - timedelta(days=1)
+
+
+def test_due_after_counts_from_today_when_the_due_date_has_passed():
+    from connector.rules.calendar import SchoolCalendar
+
+    calendar = SchoolCalendar()
+    assert calendar.due_after(date(2026, 11, 26), 2) == date(2026, 11, 30)
+    assert calendar.due_after(date(2026, 11, 26), 2, today=date(2026, 11, 27)) == date(2026, 11, 30)
+    assert calendar.due_after(date(2026, 11, 26), 2, today=date(2026, 12, 7)) == date(2026, 12, 9)

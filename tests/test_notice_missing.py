@@ -204,7 +204,8 @@ def test_absence_arriving_after_its_deadline_fires_at_once(client, rt, platform)
     post_event(client, "attendance.register", register(day="2026-11-23"))  # a backfill, two weeks late
     run_worker(rt)
     at(rt, rt.clock.now())
-    assert len(sent(platform, "tasks")) == 1
+    (task,) = sent(platform, "tasks")
+    assert task["due_date"] == "2026-12-09"  # not 30 Nov, which had passed: 2 school days from Mon 7 Dec
     assert len(sent(platform, "alerts")) == 1
 
 

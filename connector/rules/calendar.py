@@ -118,6 +118,14 @@ class SchoolCalendar:
             return self.next_school_day(d)
         return self._forward(d, n) if n > 0 else self._backward(d, -n)
 
+    def due_after(self, start: date, n: int, today: date | None = None) -> date:
+        """``n`` school days after ``start``; counted from ``today`` instead when that date has already passed,
+        so a task made from an event that arrived late is never due in the past."""
+        due = self.add_school_days(start, n)
+        if today is not None and due < today:
+            due = self.add_school_days(today, n)
+        return due
+
     def school_days_between(self, start: date, end: date) -> int:
         """School days in (start, end], so that ``school_days_between(d, add_school_days(d, n)) == n`` for n > 0.
 

@@ -78,6 +78,7 @@ def on_notice(student_id: str, from_date: str, to_date: str) -> list:
 def on_deadline(
     tenant_id: str, student_id: str, day: str, record: DayRecord, notices: Notices, contact_teacher: str | None,
     settings: Mapping[str, Any], calendar: SchoolCalendar, language: str, step: str = "",
+    today: date | None = None,
 ) -> list[Action]:
     """The deadline fell due: if the absence is still undocumented and uncovered, remind the guardians and task
     the contact teacher (on the same day: only remind); otherwise nothing (the state, not the schedule, decides)."""
@@ -96,7 +97,7 @@ def on_deadline(
             body=render(language, "notice_missing.same_day.body", texts, **values),
         )]
     last_day = notice_deadline_day(day, settings, calendar)
-    due = calendar.add_school_days(last_day, settings["task_school_days"])
+    due = calendar.due_after(last_day, settings["task_school_days"], today)
     values = {
         "absence_date": long_date(absence_day, language),
         "short_date": short_date(absence_day, language),

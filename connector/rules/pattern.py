@@ -50,7 +50,8 @@ class Finding:
 
     @property
     def key(self) -> str:
-        return f"{self.kind}:{self.detail}"
+        """What makes a finding new for the open task: the weekday or subject; for counts and rates the kind."""
+        return f"{self.kind}:{self.detail}" if self.kind in ("weekday", "subject") else self.kind
 
 
 def lookback(day: date, settings: Mapping[str, Any], calendar: SchoolCalendar) -> list[date]:
@@ -141,11 +142,12 @@ def describe(finding: Finding, settings: Mapping[str, Any], language: str) -> st
 def evaluate(
     tenant: str, student_id: str, day: date, records: Mapping[str, DayRecord], state: Mapping[str, Any] | None,
     settings: Mapping[str, Any], calendar: SchoolCalendar, language: str, teacher: str | None,
-    leader: str | None, watched: bool = False,
+    leader: str | None, watched: bool = False, today: date | None = None,
 ) -> tuple[list[Action], dict[str, Any]]:
     """Task (and an alert to the nearest leader) for a new pattern; a note for a newly found kind while open.
 
     ``watched``: a persistence watch runs after a completed conversation, and the persistence rule has the word.
+    The week for the conversation counts from when the pattern is found (``today``), for registers sent late.
     """
     state = dict(state or {})
     if not settings["enabled"]:
@@ -176,7 +178,7 @@ def evaluate(
         return [], state
     occurrence = day.isoformat()
     case = case_id(tenant, RULE_ID, student_id, occurrence)
-    due = calendar.add_school_days(day, settings["task_school_days"])
+    due = calendar.due_after(day, settings["task_school_days"], today)
     why = "\n".join(f"– {describe(f, settings, language)}" for f in found)
     values = {"why": why, "due_date": long_date(due, language), "date": long_date(day, language)}
     task = Action(

@@ -50,8 +50,13 @@ def watching(state: Mapping[str, Any] | None, day: date, settings: Mapping[str, 
 def evaluate(
     tenant: str, student_id: str, day: date, records: Mapping[str, DayRecord], state: Mapping[str, Any] | None,
     settings: Mapping[str, Any], calendar: SchoolCalendar, language: str, assignee: str | None,
+    today: date | None = None,
 ) -> tuple[list[Action], dict[str, Any]]:
-    """A meeting task when the absence since the last meeting reaches the limits, once per meeting."""
+    """A meeting task when the absence since the last meeting reaches the limits, once per meeting.
+
+    Due within three weeks of the meeting, but never sooner than ``min_notice_school_days`` from when it is found
+    (``today``: registers may be backfilled after the three weeks have passed).
+    """
     state = dict(state or {})
     if not settings["enabled"] or not watching(state, day, settings, calendar):
         return [], state
@@ -69,7 +74,7 @@ def evaluate(
     occurrence = meeting.isoformat()
     due = max(
         calendar.add_school_days(meeting, settings["meeting_within_school_days"]),
-        calendar.add_school_days(day, settings["min_notice_school_days"]),
+        calendar.add_school_days(max(day, today or day), settings["min_notice_school_days"]),
     )
     values = {
         "meeting_date": long_date(meeting, language),
