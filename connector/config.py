@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 import yaml
-from marshmallow import Schema, ValidationError, fields, post_load, validate
+from marshmallow import validates_schema, Schema, ValidationError, fields, post_load, validate
 
 from connector.adapters import adapter_types
 from connector.rules.calendar import SchoolCalendar
@@ -49,6 +49,9 @@ class Tenant:
     adapters: Mapping[str, AdapterConfig]
     directory: Directory
     plan: Mapping[str, Mapping[str, Any]]  # rule id -> settings, defaults already merged in
+    # The adapter that writes this school's tasks, alerts and notes; unset, each goes back through the adapter
+    # whose event caused it (registers from one platform, tasks in Teams, say, need this set).
+    actions_adapter: str | None = None
 
 
 @dataclass(frozen=True)
@@ -360,6 +363,13 @@ class _TenantSchema(Schema):
     adapters = _Named(_load_adapter, required=True)
     directory = fields.Nested(_DirectorySchema, load_default=Directory)
     plan = _Plan(load_default=lambda: merge_plan(None))
+    actions_adapter = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
+
+    @validates_schema
+    def _actions_adapter_exists(self, data, **kwargs):
+        name = data.get("actions_adapter")
+        if name is not None and name not in data.get("adapters", {}):
+            raise ValidationError(f"No adapter named {name!r} in this tenant's adapters.", "actions_adapter")
 
     @post_load
     def _build(self, data, **kwargs):

@@ -63,6 +63,7 @@ class Consequences:
             for deadline_id in self.cancels:
                 pipe.hdel(keys.deadlines(tenant), deadline_id)
                 pipe.zrem(keys.due, deadline_member(tenant, deadline_id))
-            outbox.add(pipe, rt, tenant, self.adapter, self.actions, rt.clock.now().timestamp())
+            writer = rt.tenant(tenant).actions_adapter or self.adapter
+            outbox.add(pipe, rt, tenant, writer, self.actions, rt.clock.now().timestamp())
             pipe.execute()
         return self.actions

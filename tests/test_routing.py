@@ -82,3 +82,46 @@ def test_a_failing_platform_lookup_falls_back_to_the_configured_directory(client
     fire_notice_missing_now(client, rt, platform)
     (task,) = [json.loads(c.request.body) for c in platform.calls if c.request.url.endswith("/tasks")]
     assert task["assignee"] == {"role": "contact_teacher", "id": "u-kl-7a"}
+
+
+def test_actions_go_through_the_tenants_actions_adapter_when_one_is_set(client, rt, platform):
+    """Registers from one platform, tasks written in another (say attendance from a SIS, tasks in Teams)."""
+    from dataclasses import replace
+
+    from tests.support import add_adapter
+
+    add_adapter(rt, "skole-a", "writer", "generic", {
+        "webhook_secrets": [{"env": "SKOLE_A_WEBHOOK_SECRET"}], "base_url": "https://writer.test/api",
+        "api_token": {"env": "SKOLE_A_API_TOKEN"}})
+    tenant = replace(rt.config.tenants["skole-a"], actions_adapter="writer")
+    rt.config = replace(rt.config, tenants={**rt.config.tenants, "skole-a": tenant})
+    for path in ("tasks", "alerts"):
+        platform.add(responses.POST, f"https://writer.test/api/{path}", json={"id": path}, status=201)
+    fire_notice_missing_now(client, rt, platform)
+    assert sorted(c.request.url for c in platform.calls) == ["https://writer.test/api/alerts",
+                                                              "https://writer.test/api/tasks"]
+
+
+def test_an_actions_adapter_that_does_not_exist_is_a_configuration_problem():
+    from connector.config import ConfigError, config_from_dict
+
+    raw = {"tenants": {"skole": {
+        "name": "Skole", "calendar": [{"first_day": "2026-08-13", "last_day": "2027-06-18"}],
+        "adapters": {"generic": {"type": "generic", "webhook_secrets": [{"env": "X"}],
+                                 "base_url": "https://p.test", "api_token": {"env": "Y"}}},
+        "actions_adapter": "teams"}}}
+    try:
+        config_from_dict(raw)
+    except ConfigError as exc:
+        assert any("tenants.skole.actions_adapter" in p and "teams" in p for p in exc.problems)
+    else:
+        raise AssertionError("an unknown actions_adapter was accepted")
+
+
+def test_retry_after_in_decimal_seconds_as_microsoft_graph_sends_it():
+    from connector.adapters.http import retry_after_seconds
+
+    assert retry_after_seconds("2.128") == 2.128
+    assert retry_after_seconds("120") == 120.0
+    assert retry_after_seconds("soon") is None
+    assert retry_after_seconds("-5") == 0.0

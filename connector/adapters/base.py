@@ -63,7 +63,12 @@ class Adapter:
     def max_body_bytes(self) -> int:
         return int(self.settings.get("max_body_bytes", 1024 * 1024))
 
-    def receive(self, body: bytes, headers: Mapping[str, str], now: float) -> Inbound:
+    def validation_response(self, query: Mapping[str, str]) -> str | None:
+        """A subscription handshake some platforms make before sending events (Microsoft Graph's
+        ``validationToken``): the text to answer with 200, or ``None`` when the request is no handshake."""
+        return None
+
+    def receive(self, body: bytes, headers: Mapping[str, str]) -> Inbound:
         """Verify ``body`` (the raw bytes) and turn it into internal events; raise ``InboundError`` to refuse."""
         raise NotImplementedError
 

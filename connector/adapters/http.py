@@ -17,8 +17,12 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return min(float(value), MAX_RETRY_AFTER)
+    try:
+        seconds = float(value)  # RFC 9110 says integer seconds; Microsoft Graph sends decimals ("2.128")
+    except ValueError:
+        seconds = None
+    if seconds is not None:
+        return min(max(seconds, 0.0), MAX_RETRY_AFTER) if seconds == seconds else None
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from redis.exceptions import RedisError
 
 from connector.adapters.base import InboundError
@@ -41,6 +41,9 @@ def receive(tenant: str, adapter: str):
         platform = rt.adapter(tenant, adapter)
     except UnknownTarget:
         return error(404, "not_found", "No such tenant or adapter.")
+    handshake = platform.validation_response(request.args)
+    if handshake is not None:
+        return Response(handshake, 200, mimetype="text/plain", headers={"X-Content-Type-Options": "nosniff"})
     body = read_body(platform.max_body_bytes)
     if body is None:
         return error(413, "too_large", f"The body is larger than {platform.max_body_bytes} bytes.")

@@ -1,0 +1,632 @@
+"""Replays the Microsoft 365 adapter's fixtures (Graph's documented notifications and answers) through the real
+door, worker and outbox; only Microsoft's HTTP endpoints (login and Graph) are mocked."""
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from pathlib import Path
+
+import pytest
+import responses
+from marshmallow import ValidationError
+from responses import matchers
+
+from connector import outbox, processing
+from connector.actions import Action, Party, external_ref
+from connector.adapters.m365.activity import chain_id
+from connector.adapters.m365.adapter import PrepareFailed
+from connector.adapters.m365.notifications import message_path
+from connector.adapters.m365.settings import M365Settings
+from connector.directory import resolve
+from tests.support import add_adapter, queued_jobs, run_worker
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TENANT = "84bd8158-6d4d-4958-8b9f-9d6445542f95"
+CLIENT_ID = "535fb089-9ff3-47b6-9bfb-4f1264799865"
+APP_ID = "fe4a8eba-2a31-4737-8e33-e5fae6fee194"
+PLAN = "xqQg5FS2LkCp935s-FIFm2QAFkHM"
+BUCKET = "hsOf2dhOJkqyYYZEtdzDe2QAIUCR"
+CLASS_7A = "7e4ec76c-8276-43ef-ba10-9aaa197cb212"
+TEACHER = "87d349ed-44d7-43e1-9a83-5f2406dee5bd"  # the one teacher in education_class_teachers.json
+AUTHOR = "8ea0e38b-efb3-4757-924a-5f94061cf8c2"  # the writer in the chat_message__*.json fixtures
+CLIENT_STATE = "secretClientValue"  # the clientState in the inbound fixtures
+GRAPH = "https://graph.microsoft.com/v1.0"
+LOGIN = f"https://login.microsoftonline.com/{TENANT}"
+OPENID_URL = f"{LOGIN}/v2.0/.well-known/openid-configuration"
+TOKEN_URL = f"{LOGIN}/oauth2/v2.0/token"
+CHAT_ID = "19:8ea0e38b-efb3-4757-924a-5f94061cf8c2_97f62344-57dc-409c-88ad-c4af14158ff5@unq.gbl.spaces"
+CHAT_PATH = f"/chats/{CHAT_ID}/messages/1612289765949"
+TEACHERS_URL = f"{GRAPH}/education/classes/{CLASS_7A}/teachers"
+CHANNEL_PATH = ("/teams/fbe2bf47-16c8-47cf-b4a5-4b9b187c508b/channels/19:4a95f7d8db4c4e7fae857bcebe0623e6@thread.tacv2"
+                "/messages/1612293113399")
+
+
+def inbound(name: str) -> bytes:
+    return (FIXTURES / f"{name}.json").read_bytes()
+
+
+def answer(name: str) -> dict:
+    return json.loads((FIXTURES / "outbound" / f"{name}.json").read_text())
+
+
+TOKEN = answer("token__client_credentials")["access_token"]
+
+
+def configure(rt, **extra) -> None:
+    add_adapter(rt, "skole-a", "teams", "m365", {
+        "tenant_id": TENANT, "client_id": CLIENT_ID, "client_secret": {"env": "SKOLE_A_M365_SECRET"},
+        "client_states": [{"env": "SKOLE_A_M365_STATE"}, {"env": "SKOLE_A_M365_STATE_NEXT"}],
+        "teams_app_id": APP_ID, "planner_plan_id": PLAN, "planner_bucket_id": BUCKET,
+        "education_classes": {"7A": CLASS_7A}, "timeout_seconds": 2, **extra,
+    })
+
+
+@pytest.fixture
+def teams(rt, monkeypatch):
+    """Tenant ``skole-a`` gets an ``m365`` adapter named ``teams``, with secrets from the environment."""
+    monkeypatch.setenv("SKOLE_A_M365_SECRET", "client-secret-not-in-logs")
+    monkeypatch.setenv("SKOLE_A_M365_STATE", "rotated-out-client-state")
+    monkeypatch.setenv("SKOLE_A_M365_STATE_NEXT", CLIENT_STATE)
+    configure(rt)
+    return rt.adapter("skole-a", "teams")
+
+
+def login(platform, token: str = "token__client_credentials", status: int = 200):
+    platform.add(responses.GET, OPENID_URL, json=answer("openid_configuration"))
+    platform.add(responses.POST, TOKEN_URL, json=answer(token), status=status)
+
+
+def replay(client, body: bytes, content_type: str = "application/json"):
+    return client.post("/webhooks/skole-a/teams", data=body, content_type=content_type)
+
+
+def queued_events(rt) -> list[dict]:
+    (job,) = queued_jobs(rt)
+    return job.args[3]
+
+
+def calls_to(platform, fragment: str) -> list:
+    return [call for call in platform.calls if fragment in call.request.url]
+
+
+# --- every fixture is replayed ---------------------------------------------------------------------------------
+
+REPLAYED = {
+    "change_notification__channel_message_created": CHANNEL_PATH,
+    "change_notification__chat_message_created_with_resource_data": CHAT_PATH,
+}
+IGNORED = {"lifecycle_notification__reauthorization_required": "lifecycle.reauthorizationRequired"}
+OUTBOUND = {  # answer fixture -> the call it is Graph's (or the login endpoint's) answer to
+    "openid_configuration": "GET {authority}/v2.0/.well-known/openid-configuration (msal, once per process)",
+    "token__client_credentials": "POST {authority}/oauth2/v2.0/token",
+    "token__invalid_scope": "POST {authority}/oauth2/v2.0/token, refused",
+    "chat_message__chat": "GET /chats/{id}/messages/{id}",
+    "chat_message__channel": "GET /teams/{id}/channels/{id}/messages/{id}",
+    "chat_message__channel_reply": "GET /teams/{id}/channels/{id}/messages/{id}/replies/{id}",
+    "education_user__teacher": "GET /education/users/{id}",
+    "education_class_teachers": "GET /education/classes/{id}/teachers",
+    "planner_plan_tasks": "GET /planner/plans/{id}/tasks",
+    "planner_task__created": "POST /planner/tasks",
+    "planner_task_details": "GET /planner/tasks/{id}/details",
+    "graph_error__throttled": "any Graph call, 429",
+    "graph_error__authorization_request_denied": "any Graph call, 403",
+    "graph_error__example": "any Graph call, the documented error body",
+}
+
+
+def test_every_inbound_and_outbound_fixture_is_replayed_by_a_test():
+    assert {p.stem for p in FIXTURES.glob("*.json")} == set(REPLAYED) | set(IGNORED)
+    assert {p.stem for p in (FIXTURES / "outbound").glob("*.json")} == set(OUTBOUND)
+    source = Path(__file__).read_text()
+    for name in OUTBOUND:
+        assert source.count(f'"{name}"') >= 2, f"outbound fixture {name} is not used by any test"
+
+
+# --- in: the door ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", sorted(REPLAYED))
+def test_new_message_notification_is_queued_as_a_message_to_read_in_the_worker(client, rt, teams, name):
+    response = replay(client, inbound(name))
+    assert (response.status_code, response.get_json()) == (202, {"accepted": 1})
+    (event,) = queued_events(rt)
+    assert event.pop("timestamp")
+    assert event == {"type": "message.created", "m365_message": REPLAYED[name]}
+
+
+@pytest.mark.parametrize("name", sorted(IGNORED))
+def test_lifecycle_notification_is_answered_202_logged_and_counted(client, rt, teams, name, caplog):
+    caplog.set_level(logging.INFO)
+    response = replay(client, inbound(name))
+    assert (response.status_code, response.get_json()) == (202, {"accepted": 0, "ignored": IGNORED[name]})
+    assert queued_jobs(rt) == []
+    assert rt.redis.hget(rt.keys.ignored, IGNORED[name]) == b"1"
+    assert f"ignored event type '{IGNORED[name]}'" in caplog.text
+
+
+def test_edited_message_is_ignored_not_dropped_silently(client, rt, teams):
+    notification = json.loads(inbound("change_notification__channel_message_created"))
+    notification["value"][0]["changeType"] = "updated"
+    response = replay(client, json.dumps(notification).encode())
+    assert response.get_json() == {"accepted": 0, "ignored": "chatMessage.updated"}
+    assert rt.redis.hget(rt.keys.ignored, "chatMessage.updated") == b"1"
+
+
+def test_redelivered_notification_is_queued_once(client, rt, teams):
+    body = inbound("change_notification__channel_message_created")
+    assert replay(client, body).get_json() == {"accepted": 1}
+    assert replay(client, body).get_json() == {"accepted": 0, "duplicate": True}
+    assert len(queued_jobs(rt)) == 1
+
+
+@pytest.mark.parametrize("client_state", ["someone-elses-state", None])
+def test_wrong_or_missing_client_state_is_refused_401(client, rt, teams, client_state):
+    notification = json.loads(inbound("change_notification__channel_message_created"))
+    notification["value"][0]["clientState"] = client_state
+    response = replay(client, json.dumps(notification).encode())
+    assert (response.status_code, response.get_json()["error"]) == (401, "invalid_client_state")
+    assert queued_jobs(rt) == []
+
+
+def test_notification_from_another_tenant_is_refused_401(client, rt, teams):
+    notification = json.loads(inbound("change_notification__channel_message_created"))
+    notification["value"][0]["tenantId"] = "00000000-0000-0000-0000-000000000000"
+    assert replay(client, json.dumps(notification).encode()).status_code == 401
+
+
+def test_client_state_being_rotated_in_is_accepted_beside_the_old_one(client, rt, teams, monkeypatch):
+    monkeypatch.setenv("SKOLE_A_M365_STATE", CLIENT_STATE)
+    monkeypatch.setenv("SKOLE_A_M365_STATE_NEXT", "the-next-client-state")
+    assert replay(client, inbound("change_notification__channel_message_created")).status_code == 202
+
+
+@pytest.mark.parametrize("body,content_type,status,code", [
+    (b"{}", "text/xml", 415, "unsupported_media_type"),
+    (b"{not json", "application/json", 400, "malformed_json"),
+    (b'{"value": []}', "application/json", 422, "invalid_notification"),
+    (b"", "text/plain; charset=utf-8", 400, "validation_not_answered"),
+])
+def test_bodies_graph_never_sends_are_refused_with_their_status(client, rt, teams, body, content_type, status, code):
+    response = replay(client, body, content_type)
+    assert (response.status_code, response.get_json()["error"]) == (status, code)
+
+
+def test_chat_message_notification_naming_no_message_is_refused_422_with_the_field(client, rt, teams):
+    notification = json.loads(inbound("change_notification__channel_message_created"))
+    notification["value"][0]["resource"] = "teams('x')/channels('y')"
+    response = replay(client, json.dumps(notification).encode())
+    assert (response.status_code, response.get_json()["fields"]) == (422, {"value.0.resource": [
+        "Not a channel or chat message path."]})
+
+
+def test_validation_handshake_echoes_the_token_and_nothing_else(teams):
+    assert teams.validation_response({"validationToken": "Validation: Testing client application reachability"}) \
+        == "Validation: Testing client application reachability"
+    assert teams.validation_response({}) is None
+    assert teams.validation_response({"validationToken": "a\nb"}) is None
+    assert teams.validation_response({"validationToken": "x" * 5000}) is None
+
+
+def test_reply_resource_reads_the_reply():
+    resource = ("teams('d29828b8-c04d-4e2a-b2f6-07da6982f0f0')"
+                "/channels('19:f127a8c55ad949d1a238464d22f0f99e@thread.skype')"
+                "/messages('1565045424600')/replies('1565047490246')")
+    assert message_path(resource) == ("/teams/d29828b8-c04d-4e2a-b2f6-07da6982f0f0/channels/"
+                                      "19:f127a8c55ad949d1a238464d22f0f99e@thread.skype/messages/1565045424600"
+                                      "/replies/1565047490246")
+
+
+# --- in: the worker (prepare) ----------------------------------------------------------------------------------
+
+def mock_author(platform, role_fixture: dict | None = None, status: int = 200):
+    platform.add(responses.GET, f"{GRAPH}/education/users/{AUTHOR}", status=status,
+                 json=role_fixture or answer("education_user__teacher"),
+                 match=[matchers.query_param_matcher({"$select": "id,primaryRole"})])
+
+
+def test_chat_message_becomes_exactly_this_message_created(teams, platform):
+    login(platform)
+    platform.add(responses.GET, GRAPH + CHAT_PATH, json=answer("chat_message__chat"))
+    mock_author(platform)
+    (event,) = teams.prepare([{"type": "message.created", "timestamp": "x", "m365_message": CHAT_PATH}])
+    assert event == {
+        "type": "message.created",
+        "timestamp": "2021-02-02T18:19:52.105Z",
+        "message_id": f"{CHAT_ID}/1612289992105",
+        "sender": {"id": AUTHOR, "role": "staff"},
+        "recipients": [],
+        "student_ids": [],
+        "created_at": "2021-02-02T18:19:52.105Z",
+        "body": "test",
+    }
+    assert calls_to(platform, CHAT_PATH)[0].request.headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+def test_channel_message_html_is_read_as_text_and_an_image_only_message_has_no_body(teams, platform):
+    login(platform)
+    platform.add(responses.GET, GRAPH + CHANNEL_PATH, json=answer("chat_message__channel"))
+    reply_path = CHANNEL_PATH + "/replies/1613671348387"
+    platform.add(responses.GET, GRAPH + reply_path, json=answer("chat_message__channel_reply"))
+    mock_author(platform)
+    image, reply = teams.prepare([
+        {"type": "message.created", "timestamp": "x", "m365_message": CHANNEL_PATH},
+        {"type": "message.created", "timestamp": "x", "m365_message": reply_path},
+    ])
+    assert "body" not in image
+    assert image["message_id"] == "19:4a95f7d8db4c4e7fae857bcebe0623e6@thread.tacv2/1614618259349"
+    assert reply["body"] == "Test"
+    assert len(calls_to(platform, "/education/users/")) == 1  # the author's role is cached
+
+
+def test_pupil_writing_or_mentioned_is_who_the_message_is_about(teams, platform):
+    message = answer("chat_message__chat")
+    pupil = "ab88234e-0874-477c-9638-d144296ed04f"
+    message["mentions"] = [{"id": 0, "mentionText": "Pupil", "mentioned": {
+        "user": {"id": pupil, "displayName": "X", "userIdentityType": "aadUser"}}}]
+    login(platform)
+    platform.add(responses.GET, GRAPH + CHAT_PATH, json=message)
+    student = dict(answer("education_user__teacher"), id=pupil, primaryRole="student")
+    mock_author(platform, student, status=404)  # a guest without an education profile
+    platform.add(responses.GET, f"{GRAPH}/education/users/{pupil}", json=student)
+    (event,) = teams.prepare([{"type": "message.created", "timestamp": "x", "m365_message": CHAT_PATH}])
+    assert event["sender"] == {"id": AUTHOR, "role": "unknown"}
+    assert event["recipients"] == [{"id": pupil, "role": "student"}]
+    assert event["student_ids"] == [pupil]
+
+
+def test_message_deleted_before_it_was_read_is_skipped(teams, platform):
+    login(platform)
+    platform.add(responses.GET, GRAPH + CHAT_PATH, json=answer("graph_error__example"), status=404)
+    assert teams.prepare([{"type": "message.created", "timestamp": "x", "m365_message": CHAT_PATH}]) == []
+
+
+def test_message_written_by_an_app_is_skipped(teams, platform):
+    message = answer("chat_message__chat")
+    message["from"]["user"] = None
+    login(platform)
+    platform.add(responses.GET, GRAPH + CHAT_PATH, json=message)
+    assert teams.prepare([{"type": "message.created", "timestamp": "x", "m365_message": CHAT_PATH}]) == []
+
+
+def test_throttled_message_read_raises_so_the_job_is_retried(teams, platform):
+    login(platform)
+    platform.add(responses.GET, GRAPH + CHAT_PATH, json=answer("graph_error__throttled"), status=429,
+                 headers={"Retry-After": "10"})
+    with pytest.raises(PrepareFailed, match="429 TooManyRequests/429"):
+        teams.prepare([{"type": "message.created", "timestamp": "x", "m365_message": CHAT_PATH}])
+
+
+# --- directory -------------------------------------------------------------------------------------------------
+
+def test_class_with_one_teacher_answers_contact_teacher_and_is_cached(teams, platform):
+    login(platform)
+    platform.add(responses.GET, TEACHERS_URL, json=answer("education_class_teachers"))
+    assert teams.lookup_role("contact_teacher", "7A") == TEACHER
+    assert teams.lookup_role("contact_teacher", "7A") == TEACHER
+    assert len(calls_to(platform, "/teachers")) == 1
+
+
+def test_unmapped_group_or_other_role_falls_back_to_the_configured_directory(rt, teams, platform):
+    assert teams.lookup_role("contact_teacher", "7B") is None
+    assert teams.lookup_role("principal") is None
+    assert resolve(rt, rt.tenant("skole-a"), "teams", "contact_teacher", "7B") == "u-kl-7b"
+    assert len(platform.calls) == 0
+
+
+def test_class_with_several_teachers_leaves_the_choice_to_the_directory(teams, platform):
+    teachers = answer("education_class_teachers")
+    teachers["value"].append(dict(teachers["value"][0], id="ab88234e-0874-477c-9638-d144296ed04f"))
+    login(platform)
+    platform.add(responses.GET, TEACHERS_URL, json=teachers)
+    assert teams.lookup_role("contact_teacher", "7A") is None
+
+
+# --- out: alerts -----------------------------------------------------------------------------------------------
+
+def alert(to: Party | None = Party("contact_teacher", TEACHER), ref: str = "sf1-alert0001") -> Action:
+    return Action(kind="alert", external_ref=ref, rule_id="absence.notice_missing", student_id="s-1002",
+                  title="Fraværet 23. nov mangler skriftlig melding", body="Tekst " * 40, assignee=to,
+                  severity="warning")
+
+
+def activity_url(user: str = TEACHER) -> str:
+    return f"{GRAPH}/users/{user}/teamwork/sendActivityNotification"
+
+
+def test_alert_is_an_activity_notification_shaped_as_documented(teams, platform):
+    login(platform)
+    platform.add(responses.POST, activity_url(), status=204)
+    result = teams.send(alert())
+    assert (result.outcome, result.status) == ("done", 204)
+    (call,) = calls_to(platform, "sendActivityNotification")
+    assert call.request.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert json.loads(call.request.body) == {
+        "topic": {"source": "text", "value": "Skoleflyt",
+                  "webUrl": f"https://teams.microsoft.com/l/app/{APP_ID}?tenantId={TENANT}"},
+        "activityType": "skoleflytAlert",
+        "chainId": chain_id("sf1-alert0001"),
+        "previewText": {"content": ("Tekst " * 40)[:150]},
+        "templateParameters": [{"name": "title", "value": "Fraværet 23. nov mangler skriftlig melding"}],
+    }
+    assert result.remote_id == f"chain-{chain_id('sf1-alert0001')}"
+
+
+def test_resent_alert_carries_the_same_chain_id_so_teams_replaces_it(teams, platform):
+    login(platform)
+    platform.add(responses.POST, activity_url(), status=204)
+    teams.send(alert())
+    teams.send(alert())
+    first, second = (json.loads(c.request.body)["chainId"] for c in calls_to(platform, "sendActivityNotification"))
+    assert first == second != chain_id("sf1-another-alert")
+    assert 0 < first < 2 ** 63
+
+
+def test_token_is_fetched_once_and_reused_until_it_nears_expiry(teams, platform):
+    login(platform)
+    platform.add(responses.POST, activity_url(), status=204)
+    for n in range(3):
+        assert teams.send(alert(ref=f"sf1-{n}")).outcome == "done"
+    assert len(calls_to(platform, "/oauth2/v2.0/token")) == 1
+    token_call = calls_to(platform, "/oauth2/v2.0/token")[0].request.body
+    assert "grant_type=client_credentials" in token_call
+    assert "scope=https%3A%2F%2Fgraph.microsoft.com%2F.default" in token_call
+
+
+def test_refused_token_dead_letters_without_calling_graph_or_logging_secrets(teams, platform, caplog):
+    caplog.set_level(logging.DEBUG)
+    login(platform, "token__invalid_scope", status=400)
+    result = teams.send(alert())
+    assert (result.outcome, result.reason) == ("dead", "token refused (invalid_scope)")
+    assert calls_to(platform, "graph.microsoft.com/v1.0") == []
+    assert "client-secret-not-in-logs" not in caplog.text
+
+
+def test_token_never_appears_in_a_log_line(teams, platform, caplog):
+    caplog.set_level(logging.DEBUG)
+    login(platform)
+    platform.add(responses.POST, activity_url(), json=answer("graph_error__authorization_request_denied"), status=403)
+    teams.send(alert())
+    assert TOKEN not in caplog.text and TOKEN[:40] not in caplog.text
+    assert "client-secret-not-in-logs" not in caplog.text
+
+
+def test_graph_refusing_the_token_retries_with_a_fresh_one(teams, platform):
+    login(platform)
+    platform.add(responses.POST, activity_url(), json=answer("graph_error__example"), status=401)
+    assert teams.send(alert()).outcome == "retry"
+    platform.replace(responses.POST, activity_url(), status=204)
+    assert teams.send(alert()).outcome == "done"
+    assert len(calls_to(platform, "/oauth2/v2.0/token")) == 2
+
+
+@pytest.mark.parametrize("retry_after,seconds", [("10", 10.0), ("2.128", 3.0)])
+def test_throttled_alert_waits_for_retry_after(teams, platform, retry_after, seconds):
+    login(platform)
+    platform.add(responses.POST, activity_url(), json=answer("graph_error__throttled"), status=429,
+                 headers={"Retry-After": retry_after})
+    result = teams.send(alert())
+    assert (result.outcome, result.retry_after, result.reason) == ("retry", seconds, "HTTP 429 (TooManyRequests/429)")
+
+
+@pytest.mark.parametrize("status,fixture,outcome,reason", [
+    (403, "graph_error__authorization_request_denied", "dead", "HTTP 403 (Authorization_RequestDenied)"),
+    (404, "graph_error__example", "dead", "HTTP 404 (invalidRange)"),
+    (409, "graph_error__example", "dead", "HTTP 409 (invalidRange)"),  # two Teams apps share the app registration
+    (500, "graph_error__example", "retry", "HTTP 500 (invalidRange)"),
+    (503, "graph_error__example", "retry", "HTTP 503 (invalidRange)"),
+])
+def test_graph_error_answers_are_classified_and_named_by_code(teams, platform, status, fixture, outcome, reason):
+    login(platform)
+    platform.add(responses.POST, activity_url(), json=answer(fixture), status=status)
+    result = teams.send(alert())
+    assert (result.outcome, result.reason) == (outcome, reason)
+
+
+def test_guardian_alert_is_a_dead_letter_with_its_reason_and_no_call(teams, platform):
+    result = teams.send(alert(Party("guardian")))
+    assert (result.outcome, result.reason) == (
+        "dead", "guardians are not Microsoft 365 users; send this reminder another way")
+    assert len(platform.calls) == 0
+
+
+def test_guardian_alert_is_skipped_when_the_school_reaches_guardians_elsewhere(rt, teams, platform):
+    configure(rt, guardian_alerts="skip")
+    result = rt.adapter("skole-a", "teams").send(alert(Party("guardian")))
+    assert (result.outcome, result.remote_id) == ("done", "skipped:guardian")
+    assert len(platform.calls) == 0
+
+
+def test_alert_for_a_role_nobody_holds_is_a_dead_letter_naming_the_role(teams, platform):
+    result = teams.send(alert(Party("nearest_leader")))
+    assert (result.outcome, result.reason) == (
+        "dead", "no Microsoft 365 user for role nearest_leader: add it to the tenant's directory")
+
+
+def test_note_is_a_dead_letter_because_m365_has_no_place_for_it(teams, platform):
+    note = Action(kind="note", external_ref="sf1-note", rule_id="escalation.feedback", student_id="s-1", title="",
+                  body="Notat")
+    assert teams.send(note).outcome == "dead"
+    assert len(platform.calls) == 0
+
+
+# --- out: Planner tasks ----------------------------------------------------------------------------------------
+
+def task(ref: str = "sf1-3f1c9a0d2b7e44c1a9d0", assignee: str | None = TEACHER) -> Action:
+    return Action(kind="task", external_ref=ref, rule_id="absence.notice_missing", student_id="s-1002",
+                  title="Følg opp fravær uten melding 23. nov", body="Hvorfor: ...", assignee=Party("contact_teacher",
+                  assignee), due_date="2026-11-30", priority="normal")
+
+
+def mock_planner(platform, tasks: dict | None = None):
+    created = answer("planner_task__created")
+    platform.add(responses.GET, f"{GRAPH}/planner/plans/{PLAN}/tasks", json=tasks or answer("planner_plan_tasks"))
+    platform.add(responses.POST, f"{GRAPH}/planner/tasks", json=created, status=201)
+    platform.add(responses.GET, f"{GRAPH}/planner/tasks/{created['id']}/details", json=answer("planner_task_details"))
+    platform.add(responses.PATCH, f"{GRAPH}/planner/tasks/{created['id']}/details", status=204)
+    return created["id"]
+
+
+def test_task_is_a_planner_task_with_its_text_in_the_details(teams, platform):
+    login(platform)
+    task_id = mock_planner(platform)
+    result = teams.send(task())
+    assert (result.outcome, result.remote_id, result.status) == ("done", task_id, 201)
+    (create,) = [c for c in platform.calls if c.request.method == "POST" and c.request.url.endswith("/planner/tasks")]
+    assert json.loads(create.request.body) == {
+        "planId": PLAN,
+        "bucketId": BUCKET,
+        "title": "Følg opp fravær uten melding 23. nov [sf1-3f1c9a0d2b7e]",
+        "assignments": {TEACHER: {"@odata.type": "#microsoft.graph.plannerAssignment", "orderHint": " !"}},
+        "priority": 5,
+        "dueDateTime": "2026-11-30T11:00:00Z",  # noon in Oslo
+    }
+    (patch,) = [c for c in platform.calls if c.request.method == "PATCH"]
+    assert patch.request.headers["If-Match"] == answer("planner_task_details")["@odata.etag"]
+    assert json.loads(patch.request.body) == {
+        "description": "Hvorfor: ...\n\nRef: sf1-3f1c9a0d2b7e44c1a9d0", "previewType": "description"}
+
+
+def test_task_already_in_the_plan_is_not_created_again(teams, platform):
+    """A worker that died after Planner created the task but before the ledger noted it: the tag finds it."""
+    tasks = answer("planner_plan_tasks")
+    tasks["value"].append(dict(copy.deepcopy(tasks["value"][0]), id="Q7SNdWp5ekeJTpRRSCcZ3pUAD6kV", hasDescription=True,
+                               title="Følg opp fravær uten melding 23. nov [sf1-3f1c9a0d2b7e]"))
+    login(platform)
+    mock_planner(platform, tasks)
+    result = teams.send(task())
+    assert (result.outcome, result.remote_id) == ("done", "Q7SNdWp5ekeJTpRRSCcZ3pUAD6kV")
+    assert [c.request.method for c in platform.calls if "/planner/" in c.request.url] == ["GET"]
+
+
+def test_task_found_without_its_text_gets_the_text_not_a_twin(teams, platform):
+    tasks = answer("planner_plan_tasks")
+    tasks["value"][0].update(title="Følg opp fravær uten melding 23. nov [sf1-3f1c9a0d2b7e]", hasDescription=False)
+    login(platform)
+    task_id = mock_planner(platform, tasks)
+    assert teams.send(task()).remote_id == task_id
+    assert [c.request.method for c in platform.calls if "/planner/" in c.request.url] == ["GET", "GET", "PATCH"]
+
+
+def test_plan_search_follows_next_links(teams, platform):
+    first = {"value": [], "@odata.nextLink": f"{GRAPH}/planner/plans/{PLAN}/tasks?$skiptoken=page2"}
+    second = answer("planner_plan_tasks")
+    second["value"][0].update(title="x [sf1-3f1c9a0d2b7e]", hasDescription=True)
+    login(platform)
+    platform.add(responses.GET, f"{GRAPH}/planner/plans/{PLAN}/tasks", json=second,
+                 match=[matchers.query_param_matcher({"$skiptoken": "page2"})])
+    platform.add(responses.GET, f"{GRAPH}/planner/plans/{PLAN}/tasks", json=first,
+                 match=[matchers.query_param_matcher({})])
+    assert teams.send(task()).remote_id == second["value"][0]["id"]
+
+
+def test_details_changed_in_between_is_retried_and_finished_next_time(teams, platform):
+    login(platform)
+    task_id = mock_planner(platform)
+    platform.replace(responses.PATCH, f"{GRAPH}/planner/tasks/{task_id}/details", json=answer("graph_error__example"),
+                     status=412)
+    assert teams.send(task()).outcome == "retry"
+
+
+def test_task_without_an_entra_object_id_is_a_dead_letter(teams, platform):
+    result = teams.send(task(assignee="u-kl-7a"))
+    assert (result.outcome, result.reason) == (
+        "dead", "no Entra object id for role contact_teacher: Planner assigns tasks by object id")
+    assert len(platform.calls) == 0
+
+
+def test_throttled_plan_search_waits_for_retry_after(teams, platform):
+    login(platform)
+    platform.add(responses.GET, f"{GRAPH}/planner/plans/{PLAN}/tasks", json=answer("graph_error__throttled"),
+                 status=429, headers={"Retry-After": "7"})
+    result = teams.send(task())
+    assert (result.outcome, result.retry_after) == ("retry", 7.0)
+
+
+def test_retried_action_does_not_call_graph_twice(rt, teams, platform):
+    """The outbox's ledger: once an alert is done, a second attempt for the same external_ref sends nothing."""
+    login(platform)
+    platform.add(responses.POST, activity_url(), status=204)
+    with rt.redis.pipeline() as pipe:
+        outbox.add(pipe, rt, "skole-a", "teams", [alert()], rt.clock.now().timestamp())
+        pipe.execute()
+    assert outbox.send(rt, "skole-a", "sf1-alert0001") == "done"
+    with rt.redis.pipeline() as pipe:
+        outbox.add(pipe, rt, "skole-a", "teams", [alert()], rt.clock.now().timestamp())
+        pipe.execute()
+    assert outbox.send(rt, "skole-a", "sf1-alert0001") == "skipped"
+    assert len(calls_to(platform, "sendActivityNotification")) == 1
+
+
+# --- end to end ------------------------------------------------------------------------------------------------
+
+def test_teams_message_reaches_the_contact_teachers_activity_feed_end_to_end(client, rt, teams, platform, monkeypatch):
+    """No rule acts on ``message.created`` yet (the classifier comes with the escalation ladder), so a stand-in
+    handler alerts the class's contact teacher. Everything else is the real path: Graph's notification at the
+    door, the job, ``prepare`` reading the message and its author's role from Graph, the role lookup, the outbox,
+    and the activity notification out."""
+    def alert_contact_teacher(rt_, tenant, events, found):
+        for event in events:
+            found.add([Action(
+                kind="alert",
+                external_ref=external_ref(tenant.id, "absence.school_refusal", event["sender"]["id"],
+                                          event["message_id"], "alert"),
+                rule_id="absence.school_refusal", student_id=event["sender"]["id"], title="Ny melding",
+                body="En melding trenger oppfølging.", severity="warning",
+                assignee=Party("contact_teacher", resolve(rt_, tenant, "teams", "contact_teacher", "7A")),
+            )])
+
+    monkeypatch.setitem(processing.EVENT_HANDLERS, "message.created", [alert_contact_teacher])
+    login(platform)
+    platform.add(responses.GET, GRAPH + CHAT_PATH, json=answer("chat_message__chat"))
+    mock_author(platform)
+    platform.add(responses.GET, TEACHERS_URL, json=answer("education_class_teachers"))
+    platform.add(responses.POST, activity_url(TEACHER), status=204)
+
+    response = replay(client, inbound("change_notification__chat_message_created_with_resource_data"))
+    assert response.get_json() == {"accepted": 1}
+    run_worker(rt)
+
+    (call,) = calls_to(platform, "sendActivityNotification")
+    assert call.request.url == activity_url(TEACHER)
+    assert call.request.headers["Authorization"] == f"Bearer {TOKEN}"
+    ref = external_ref("skole-a", "absence.school_refusal", AUTHOR, f"{CHAT_ID}/1612289992105", "alert")
+    body = json.loads(call.request.body)
+    assert (body["chainId"], body["templateParameters"]) == (chain_id(ref), [{"name": "title", "value": "Ny melding"}])
+    assert rt.redis.hget(rt.keys.ledger("skole-a"), ref) == f"chain-{chain_id(ref)}".encode()
+
+
+# --- settings --------------------------------------------------------------------------------------------------
+
+def test_settings_refuse_inline_secrets_and_values_teams_or_planner_would_refuse():
+    with pytest.raises(ValidationError) as refused:
+        M365Settings().load({
+            "tenant_id": "skole.example.no", "client_id": "my-app", "client_secret": "inline-secret",
+            "client_states": [], "teams_app_id": APP_ID, "topic_web_url": "https://example.org/skoleflyt",
+            "education_classes": {"7A": "not-a-guid"},
+        })
+    assert set(refused.value.messages) == {
+        "tenant_id", "client_id", "client_secret", "client_states", "topic_web_url", "education_classes"}
+
+
+def test_numeric_group_names_from_yaml_map_to_their_class():
+    settings = M365Settings().load({
+        "tenant_id": TENANT, "client_id": CLIENT_ID, "client_secret": {"env": "X"}, "client_states": [{"env": "Y"}],
+        "teams_app_id": APP_ID, "education_classes": {10: CLASS_7A},
+    })
+    assert settings["education_classes"] == {"10": CLASS_7A}
+
+
+def test_graph_validation_handshake_is_answered_through_the_webhook_door(client, rt, teams):
+    """Graph creates a subscription only after this echo: 200, text/plain, the decoded token, within 10 s."""
+    response = client.post("/webhooks/skole-a/teams?validationToken=Validation%3A%20Testing%20client%20application",
+                           data=b"", headers={"Content-Type": "text/plain; charset=utf-8"})
+    assert response.status_code == 200
+    assert response.mimetype == "text/plain"
+    assert response.get_data(as_text=True) == "Validation: Testing client application"
+    assert queued_jobs(rt) == []
+
+
+def test_a_handshake_token_with_control_characters_is_not_echoed(client, rt, teams):
+    response = client.post("/webhooks/skole-a/teams?validationToken=bad%0Atoken", data=b"",
+                           headers={"Content-Type": "text/plain"})
+    assert response.status_code == 400
