@@ -33,16 +33,21 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     return min(max(delta, 0.0), MAX_RETRY_AFTER)
 
 
-def post_json(
-    session: requests.Session, url: str, body: Any, headers: Mapping[str, str], timeout: float
-) -> requests.Response | SendResult:
-    """POST and return the response, or a ``retry`` result for a timeout or a connection that failed."""
+def post(session: requests.Session, url: str, timeout: float, **kwargs: Any) -> requests.Response | SendResult:
+    """POST (``json=``, or ``data=`` for a form) and return the response, or a ``retry`` result for a timeout or a
+    connection that failed: the one place where a platform that does not answer becomes "try again later"."""
     try:
-        return session.post(url, json=body, headers=dict(headers), timeout=timeout)
+        return session.post(url, timeout=timeout, **kwargs)
     except requests.Timeout:
         return SendResult("retry", reason="timeout")
     except requests.ConnectionError:
         return SendResult("retry", reason="connection failed")
+
+
+def post_json(
+    session: requests.Session, url: str, body: Any, headers: Mapping[str, str], timeout: float
+) -> requests.Response | SendResult:
+    return post(session, url, timeout, json=body, headers=dict(headers))
 
 
 def classify_response(response: requests.Response) -> SendResult:
