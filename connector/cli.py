@@ -20,7 +20,7 @@ from pathlib import Path
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from connector import outbox, runtime, scheduler
+from connector import cases, outbox, runtime, scheduler
 from connector.config import Config, ConfigError, check_config, load_config
 from connector.redis_conn import connect, embedded_url
 from connector.runtime import Runtime
@@ -207,6 +207,20 @@ def dead_letters_retry_command(args: argparse.Namespace) -> int:
     return 1 if missing else 0
 
 
+def cases_show_command(args: argparse.Namespace) -> int:
+    """One guardian's case as stored: category and rule, where each line stands, and every step (no message text)."""
+    rt = _runtime(args)
+    if args.tenant not in rt.config.tenants:  # a mistyped tenant is worth saying, not "no such case"
+        print(f"no tenant {args.tenant} in the configuration", file=sys.stderr)
+        return 1
+    case = cases.load_case(rt, args.tenant, args.case)
+    if case is None:
+        print(f"no case {args.case} for tenant {args.tenant}", file=sys.stderr)
+        return 1
+    print("\n".join(cases.describe(case)))
+    return 0
+
+
 # --- serve's helpers -----------------------------------------------------------------------------------------------
 
 
@@ -301,6 +315,14 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--all", action="store_true")
     retry.add_argument("--tenant", help="only this tenant's dead letters")
     retry.set_defaults(run=dead_letters_retry_command)
+
+    case_commands = commands.add_parser("cases", help="guardians' cases on the escalation ladder").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    show = case_commands.add_parser("show", parents=[common], help="print a case and its history")
+    show.add_argument("tenant")
+    show.add_argument("case")
+    show.set_defaults(run=cases_show_command)
     return parser
 
 

@@ -12,7 +12,7 @@ import logging
 from collections import defaultdict
 from typing import Any, Callable
 
-from connector import absence
+from connector import absence, cases
 from connector.actions import Action
 from connector.config import Tenant
 from connector.consequences import Consequences
@@ -21,7 +21,7 @@ from connector.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-CAPABILITIES = (absence,)
+CAPABILITIES = (absence, cases)
 
 
 def _merge(attribute: str) -> dict[str, list[Callable]]:

@@ -379,7 +379,7 @@ def open_case(case: dict, ctx: Context, day: date) -> list:
     for line in lines:
         effects += start_level(case, line, 0, day, ctx, why=why)
         log(case, day, "created" if line == lines[0] else "line_started", line)
-    names = ", ".join(f"{level_name(ctx, levels(case, line)[0])}" for line in lines)
+    names = text(ctx, "escalation.and").join(level_name(ctx, levels(case, line)[0]) for line in lines)
     effects.append(note(case, ctx, RULE_LEVEL_TASK, "created", text(
         ctx, "escalation.created.body", **case_values(case, ctx), holders=names, rule=case["rule"],
         guardian=case["guardian"] or "-",
@@ -422,14 +422,16 @@ def on_level_update(case: dict, line: str, index: int, update: Mapping[str, Any]
         return effects + cancel_level(case, line)
     if outcome == "escalate":
         if note_text:
-            return effects + escalate(case, line, day, ctx, by="level", agreement=note_text)
+            agreement = text(ctx, "escalation.agreement.quoted", note=note_text)
+            return effects + escalate(case, line, day, ctx, by="level", agreement=agreement)
         return effects + _refuse(case, line, day, ctx, update["key"], "escalation.not_escalated")
     if outcome in ("resolved", "no_action") or (status == "completed" and outcome is None):
         return effects + resolve(case, line, day, ctx, outcome or "completed")
     if outcome == "external_involved":
         log(case, day, "external_involved", line)
     if note_text and state["request"]:
-        return effects + escalate(case, line, day, ctx, by="guardian", agreement=note_text)
+        agreement = text(ctx, "escalation.agreement.quoted", note=note_text)
+        return effects + escalate(case, line, day, ctx, by="guardian", agreement=agreement)
     return effects
 
 
@@ -581,9 +583,11 @@ def on_deadline(case: dict, payload: Mapping[str, Any], ctx: Context) -> list:
     if above is None:  # the school owner holds it: nobody above in the school's ladder, remind once more
         log(case, ctx.today, "reminded", line, obligation=obligation, due=payload["due"])
         values.update(new_due=text(ctx, "escalation.asap"), next_step=text(ctx, "escalation.next_step.none"))
-        return [alert(case, ctx, RULE_REMINDER, occurrence + ":again", party(level, ctx),
-                      text(ctx, "escalation.reminder.title", **values),
-                      text(ctx, "escalation.reminder.body", **values))]
+        return [
+            alert(case, ctx, RULE_REMINDER, occurrence + ":again", party(level, ctx),
+                  text(ctx, "escalation.reminder.title", **values), text(ctx, "escalation.reminder.body", **values)),
+            note(case, ctx, RULE_REMINDER, occurrence + ":again", text(ctx, "escalation.reminder.note", **values)),
+        ]
     values["supervisor_name"] = level_name(ctx, above)
     log(case, ctx.today, "supervisor_alerted", line, obligation=obligation, supervisor=above.key, due=payload["due"])
     return [

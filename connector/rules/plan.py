@@ -13,6 +13,8 @@ from marshmallow import Schema, ValidationError
 
 from connector.rules import (
     absence_limit,
+    environment,
+    escalation,
     external_meeting,
     history,
     notice_missing,
@@ -25,7 +27,7 @@ from connector.rules import (
 
 PLAN_MODULES = (
     prevention, school_refusal, notice_missing, single_lessons, pattern, persistent, external_meeting, absence_limit,
-    history,
+    history, escalation, environment,
 )
 
 SECTIONS: dict[str, tuple[dict[str, Any], type[Schema]]] = {

@@ -1,0 +1,347 @@
+"""Guardians' cases: message intake, the escalation ladder and the §12 routes — the I/O around the pure rules.
+
+A guardian's ``message.created`` is classified (``rules/classify.py``); absence notices and school refusal are
+handed to the absence plan, case categories open or continue a case (``rules/escalation.py``,
+``rules/environment.py``). Messages from staff to guardians are the "feedback given" signal; ``task.updated`` on a
+case's tasks acknowledges, escalates or resolves. README.md, "Escalation ladder", says what counts as what.
+
+A case is one JSON value in Redis, written in the same transaction as the actions and deadlines it caused. While a
+job works on a case it holds the case's lock, released by that transaction: two workers handling a task update
+and a deadline of the same case cannot overwrite each other's change. A job that cannot get the lock fails and is
+retried (deliveries by RQ, deadlines by the due set's lease).
+
+The message body is read only here, inside the job, to classify it; it is never stored or logged — the case keeps
+the message ids, the category and the rule that matched.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+import weakref
+from datetime import date, datetime
+from functools import partial
+from typing import Any
+
+from connector import absence
+from connector.config import Tenant
+from connector.consequences import Consequences
+from connector.directory import resolve
+from connector.keys import digest
+from connector.rules import classify, environment, escalation
+from connector.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+LOCK_TTL_MS = 60_000
+LOCK_WAIT_SECONDS = 10.0
+SEEN_LIMIT = 500  # ids of events already applied to a case; enough for any case's life, bounded all the same
+
+RELEASE_LOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class CaseBusy(RuntimeError):
+    """Another job holds the case; raising makes this job be retried rather than write over that job's change."""
+
+
+# --- Keys ----------------------------------------------------------------------------------------------------------
+
+
+def case_key(rt: Runtime, tenant_id: str, case_id: str) -> str:
+    """String: the case as JSON (ids, dates, codes; no message text)."""
+    return f"{rt.keys.prefix}:t:{tenant_id}:case:{case_id}"
+
+
+def lock_key(rt: Runtime, tenant_id: str, case_id: str) -> str:
+    return f"{rt.keys.prefix}:t:{tenant_id}:case-lock:{case_id}"
+
+
+def pupil_cases_key(rt: Runtime, tenant_id: str, student_id: str) -> str:
+    """Set of the pupil's open case ids: where a guardian's follow-up or a staff member's feedback belongs."""
+    return f"{rt.keys.prefix}:t:{tenant_id}:cases-of:{student_id}"
+
+
+def case_id_for(tenant_id: str, message_id: str) -> str:
+    """Derived from the message that opened it, so a redelivered or retried message finds its case again."""
+    return "c-" + digest(tenant_id, message_id, length=12)
+
+
+# --- Loading and committing ----------------------------------------------------------------------------------------
+
+# The cases a job has checked out, per ``Consequences`` (one per job): a case is locked and read once per job,
+# and written once, with its final state, when the job commits.
+_sessions: "weakref.WeakKeyDictionary[Consequences, dict[str, dict]]" = weakref.WeakKeyDictionary()
+
+
+def _checkout(rt: Runtime, tenant: Tenant, found: Consequences, case_id: str) -> dict | None:
+    session = _sessions.setdefault(found, {})
+    if case_id in session:
+        return session[case_id]["case"]
+    token = uuid.uuid4().hex
+    lock = lock_key(rt, tenant.id, case_id)
+    give_up = time.monotonic() + LOCK_WAIT_SECONDS
+    while not rt.redis.set(lock, token, nx=True, px=LOCK_TTL_MS):
+        if time.monotonic() > give_up:
+            _release_all(rt, tenant.id, session)  # this job will not commit: let the others go on at once
+            raise CaseBusy(f"tenant={tenant.id}: case {case_id} is held by another job")
+        time.sleep(0.05)
+    raw = rt.redis.get(case_key(rt, tenant.id, case_id))
+    entry = {"case": json.loads(raw) if raw else None, "token": token}
+    session[case_id] = entry
+    found.writes.append(partial(_commit, rt, tenant.id, case_id, entry, token))
+    return entry["case"]
+
+
+def _release_all(rt: Runtime, tenant_id: str, session: dict[str, dict]) -> None:
+    release = rt.redis.register_script(RELEASE_LOCK)
+    for case_id, entry in session.items():
+        release(keys=[lock_key(rt, tenant_id, case_id)], args=[entry["token"]])
+    session.clear()
+
+
+def _adopt(found: Consequences, case: dict) -> None:
+    """A new case, checked out (and locked) under its id just before: committed with the job."""
+    _sessions[found][case["id"]]["case"] = case
+
+
+def _commit(rt: Runtime, tenant_id: str, case_id: str, entry: dict, token: str, pipe) -> None:
+    case = entry["case"]
+    if case is not None:
+        pipe.set(case_key(rt, tenant_id, case_id), json.dumps(case, separators=(",", ":")))
+        for pupil in case["pupils"]:
+            if case["status"] == "open":
+                pipe.sadd(pupil_cases_key(rt, tenant_id, pupil), case_id)
+            else:
+                pipe.srem(pupil_cases_key(rt, tenant_id, pupil), case_id)
+    rt.redis.register_script(RELEASE_LOCK)(keys=[lock_key(rt, tenant_id, case_id)], args=[token], client=pipe)
+
+
+def _open_cases(rt: Runtime, tenant: Tenant, pupils: list[str], found: Consequences) -> list[dict]:
+    """The pupils' open cases, oldest first."""
+    with rt.redis.pipeline(transaction=False) as pipe:
+        for pupil in pupils:
+            pipe.smembers(pupil_cases_key(rt, tenant.id, pupil))
+        ids = sorted({member.decode() for members in pipe.execute() for member in members})
+    cases = [case for case in (_checkout(rt, tenant, found, case_id) for case_id in ids)
+             if case is not None and case["status"] == "open"]
+    return sorted(cases, key=lambda case: (case["opened_on"], case["id"]))
+
+
+def _first_time(case: dict, event_key: str) -> bool:
+    """Whether this event is new to the case (and remember it): a redelivery or a retried job changes nothing."""
+    if event_key in case["seen"]:
+        return False
+    case["seen"] = (case["seen"] + [event_key])[-SEEN_LIMIT:]
+    return True
+
+
+def load_case(rt: Runtime, tenant_id: str, case_id: str) -> dict | None:
+    raw = rt.redis.get(case_key(rt, tenant_id, case_id))
+    return json.loads(raw) if raw else None
+
+
+# --- Context for the rules -----------------------------------------------------------------------------------------
+
+
+class _People:
+    """Who holds a role for the case's (first) pupil, asked only when a rule needs it and then remembered."""
+
+    def __init__(self, rt: Runtime, tenant: Tenant, adapter: str | None, student_id: str):
+        self.rt, self.tenant, self.adapter, self.student_id = rt, tenant, adapter, student_id
+        self._found: dict[str, str | None] = {}
+        self._group: str | None = None
+        self._group_read = False
+
+    def get(self, role: str) -> str | None:
+        if role not in self._found:
+            if not self._group_read:
+                group = self.rt.redis.hget(self.rt.keys.pupil(self.tenant.id, self.student_id), "g")
+                self._group, self._group_read = (group.decode() if group else None), True
+            self._found[role] = resolve(self.rt, self.tenant, self.adapter, role, self._group, self.student_id)
+        return self._found[role]
+
+
+def _context(rt: Runtime, tenant: Tenant, found: Consequences, case: dict) -> escalation.Context:
+    return escalation.Context(
+        tenant_id=tenant.id,
+        plan=tenant.plan,
+        calendar=tenant.calendar,
+        language=tenant.language,
+        people=_People(rt, tenant, found.adapter or None, case["pupils"][0]),
+        today=tenant.calendar.local_date(rt.clock.now()),
+    )
+
+
+def _day(tenant: Tenant, moment: str) -> date:
+    """The school's date of a moment given in an event (never the time the event arrived)."""
+    return tenant.calendar.local_date(datetime.fromisoformat(moment))
+
+
+# --- message.created -----------------------------------------------------------------------------------------------
+
+
+def on_messages(rt: Runtime, tenant: Tenant, events: list[dict[str, Any]], found: Consequences) -> None:
+    for event in events:
+        if event["sender"]["role"] == "guardian":
+            _intake(rt, tenant, event, found)
+        elif any(recipient["role"] == "guardian" for recipient in event["recipients"]):
+            _feedback(rt, tenant, event, found)
+
+
+def _intake(rt: Runtime, tenant: Tenant, event: dict[str, Any], found: Consequences) -> None:
+    rules = classify.load_rules(tenant.plan[escalation.INTAKE])
+    text = " ".join(part for part in (event.get("subject"), event.get("body")) if part)
+    result = classify.classify(text, event.get("category"), rules)
+    request_rule = classify.escalation_request(text, rules)
+    del text
+    message_id = event["message_id"]
+    if result.category in ("absence_notice", "school_refusal"):
+        handler = absence.MESSAGE_HANDLERS.get(result.category)
+        if handler is None:
+            log.info("tenant=%s message=%s: %s (rule %s) is for the absence plan, which does not take messages yet",
+                     tenant.id, message_id, result.category, result.rule_id)
+        else:
+            handler(rt, tenant, event, found)
+        return
+    if not tenant.plan[escalation.RULE_LEVEL_TASK]["enabled"]:
+        log.info("tenant=%s message=%s: cases are switched off in the plan", tenant.id, message_id)
+        return
+    pupils = event["student_ids"]
+    if not pupils:
+        log.info("tenant=%s message=%s: %s names no pupil; no case", tenant.id, message_id, result.category)
+        return
+    day = _day(tenant, event["created_at"])
+    open_cases = _open_cases(rt, tenant, pupils, found)
+    same = [case for case in open_cases if case["category"] == result.category]
+    # A new report under the law's routes is never swallowed as a request to lift some other open case.
+    new_duty = result.category in ("school_environment", "staff_involved") and not same
+    if request_rule and open_cases and not new_duty:
+        case = (same or open_cases)[-1]
+        if _first_time(case, f"m:{message_id}"):
+            case["messages"].append(message_id)
+            found.add(escalation.on_guardian_request(case, day, message_id, request_rule,
+                                                     _context(rt, tenant, found, case)))
+            log.info("tenant=%s message=%s: guardian asks to lift case %s (rule %s)",
+                     tenant.id, message_id, case["id"], request_rule)
+        return
+    if result.category not in escalation.CASE_CATEGORIES:
+        log.info("tenant=%s message=%s: %s (rule %s); nothing to do", tenant.id, message_id, result.category,
+                 result.rule_id)
+        return
+    if same:
+        case = same[-1]
+        if _first_time(case, f"m:{message_id}"):
+            case["messages"].append(message_id)
+            escalation.log(case, day, "message", message=message_id, rule=result.rule_id)
+        return
+    case_id = case_id_for(tenant.id, message_id)
+    if _checkout(rt, tenant, found, case_id) is not None:
+        return  # this message opened its case before (since closed): a redelivery or a retried job
+    case = escalation.new_case(case_id, result.category, result.rule_id, result.accused, pupils,
+                               event["sender"]["id"], message_id, day)
+    _adopt(found, case)
+    ctx = _context(rt, tenant, found, case)
+    opener = escalation.open_case if case["route"] == "ladder" else environment.open_case
+    found.add(opener(case, ctx, day))
+    log.info("tenant=%s message=%s: opened case %s (%s, rule %s, track %s)", tenant.id, message_id, case_id,
+             result.category, result.rule_id, case["track"])
+
+
+def _feedback(rt: Runtime, tenant: Tenant, event: dict[str, Any], found: Consequences) -> None:
+    """A message from staff (or the parents' representatives) to a guardian about a pupil with an open case."""
+    if not event["student_ids"]:
+        return
+    day = _day(tenant, event["created_at"])
+    for case in _open_cases(rt, tenant, event["student_ids"], found):
+        if _first_time(case, f"m:{event['message_id']}"):
+            found.add(escalation.on_feedback(case, event["sender"]["role"], day, event["message_id"],
+                                             _context(rt, tenant, found, case)))
+
+
+# --- task.updated and deadlines ------------------------------------------------------------------------------------
+
+
+def _update_key(event: dict[str, Any]) -> str:
+    """Stable per update (no text is kept: only a digest), so a redelivered update is recognised."""
+    return digest(event["external_ref"], event["status"], event.get("outcome") or "",
+                  event.get("completed_at") or "", event.get("note") or "", length=16)
+
+
+def _case_of(rt: Runtime, tenant: Tenant, found: Consequences, case_id: str | None, what: str) -> dict | None:
+    case = _checkout(rt, tenant, found, case_id) if case_id else None
+    if case is None:
+        log.warning("tenant=%s: %s for case %s, which does not exist", tenant.id, what, case_id)
+    return case
+
+
+def on_level_task_updated(rt: Runtime, tenant: Tenant, event: dict, info: dict, found: Consequences) -> None:
+    """The task of a level (the ladder's, or a §12 route's investigation): acknowledge, escalate, resolve."""
+    case = _case_of(rt, tenant, found, info.get("case_id"), "task.updated")
+    if case is None:
+        return
+    key = _update_key(event)
+    if not _first_time(case, f"u:{key}"):
+        return
+    update = {"status": event["status"], "outcome": event.get("outcome"), "note": event.get("note"), "key": key,
+              "day": _day(tenant, event.get("completed_at") or event["timestamp"])}
+    found.add(escalation.on_level_update(case, info["line"], info["level"], update,
+                                         _context(rt, tenant, found, case)))
+
+
+def on_activity_plan_updated(rt: Runtime, tenant: Tenant, event: dict, info: dict, found: Consequences) -> None:
+    """An activity plan's task was completed or cancelled: recorded in the case's history."""
+    case = _case_of(rt, tenant, found, info.get("case_id"), "task.updated")
+    if case is None or event["status"] == "open" or not _first_time(case, f"u:{_update_key(event)}"):
+        return
+    day = _day(tenant, event.get("completed_at") or event["timestamp"])
+    escalation.log(case, day, f"activity_plan_{event['status']}", rule=info["rule_id"])
+
+
+def fire_deadline(rt: Runtime, tenant: Tenant, payload: dict, found: Consequences) -> None:
+    case = _case_of(rt, tenant, found, payload.get("case_id"), "deadline")
+    if case is not None:
+        found.add(escalation.on_deadline(case, payload, _context(rt, tenant, found, case)))
+
+
+EVENT_HANDLERS = {"message.created": on_messages}
+TASK_HANDLERS = {
+    escalation.RULE_LEVEL_TASK: on_level_task_updated,
+    environment.RULE_INVESTIGATE: on_level_task_updated,
+    escalation.RULE_ACTIVITY_PLAN: on_activity_plan_updated,
+    environment.RULE_PLAN: on_activity_plan_updated,
+}
+DEADLINE_HANDLERS = {escalation.RULE_REMINDER: fire_deadline}
+
+
+# --- For people: ``connector cases show`` --------------------------------------------------------------------------
+
+
+def describe(case: dict) -> list[str]:
+    """The case as an admin reads it: what it is, where it stands on each line, and every step so far."""
+    lines = [
+        f"case {case['id']}: {case['status']}" + (f" (closed {case['closed_on']})" if case["closed_on"] else ""),
+        f"category: {case['category']} (rule {case['rule']})",
+        f"route: {case['route']}, track {case['track']}" + (f", accused: {case['accused']}" if case["accused"] else ""),
+        f"opened: {case['opened_on']} by guardian {case['guardian'] or '-'}",
+        f"pupils: {', '.join(case['pupils'])}",
+        f"messages: {', '.join(case['messages'])}",
+    ]
+    for name, state in case["lines"].items():
+        ladder = escalation.levels(case, name)
+        level = ladder[state["level"]]
+        feedback = ", ".join(state["feedback"]) or "none yet"
+        lines.append(
+            f"line {name}: {state['status']} at level {state['level'] + 1}/{len(ladder)} {level.key} since "
+            f"{state['since']}; acknowledged {state['acknowledged'] or 'not yet'} (due {state['due']['ack']}); "
+            f"feedback {feedback} (due {state['due']['feedback']})"
+        )
+    lines.append("history:")
+    for entry in case["history"]:
+        where = f"{entry['line']}/{entry['level']}" if "line" in entry else ""
+        details = " ".join(f"{k}={v}" for k, v in entry.items() if k not in ("on", "step", "line", "level"))
+        lines.append(f"  {entry['on']}  {entry['step']:<24} {where:<32} {details}".rstrip())
+    return lines

@@ -1,0 +1,644 @@
+"""The escalation ladder end to end: a guardian's message opens a case, each level gets its task, deadlines remind
+and then alert the level above, and only an explicit escalation with the recorded talk moves the case.
+
+Clock: Monday 23 November 2026, 09:00 in Oslo; the platform's API is the only thing mocked.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, timezone
+
+import pytest
+
+from connector import absence, cases, processing
+from connector.actions import external_ref
+from connector.rules import escalation
+from connector.rules.calendar import SchoolCalendar
+from tests.cases_support import (  # noqa: F401 - ``school`` is a fixture
+    CONTACT_TEACHER, GUARDIAN, accept_all, at, level_of, message, school, send_message, sent, steps, the_case,
+    update,
+)
+from tests.support import OTHER_TENANT_SECRET, post_event, run_worker
+
+OWN_CHILD = "Jeg er bekymret for at Emil ikke får nok oppfølging i matte. Kan vi ta en prat?"
+SEVERAL = "Flere av oss foreldre i 7B opplever at det er mye uro i timene. Kan dette tas opp?"
+TALK = "Snakket med mor 24.11. Vi er enige om at sosiallærer kobles inn."
+
+THU_00_OSLO = datetime(2026, 11, 25, 23, 0, tzinfo=timezone.utc)  # end of Wed 25 Nov: 2 school days after Monday
+TUE_00_OSLO = datetime(2026, 11, 30, 23, 0, tzinfo=timezone.utc)  # end of Mon 30 Nov: 5 school days after Monday
+
+
+def level_task(platform, role: str) -> dict:
+    (task,) = [t for t in sent(platform, "tasks") if t["assignee"]["role"] == role
+               and t["rule_id"] in ("escalation.level_task", "environment.investigate")]
+    return task
+
+
+def open_own_child_case(client, rt, platform) -> dict:
+    accept_all(platform)
+    send_message(client, rt, OWN_CHILD)
+    return level_task(platform, "contact_teacher")
+
+
+# --- Intake --------------------------------------------------------------------------------------------------------
+
+
+def test_own_child_message_gives_the_contact_teacher_the_first_level_task(client, rt, platform, school):
+    task = open_own_child_case(client, rt, platform)
+    case = the_case(rt)
+    assert task["assignee"] == {"role": "contact_teacher", "id": "u-kl-7a"}
+    assert task["rule_id"] == "escalation.level_task"
+    assert task["case_id"] == case["id"]
+    assert task["student_id"] == "s-1"
+    assert task["due_date"] == "2026-11-30"  # feedback to the guardian within 5 school days
+    assert task["external_ref"] == external_ref("skole-a", "escalation.level_task", case["id"], "school:0", "task")
+    assert len(sent(platform, "tasks")) == 1
+    assert sent(platform, "alerts") == []
+    (note,) = sent(platform, "notes")
+    assert note["case_id"] == case["id"] and note["visibility"] == "staff"
+    assert "regel own_child.nb" in note["body"] and "melding m-1" in note["body"]
+    assert (case["category"], case["rule"], case["track"], case["guardian"]) == (
+        "own_child_case", "own_child.nb", "A", "g-1")
+    assert case["messages"] == ["m-1"] and case["pupils"] == ["s-1"]
+    assert level_of(case) == (0, "contact_teacher")
+    assert steps(case) == ["created"]
+
+
+def test_level_task_text_says_why_which_step_what_by_when_and_who(client, rt, platform, school):
+    task = open_own_child_case(client, rt, platform)
+    case_id = the_case(rt)["id"]
+    assert task["title"] == f"Sak {case_id}: undersøk og gi foresatt tilbakemelding (kontaktlærer)"
+    body = task["body"]
+    why = f"Hvorfor: Foresatt meldte en sak som gjelder eget barn mandag 23. november 2026 (sak {case_id}, elev s-1)."
+    assert why in body
+    assert "Steg i trappen: Trinn 1 av 4 i trappen for saker som gjelder ditt barn: kontaktlærer." in body
+    assert "Hva du gjør: Undersøk saken, sett inn tiltak og gi foresatt tilbakemelding." in body
+    assert "Frist: Bekreft at du har tatt saken innen onsdag 25. november 2026. " \
+           "Gi foresatt tilbakemelding innen mandag 30. november 2026." in body
+    assert body.endswith("Ansvarlig: kontaktlærer.")
+    assert "Emil" not in body and "Emil" not in task["title"]
+
+
+def test_nynorsk_school_gets_nynorsk_texts(client, rt, platform):
+    accept_all(platform)
+    post_event(client, "message.created", message(OWN_CHILD, recipients=[{"id": "u-kl-7b", "role": "contact_teacher"}]),
+               tenant="skole-b", secret=OTHER_TENANT_SECRET)
+    run_worker(rt)
+    (task,) = sent(platform, "tasks")
+    case_id = the_case(rt, tenant="skole-b")["id"]
+    assert task["title"] == f"Sak {case_id}: undersøk og gi føresette tilbakemelding (kontaktlærar)"
+    assert "Kva du gjer:" in task["body"] and "Ansvarleg: kontaktlærar." in task["body"]
+
+
+def test_the_message_body_is_neither_stored_nor_logged(client, rt, platform, school, caplog):
+    caplog.set_level(logging.DEBUG, logger="connector")
+    secret_words = "Emil ikke får nok oppfølging"
+    open_own_child_case(client, rt, platform)
+    stored = []
+    for key in rt.redis.scan_iter(match=f"{rt.keys.prefix}:*"):
+        kind = rt.redis.type(key).decode()
+        if kind == "string":
+            stored.append(rt.redis.get(key))
+        elif kind == "hash":
+            stored += list(rt.redis.hgetall(key).values())
+        elif kind in ("set", "zset"):
+            stored += list(rt.redis.zrange(key, 0, -1) if kind == "zset" else rt.redis.smembers(key))
+    assert stored, "the case should be stored"
+    assert not any(secret_words.encode() in value for value in stored)
+    assert the_case(rt)  # stored, with ids only
+    connector_logs = " ".join(r.getMessage() for r in caplog.records if r.name.startswith("connector"))
+    assert "opened case" in connector_logs
+    assert secret_words not in connector_logs
+
+
+def test_a_message_the_classifier_finds_nothing_in_does_nothing(client, rt, platform, school):
+    accept_all(platform)
+    send_message(client, rt, "Takk for en fin juleavslutning!")
+    assert sent(platform) == []
+    assert rt.redis.get(cases.case_key(rt, "skole-a", cases.case_id_for("skole-a", "m-1"))) is None
+
+
+def test_the_platforms_category_decides_over_the_words(client, rt, platform, school):
+    accept_all(platform)
+    send_message(client, rt, "Takk for en fin juleavslutning!", category="several_children_case")
+    case = the_case(rt)
+    assert (case["category"], case["rule"], case["track"]) == ("several_children_case", "platform.category", "B")
+
+
+def test_a_message_from_staff_never_opens_a_case(client, rt, platform, school):
+    accept_all(platform)
+    send_message(client, rt, OWN_CHILD, sender=CONTACT_TEACHER,
+                 recipients=[{"id": "u-leder", "role": "nearest_leader"}])
+    assert sent(platform) == []
+
+
+def test_absence_notices_and_school_refusal_are_handed_to_the_absence_plan(client, rt, platform, school, monkeypatch):
+    accept_all(platform)
+    handed = []
+    monkeypatch.setitem(absence.MESSAGE_HANDLERS, "absence_notice",
+                        lambda rt_, tenant, event, found: handed.append(("notice", tenant.id, event["message_id"])))
+    monkeypatch.setitem(absence.MESSAGE_HANDLERS, "school_refusal",
+                        lambda rt_, tenant, event, found: handed.append(("refusal", tenant.id, event["message_id"])))
+    send_message(client, rt, "Hei, Jonas har feber og blir hjemme i dag.", message_id="m-7")
+    send_message(client, rt, "Han nekter å gå på skolen og vi må nesten presse ham.", message_id="m-8")
+    assert handed == [("notice", "skole-a", "m-7"), ("refusal", "skole-a", "m-8")]
+    assert sent(platform) == []
+    assert rt.redis.smembers(cases.pupil_cases_key(rt, "skole-a", "s-1")) == set()
+
+
+def test_an_absence_notice_without_an_absence_handler_is_logged_and_left(client, rt, platform, school, monkeypatch,
+                                                                          caplog):
+    caplog.set_level(logging.INFO, logger="connector.cases")
+    monkeypatch.delitem(absence.MESSAGE_HANDLERS, "absence_notice", raising=False)
+    accept_all(platform)
+    send_message(client, rt, "Hei, Jonas har feber og blir hjemme i dag.")
+    assert sent(platform) == []
+    assert "absence_notice (rule absence_notice.nb) is for the absence plan" in caplog.text
+
+
+def test_cases_can_be_switched_off_in_the_plan(client, rt, platform, school):
+    from dataclasses import replace
+
+    from connector.rules.plan import merge_plan
+
+    tenant = replace(rt.config.tenants["skole-a"], plan=merge_plan({"escalation.level_task": {"enabled": False}}))
+    rt.config = replace(rt.config, tenants={**rt.config.tenants, "skole-a": tenant})
+    accept_all(platform)
+    send_message(client, rt, OWN_CHILD)
+    assert sent(platform) == []
+
+
+def test_a_guardians_second_message_on_the_same_matter_joins_the_open_case(client, rt, platform, school):
+    open_own_child_case(client, rt, platform)
+    send_message(client, rt, "Jeg er fortsatt bekymret for matten.", message_id="m-2",
+                 created_at="2026-11-24T18:00:00+01:00")
+    case = the_case(rt)
+    assert case["messages"] == ["m-1", "m-2"]
+    assert steps(case) == ["created", "message"]
+    assert len(sent(platform, "tasks")) == 1
+
+
+# --- Track A, level by level ---------------------------------------------------------------------------------------
+
+
+def test_track_a_climbs_one_level_per_escalation_with_the_talk_recorded(client, rt, platform, school):
+    first = open_own_child_case(client, rt, platform)
+    update(client, rt, first["external_ref"], outcome="escalate", note=TALK, completed_at="2026-11-24T14:00:00+01:00")
+    case = the_case(rt)
+    assert level_of(case) == (1, "school_environment")
+    second = level_task(platform, "social_teacher")
+    assert second["assignee"] == {"role": "social_teacher", "id": "u-sos"}
+    assert second["due_date"] == "2026-12-01"  # 5 school days from Tuesday, the day in completed_at
+    assert "Trinn 2 av 4" in second["body"] and "ble løftet hit fra kontaktlærer tirsdag 24. november 2026" in \
+        second["body"]
+    (plan,) = sent(platform, "tasks", "escalation.activity_plan")
+    assert plan["assignee"] == {"role": "social_teacher", "id": "u-sos"}
+    assert "i samarbeid med kontaktlærer og foresatt" in plan["body"]
+    (moved,) = sent(platform, "notes", "escalation.escalated")
+    assert "fra kontaktlærer til sosiallærer/skolemiljøteam tirsdag 24. november 2026" in moved["body"]
+    assert moved["body"].endswith(f"«{TALK}»")
+
+    update(client, rt, second["external_ref"], outcome="escalate", note="Møte med foresatt 26.11.",
+           completed_at="2026-11-26T10:00:00+01:00")
+    third = level_task(platform, "nearest_leader")
+    assert third["assignee"] == {"role": "nearest_leader", "id": "u-leder"} and "Trinn 3 av 4" in third["body"]
+    update(client, rt, third["external_ref"], outcome="escalate", note="Foresatt ønsker rektor inn.",
+           completed_at="2026-11-27T10:00:00+01:00")
+    fourth = level_task(platform, "principal")
+    assert fourth["assignee"] == {"role": "principal", "id": "u-rektor"} and "Trinn 4 av 4" in fourth["body"]
+    assert len(sent(platform, "tasks", "escalation.activity_plan")) == 1  # only level 2 draws up the plan
+    case = the_case(rt)
+    assert level_of(case) == (3, "principal")
+    assert [e["to"] for e in case["history"] if e["step"] == "escalated"] == [
+        "school_environment", "nearest_leader", "principal"]
+
+
+def test_escalating_from_the_top_keeps_the_case_and_says_why(client, rt, platform, school):
+    task = open_own_child_case(client, rt, platform)
+    for role, day in (("contact_teacher", 24), ("social_teacher", 25), ("nearest_leader", 26)):
+        update(client, rt, level_task(platform, role)["external_ref"], outcome="escalate", note="Snakket med far.",
+               completed_at=f"2026-11-{day}T10:00:00+01:00")
+    assert task["external_ref"] != level_task(platform, "principal")["external_ref"]
+    update(client, rt, level_task(platform, "principal")["external_ref"], outcome="escalate", note="Far vil videre.",
+           completed_at="2026-11-27T10:00:00+01:00")
+    (alert,) = sent(platform, "alerts")
+    assert alert["recipient"] == {"role": "principal", "id": "u-rektor"}
+    assert "kan ikke løftes høyere" in alert["title"] and "Statsforvalteren" in alert["body"]
+    case = the_case(rt)
+    assert level_of(case) == (3, "principal") and case["status"] == "open"
+    assert case["history"][-1]["reason"] == "top_of_ladder"
+
+
+def test_escalate_without_the_agreement_note_does_not_move_and_says_what_is_missing(client, rt, platform, school):
+    task = open_own_child_case(client, rt, platform)
+    update(client, rt, task["external_ref"], outcome="escalate", completed_at="2026-11-24T14:00:00+01:00")
+    case = the_case(rt)
+    assert level_of(case) == (0, "contact_teacher")
+    assert len(sent(platform, "tasks")) == 1
+    assert sent(platform, "notes", "escalation.escalated") == []
+    (alert,) = sent(platform, "alerts")
+    assert alert["recipient"] == {"role": "contact_teacher", "id": "u-kl-7a"}
+    assert alert["rule_id"] == "escalation.level_task"
+    assert "merknad om samtalen med foresatt mangler" in alert["title"]
+    assert "skriv i merknaden hva dere snakket om" in alert["body"]
+    assert case["history"][-1] == {"on": "2026-11-24", "step": "escalation_refused", "line": "school",
+                                   "level": "contact_teacher", "reason": "no_agreement_note"}
+    # ... and with the note, the same task moves it
+    update(client, rt, task["external_ref"], outcome="escalate", note=TALK, completed_at="2026-11-25T09:00:00+01:00")
+    assert level_of(the_case(rt)) == (1, "school_environment")
+
+
+def test_an_update_on_an_earlier_levels_task_changes_nothing(client, rt, platform, school):
+    task = open_own_child_case(client, rt, platform)
+    update(client, rt, task["external_ref"], outcome="escalate", note=TALK, completed_at="2026-11-24T14:00:00+01:00")
+    before = the_case(rt)
+    calls = len(platform.calls)
+    update(client, rt, task["external_ref"], outcome="escalate", note="Nok en gang.",
+           completed_at="2026-11-25T14:00:00+01:00")
+    update(client, rt, task["external_ref"], outcome="resolved", completed_at="2026-11-25T15:00:00+01:00")
+    after = the_case(rt)
+    assert (after["status"], after["lines"], after["history"]) == (before["status"], before["lines"], before["history"])
+    assert len(platform.calls) == calls
+
+
+# --- Track B -------------------------------------------------------------------------------------------------------
+
+
+def test_track_b_runs_the_school_line_and_the_parents_line_side_by_side(client, rt, platform, school):
+    accept_all(platform)
+    send_message(client, rt, SEVERAL)
+    case = the_case(rt)
+    assert (case["category"], case["track"]) == ("several_children_case", "B")
+    school_task = level_task(platform, "contact_teacher")
+    parents_task = level_task(platform, "class_parent_rep")
+    assert parents_task["assignee"] == {"role": "class_parent_rep", "id": "u-trinnkontakt"}
+    assert "Trinn 1 av 3 i trappen for saker som gjelder flere barn, skolens linje" in school_task["body"]
+    assert "sammen med sosiallærer/miljøterapeut" in school_task["body"]
+    assert "Trinn 1 av 3 i trappen for saker som gjelder flere barn, foreldrenes linje" in parents_task["body"]
+    assert "Drøft saken med kontaktlæreren" in parents_task["body"]
+    assert sent(platform, "tasks", "escalation.activity_plan") == []
+    assert level_of(case, "school") == (0, "contact_and_social_teacher")
+    assert level_of(case, "parents") == (0, "class_parent_rep")
+
+    # the parents' line: class parent rep → FAU → principal
+    update(client, rt, parents_task["external_ref"], outcome="escalate", note="Drøftet med kontaktlærer og foresatt.",
+           completed_at="2026-11-24T19:00:00+01:00")
+    fau = level_task(platform, "parents_council")
+    assert fau["assignee"] == {"role": "parents_council", "id": "u-fau"}
+    update(client, rt, fau["external_ref"], outcome="escalate", note="FAU har snakket med foresatt.",
+           completed_at="2026-11-26T19:00:00+01:00")
+    principal = level_task(platform, "principal")
+    assert "Trinn 3 av 3" in principal["body"] and "Ta kontakt med FAU ved behov" in principal["body"]
+    assert level_of(the_case(rt), "school") == (0, "contact_and_social_teacher")  # the lines move independently
+
+    # the school line: contact teacher → nearest leader → principal, who already holds the case
+    update(client, rt, school_task["external_ref"], outcome="escalate", note="Snakket med foresatt.",
+           completed_at="2026-11-25T10:00:00+01:00")
+    leader = level_task(platform, "nearest_leader")
+    assert "Trinn 2 av 3 i trappen for saker som gjelder flere barn, skolens linje" in leader["body"]
+    update(client, rt, leader["external_ref"], outcome="escalate", note="Enige om å ta det til rektor.",
+           completed_at="2026-11-27T10:00:00+01:00")
+    assert len([t for t in sent(platform, "tasks") if t["assignee"]["role"] == "principal"]) == 1
+    case = the_case(rt)
+    assert case["lines"]["school"]["status"] == "joined"
+    assert case["history"][-1]["step"] == "joined"
+    assert len(sent(platform, "notes", "escalation.escalated")) == 4
+
+    update(client, rt, principal["external_ref"], outcome="resolved", completed_at="2026-12-02T10:00:00+01:00")
+    assert the_case(rt)["status"] == "resolved"
+
+
+@pytest.mark.parametrize("tenant_plan", [{"escalation.level_task": {"parents_line": False}}])
+def test_a_school_can_leave_the_parents_line_out(client, rt, platform, school, tenant_plan):
+    accept_all(platform)
+    send_message(client, rt, SEVERAL)
+    assert [t["assignee"]["role"] for t in sent(platform, "tasks")] == ["contact_teacher"]
+    assert list(the_case(rt)["lines"]) == ["school"]
+
+
+# --- Deadlines on school days: remind, then alert the level above; never move -------------------------------------
+
+
+def test_a_missed_acknowledgement_reminds_the_owner_then_alerts_the_level_above(client, rt, platform, school):
+    open_own_child_case(client, rt, platform)
+    at(rt, datetime(2026, 11, 25, 22, 59, tzinfo=timezone.utc))  # Wednesday 23:59 in Oslo: still in time
+    assert sent(platform, "alerts") == []
+
+    at(rt, THU_00_OSLO)
+    (reminder,) = sent(platform, "alerts")
+    case_id = the_case(rt)["id"]
+    assert reminder["rule_id"] == "escalation.reminder"
+    assert reminder["recipient"] == {"role": "contact_teacher", "id": "u-kl-7a"}
+    assert reminder["title"] == f"Påminnelse, sak {case_id}: bekrefte at saken er tatt"
+    assert "gikk ut onsdag 25. november 2026" in reminder["body"]
+    assert "Frist: mandag 30. november 2026. Går også denne fristen ut, får sosiallærer/skolemiljøteam beskjed" \
+        in reminder["body"]
+    assert len(sent(platform, "notes", "escalation.reminder")) == 1
+
+    at(rt, TUE_00_OSLO)
+    (supervisor,) = sent(platform, "alerts", "escalation.supervisor_alert")
+    assert supervisor["recipient"] == {"role": "social_teacher", "id": "u-sos"}
+    assert "Du får dette som nivået over (sosiallærer/skolemiljøteam)" in supervisor["body"]
+    assert len(sent(platform, "notes", "escalation.supervisor_alert")) == 1
+    # the feedback deadline fell due at the same moment: its first miss is a reminder, not yet a supervisor alert
+    assert [a["title"].split(": ")[-1] for a in sent(platform, "alerts", "escalation.reminder")] == [
+        "bekrefte at saken er tatt", "gi foresatt tilbakemelding"]
+    assert level_of(the_case(rt)) == (0, "contact_teacher")
+
+
+def test_time_never_moves_the_case(client, rt, platform, school):
+    open_own_child_case(client, rt, platform)
+    for moment in (THU_00_OSLO, TUE_00_OSLO, datetime(2026, 12, 3, 23, 0, tzinfo=timezone.utc),
+                   datetime(2027, 2, 1, 8, 0, tzinfo=timezone.utc)):
+        at(rt, moment)
+    case = the_case(rt)
+    assert level_of(case) == (0, "contact_teacher") and case["status"] == "open"
+    assert len(sent(platform, "tasks")) == 1
+    assert [a["rule_id"] for a in sent(platform, "alerts")] == [
+        "escalation.reminder", "escalation.supervisor_alert", "escalation.reminder", "escalation.supervisor_alert"]
+    assert rt.redis.hlen(rt.keys.deadlines("skole-a")) == 0  # nothing keeps ticking after the supervisor is told
+    assert "escalated" not in steps(case)
+
+
+def test_deadlines_count_school_days_across_the_weekend_and_the_schools_day_off(client, rt, platform, school):
+    """Reported Thursday 5 Nov; Friday 6 Nov is a day off: 2 school days are Monday 9 and Tuesday 10."""
+    accept_all(platform)
+    rt.clock.set(datetime(2026, 11, 5, 8, 0, tzinfo=timezone.utc))
+    send_message(client, rt, OWN_CHILD, created_at="2026-11-05T09:00:00+01:00")
+    assert level_task(platform, "contact_teacher")["due_date"] == "2026-11-13"
+    at(rt, datetime(2026, 11, 10, 22, 59, tzinfo=timezone.utc))
+    assert sent(platform, "alerts") == []
+    at(rt, datetime(2026, 11, 10, 23, 0, tzinfo=timezone.utc))
+    assert len(sent(platform, "alerts", "escalation.reminder")) == 1
+
+
+def test_acknowledging_in_the_platform_stops_the_acknowledge_deadline_only(client, rt, platform, school):
+    task = open_own_child_case(client, rt, platform)
+    update(client, rt, task["external_ref"], status="open", completed_at="2026-11-24T08:00:00+01:00")
+    at(rt, THU_00_OSLO)
+    assert sent(platform, "alerts") == []
+    at(rt, TUE_00_OSLO)
+    (reminder,) = sent(platform, "alerts")
+    assert reminder["title"].endswith("gi foresatt tilbakemelding")
+    assert the_case(rt)["lines"]["school"]["acknowledged"] == "2026-11-24"
+
+
+def test_a_deadline_already_past_when_the_escalation_arrives_fires_at_once(client, rt, platform, school):
+    """The escalation happened Tuesday 24 Nov (completed_at) but reaches the connector on Monday 7 Dec."""
+    task = open_own_child_case(client, rt, platform)
+    rt.clock.set(datetime(2026, 12, 7, 8, 0, tzinfo=timezone.utc))
+    update(client, rt, task["external_ref"], outcome="escalate", note=TALK, completed_at="2026-11-24T14:00:00+01:00")
+    assert level_task(platform, "social_teacher")["due_date"] == "2026-12-01"  # judged by completed_at
+    at(rt, rt.clock.now())
+    titles = [a["title"] for a in sent(platform, "alerts", "escalation.reminder")]
+    assert any(title.endswith("bekrefte at saken er tatt") for title in titles)
+    # the reminded person still gets the grace period from today, not from the long-past deadline
+    assert the_case(rt)["lines"]["school"]["due"]["ack"] == "2026-12-09"
+
+
+# --- Feedback to the guardian --------------------------------------------------------------------------------------
+
+
+def test_a_staff_message_to_the_guardian_is_feedback_and_is_noted(client, rt, platform, school):
+    open_own_child_case(client, rt, platform)
+    send_message(client, rt, "Hei! Vi har satt inn ekstra lesetrening.", message_id="m-20", sender=CONTACT_TEACHER,
+                 recipients=[GUARDIAN], created_at="2026-11-26T15:00:00+01:00")
+    (note,) = sent(platform, "notes", "escalation.feedback")
+    assert "kontaktlærer skrev til foresatt torsdag 26. november 2026" in note["body"]
+    case = the_case(rt)
+    assert case["lines"]["school"]["feedback"] == ["2026-11-26"]
+    assert case["lines"]["school"]["acknowledged"] == "2026-11-26"
+    assert case["history"][-1] == {"on": "2026-11-26", "step": "feedback", "line": "school",
+                                   "level": "contact_teacher", "by": "contact_teacher", "message": "m-20"}
+    at(rt, datetime(2026, 12, 10, 8, 0, tzinfo=timezone.utc))
+    assert sent(platform, "alerts") == []  # neither deadline is missed
+
+
+def test_feedback_is_tracked_per_level(client, rt, platform, school):
+    task = open_own_child_case(client, rt, platform)
+    send_message(client, rt, "Oppdatering.", message_id="m-20", sender=CONTACT_TEACHER, recipients=[GUARDIAN],
+                 created_at="2026-11-23T15:00:00+01:00")
+    update(client, rt, task["external_ref"], outcome="escalate", note=TALK, completed_at="2026-11-24T14:00:00+01:00")
+    # a staff message written before level 2 took the case is not level 2's feedback, even if it arrives later
+    send_message(client, rt, "Gammel melding.", message_id="m-21", sender=CONTACT_TEACHER, recipients=[GUARDIAN],
+                 created_at="2026-11-23T16:00:00+01:00")
+    assert the_case(rt)["lines"]["school"]["feedback"] == []
+    at(rt, datetime(2026, 12, 1, 23, 0, tzinfo=timezone.utc))  # level 2's feedback deadline (Tue 1 Dec) passed
+    assert any(a["title"].endswith("gi foresatt tilbakemelding") for a in sent(platform, "alerts"))
+
+
+def test_on_track_b_the_parents_representatives_give_the_parents_lines_feedback(client, rt, platform, school):
+    accept_all(platform)
+    send_message(client, rt, SEVERAL)
+    send_message(client, rt, "Hei, jeg har tatt det opp med kontaktlærer.", message_id="m-30",
+                 sender={"id": "u-trinnkontakt", "role": "class_parent_rep"}, recipients=[GUARDIAN],
+                 created_at="2026-11-24T20:00:00+01:00")
+    case = the_case(rt)
+    assert case["lines"]["parents"]["feedback"] == ["2026-11-24"]
+    assert case["lines"]["school"]["feedback"] == []
+
+
+def test_resolution_notes_whether_feedback_was_given(client, rt, platform, school):
+    task = open_own_child_case(client, rt, platform)
+    update(client, rt, task["external_ref"], outcome="resolved", completed_at="2026-11-25T12:00:00+01:00")
+    (note,) = sent(platform, "notes", "escalation.resolved")
+    assert "er løst hos kontaktlærer onsdag 25. november 2026" in note["body"]
+    assert "Det er ikke registrert noen tilbakemelding til foresatt" in note["body"]
+
+
+# --- Guardian asks to lift -----------------------------------------------------------------------------------------
+
+
+def test_a_guardians_request_to_lift_waits_for_the_recorded_talk(client, rt, platform, school):
+    task = open_own_child_case(client, rt, platform)
+    send_message(client, rt, "Det har ikke blitt bedre. Vi ønsker å løfte saken.", message_id="m-2",
+                 created_at="2026-11-25T19:00:00+01:00")
+    (alert,) = sent(platform, "alerts")
+    assert alert["recipient"] == {"role": "contact_teacher", "id": "u-kl-7a"}
+    assert alert["title"] == f"Foresatt ber om at sak {the_case(rt)['id']} løftes"
+    assert level_of(the_case(rt)) == (0, "contact_teacher")
+
+    update(client, rt, task["external_ref"], status="open", note="Ringte mor 26.11., enige om å koble inn sosiallærer.",
+           completed_at="2026-11-26T10:00:00+01:00")
+    case = the_case(rt)
+    assert level_of(case) == (1, "school_environment")
+    assert case["history"][-2]["by"] == "guardian"
+    assert case["messages"] == ["m-1", "m-2"]
+
+
+def test_a_guardians_request_after_the_talk_was_recorded_lifts_at_once(client, rt, platform, school):
+    task = open_own_child_case(client, rt, platform)
+    update(client, rt, task["external_ref"], status="open", note="Samtale med far: vi prøver tiltak en uke til.",
+           completed_at="2026-11-24T10:00:00+01:00")
+    assert level_of(the_case(rt)) == (0, "contact_teacher")
+    send_message(client, rt, "Tiltakene virker ikke. Vi vil ta saken videre.", message_id="m-2",
+                 created_at="2026-12-01T19:00:00+01:00")
+    assert level_of(the_case(rt)) == (1, "school_environment")
+    (moved,) = sent(platform, "notes", "escalation.escalated")
+    assert "etter ønske fra foresatt" in moved["body"]
+    assert "skrevet i merknaden på oppgaven tirsdag 24. november 2026" in moved["body"]
+
+
+def test_a_new_bullying_report_is_not_taken_as_a_request_to_lift_another_case(client, rt, platform, school):
+    open_own_child_case(client, rt, platform)
+    send_message(client, rt, "Nå blir han også mobbet i friminuttene. Jeg vil snakke med rektor.", message_id="m-2",
+                 created_at="2026-11-24T19:00:00+01:00")
+    own = the_case(rt)
+    assert level_of(own) == (0, "contact_teacher") and "escalation_requested" not in steps(own)
+    assert the_case(rt, "m-2")["route"] == "environment"
+    assert len(sent(platform, "alerts", "environment.notify_principal")) == 1
+
+
+# --- Closing -------------------------------------------------------------------------------------------------------
+
+
+def test_resolved_closes_the_case_and_stops_every_deadline(client, rt, platform, school):
+    task = open_own_child_case(client, rt, platform)
+    update(client, rt, task["external_ref"], outcome="resolved", completed_at="2026-11-24T12:00:00+01:00")
+    case = the_case(rt)
+    assert (case["status"], case["closed_on"]) == ("resolved", "2026-11-24")
+    assert case["history"][-1]["step"] == "resolved"
+    assert rt.redis.hlen(rt.keys.deadlines("skole-a")) == 0
+    assert rt.redis.smembers(cases.pupil_cases_key(rt, "skole-a", "s-1")) == set()
+    at(rt, datetime(2026, 12, 10, 8, 0, tzinfo=timezone.utc))
+    assert sent(platform, "alerts") == []
+    # raised again later: a new case
+    send_message(client, rt, "Jeg er bekymret igjen for matten.", message_id="m-9",
+                 created_at="2026-12-10T09:00:00+01:00")
+    assert the_case(rt, "m-9")["status"] == "open"
+    assert len(sent(platform, "tasks")) == 2
+
+
+def test_a_task_cancelled_in_the_platform_stops_its_reminders_but_keeps_the_case(client, rt, platform, school):
+    task = open_own_child_case(client, rt, platform)
+    update(client, rt, task["external_ref"], status="cancelled", completed_at="2026-11-24T12:00:00+01:00")
+    at(rt, datetime(2026, 12, 10, 8, 0, tzinfo=timezone.utc))
+    assert sent(platform, "alerts") == []
+    case = the_case(rt)
+    assert case["status"] == "open" and "task_cancelled" in steps(case)
+
+
+# --- Idempotency ---------------------------------------------------------------------------------------------------
+
+
+def test_a_redelivered_message_opens_nothing_twice(client, rt, platform, school):
+    accept_all(platform)
+    data = message(OWN_CHILD)
+    post_event(client, "message.created", data, msg_id="msg_same")
+    post_event(client, "message.created", data, msg_id="msg_same")
+    post_event(client, "message.created", data, msg_id="msg_resent_by_the_platform")
+    run_worker(rt)
+    assert len(sent(platform, "tasks")) == 1 and len(sent(platform, "notes")) == 1
+    assert steps(the_case(rt)) == ["created"]
+
+
+def test_a_redelivered_escalation_moves_the_case_only_once(client, rt, platform, school):
+    task = open_own_child_case(client, rt, platform)
+    for msg_id in ("msg_a", "msg_a", "msg_b"):
+        update(client, rt, task["external_ref"], outcome="escalate", note=TALK,
+               completed_at="2026-11-24T14:00:00+01:00", msg_id=msg_id)
+    case = the_case(rt)
+    assert level_of(case) == (1, "school_environment")
+    assert steps(case).count("escalated") == 1
+    assert len(sent(platform, "tasks")) == 3  # level 1, level 2, activity plan
+
+
+def test_a_retried_job_writes_nothing_twice(client, rt, platform, school):
+    accept_all(platform)
+    event = {"type": "message.created", "timestamp": "2026-11-23T08:00:00+00:00", **message(OWN_CHILD)}
+    first = processing.handle_events(rt, "skole-a", "generic", [event])
+    again = processing.handle_events(rt, "skole-a", "generic", [event])
+    assert [a.rule_id for a in first] == ["escalation.level_task", "escalation.level_task"]
+    assert again == []
+    refused = {"type": "task.updated", "timestamp": "2026-11-24T08:00:00+00:00", "status": "completed",
+               "outcome": "escalate", "external_ref": first[0].external_ref}
+    assert len(processing.handle_events(rt, "skole-a", "generic", [refused])) == 1
+    assert processing.handle_events(rt, "skole-a", "generic", [refused]) == []
+    assert steps(the_case(rt)).count("escalation_refused") == 1
+
+
+def test_a_second_job_waits_for_the_case_lock_instead_of_overwriting(client, rt, platform, school, monkeypatch):
+    open_own_child_case(client, rt, platform)
+    case_id = the_case(rt)["id"]
+    rt.redis.set(cases.lock_key(rt, "skole-a", case_id), "another-job", px=60_000)
+    monkeypatch.setattr(cases, "LOCK_WAIT_SECONDS", 0.2)
+    event = {"type": "message.created", "timestamp": "2026-11-23T08:00:00+00:00",
+             **message("Oppdatering.", message_id="m-20", sender=CONTACT_TEACHER, recipients=[GUARDIAN])}
+    with pytest.raises(cases.CaseBusy):
+        processing.handle_events(rt, "skole-a", "generic", [event])
+    rt.redis.delete(cases.lock_key(rt, "skole-a", case_id))
+    assert len(processing.handle_events(rt, "skole-a", "generic", [event])) == 1  # the retry does the work
+    assert rt.redis.get(cases.lock_key(rt, "skole-a", case_id)) is None  # released by the commit
+
+
+def test_a_job_that_gives_up_on_a_busy_case_releases_the_cases_it_already_holds(client, rt, platform, school,
+                                                                                 monkeypatch):
+    accept_all(platform)
+    send_message(client, rt, OWN_CHILD)
+    send_message(client, rt, SEVERAL, message_id="m-2")
+    first, second = sorted([the_case(rt)["id"], the_case(rt, "m-2")["id"]])
+    rt.redis.set(cases.lock_key(rt, "skole-a", second), "another-job", px=60_000)
+    monkeypatch.setattr(cases, "LOCK_WAIT_SECONDS", 0.2)
+    event = {"type": "message.created", "timestamp": "2026-11-23T08:00:00+00:00",
+             **message("Oppdatering.", message_id="m-20", sender=CONTACT_TEACHER, recipients=[GUARDIAN])}
+    with pytest.raises(cases.CaseBusy):
+        processing.handle_events(rt, "skole-a", "generic", [event])
+    assert rt.redis.get(cases.lock_key(rt, "skole-a", first)) is None
+    assert rt.redis.get(cases.lock_key(rt, "skole-a", second)) == b"another-job"
+
+
+# --- The pure ladder -----------------------------------------------------------------------------------------------
+
+
+class _Nobody:
+    def get(self, role):
+        return None
+
+
+def _ctx(**plan) -> escalation.Context:
+    from connector.rules.plan import merge_plan
+
+    return escalation.Context("skole", merge_plan(plan), SchoolCalendar(), "nb", _Nobody(), date(2026, 11, 23))
+
+
+def _case(category="own_child_case") -> dict:
+    return escalation.new_case("c-1", category, "rule", None, ["s-1"], "g-1", "m-1", date(2026, 11, 23))
+
+
+def test_each_level_has_the_next_one_up_as_supervisor_and_the_school_owner_above_the_principal():
+    case = _case()
+    assert [escalation.supervisor(case, "school", i).key for i in range(4)] == [
+        "school_environment", "nearest_leader", "principal", "school_owner"]
+    several = _case("several_children_case")
+    assert [escalation.supervisor(several, "parents", i).key for i in range(3)] == [
+        "parents_council", "principal", "school_owner"]
+
+
+def test_escalate_moves_exactly_one_level():
+    case = _case()
+    ctx = _ctx()
+    escalation.open_case(case, ctx, date(2026, 11, 23))
+    escalation.escalate(case, "school", date(2026, 11, 24), ctx, by="level", agreement="x")
+    assert case["lines"]["school"]["level"] == 1
+
+
+def test_a_role_nobody_holds_is_addressed_by_role_alone():
+    effects = escalation.open_case(_case(), _ctx(), date(2026, 11, 23))
+    (task,) = [e for e in effects if getattr(e, "kind", None) == "task"]
+    assert task.assignee.to_dict() == {"role": "contact_teacher"}
+
+
+def test_a_deadline_for_a_level_the_case_has_left_does_nothing():
+    case = _case()
+    ctx = _ctx()
+    escalation.open_case(case, ctx, date(2026, 11, 23))
+    escalation.escalate(case, "school", date(2026, 11, 24), ctx, by="level", agreement="x")
+    stale = {"line": "school", "level": 0, "obligation": "ack", "miss": 0, "due": "2026-11-25"}
+    assert escalation.on_deadline(case, stale, ctx) == []
+
+
+def test_the_stored_case_holds_ids_and_codes_only():
+    case = _case()
+    escalation.open_case(case, _ctx(), date(2026, 11, 23))
+    assert set(case) == {"id", "category", "rule", "route", "track", "accused", "pupils", "guardian", "messages",
+                         "opened_on", "status", "closed_on", "lines", "history", "seen"}
