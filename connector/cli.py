@@ -221,6 +221,19 @@ def cases_show_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def plan_show_command(args: argparse.Namespace) -> int:
+    """The school's absence plan as the seed document prints it, to hold next to the paper version."""
+    from connector.rules.plan_text import plan_lines
+
+    config = load_config(config_path(args))
+    tenant = config.tenants.get(args.tenant)
+    if tenant is None:
+        print(f"no tenant {args.tenant!r} in the configuration (tenants: {', '.join(config.tenants)})", file=sys.stderr)
+        return 1
+    print("\n".join(plan_lines(f"{tenant.name} ({tenant.id})", tenant.plan, args.language or tenant.language)))
+    return 0
+
+
 # --- serve's helpers -----------------------------------------------------------------------------------------------
 
 
@@ -302,6 +315,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", parents=[common], help="run web, worker and scheduler together")
     serve.add_argument("--bind", default="127.0.0.1:8000")
     serve.set_defaults(run=serve_command)
+
+    plan = commands.add_parser("plan", help="the school's absence plan").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    plan_show = plan.add_parser("show", parents=[common], help="print a school's plan as the seed document does")
+    plan_show.add_argument("tenant")
+    plan_show.add_argument("--language", choices=("nb", "nn", "en"), help="default: the school's language")
+    plan_show.set_defaults(run=plan_show_command)
 
     dead = commands.add_parser("dead-letters", help="actions the platform refused").add_subparsers(
         dest="action", required=True, metavar="ACTION"
