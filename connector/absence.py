@@ -359,16 +359,20 @@ def fire_notice_missing(rt: Runtime, tenant: Tenant, payload: dict[str, Any], fo
     keys = rt.keys
     student, day = payload["student_id"], payload["date"]
     with rt.redis.pipeline(transaction=False) as pipe:
-        pipe.hmget(keys.pupil(tenant.id, student), f"d:{day}", "g")
+        pipe.hmget(keys.pupil(tenant.id, student), f"d:{day}", "g", STATE + notice_missing.RULE_ID)
         pipe.hgetall(keys.notices(tenant.id, student))
-        (record, group), notices = pipe.execute()
+        (record, group, raw_state), notices = pipe.execute()
     settings = tenant.plan[notice_missing.RULE_ID]
-    found.add(notice_missing.on_deadline(
+    before = state_of(raw_state)
+    actions, state = notice_missing.on_deadline(
         tenant.id, student, day, record_of(record), decode_hash(notices),
         teacher(rt, tenant, payload.get("adapter"), settings["responsible"], group.decode() if group else None,
                 student),
-        settings, tenant.calendar, tenant.language, payload.get("step", ""), local_date(rt, tenant),
-    ))
+        settings, tenant.calendar, tenant.language, payload.get("step", ""), local_date(rt, tenant), before,
+    )
+    found.add(actions)
+    if state != before:
+        save_state(rt, tenant, student, notice_missing.RULE_ID, state, found)
 
 
 def fire_single_lessons(rt: Runtime, tenant: Tenant, payload: dict[str, Any], found: Consequences) -> None:
@@ -486,7 +490,7 @@ def external_involved(rt, tenant: Tenant, event: dict, info: dict, held_on: date
 
 
 def task_closed(rt, tenant: Tenant, event: dict, info: dict, found: Consequences) -> None:
-    """Single-lesson follow-ups: once the talk is done, the next occurrence opens a new task."""
+    """Follow-ups with one open task per pupil: once it is done, the next occurrence opens a new task."""
     if info["kind"] != "task" or event["status"] == "open":
         return
     student, rule_id = info["student_id"], info["rule_id"]
@@ -520,5 +524,6 @@ TASK_HANDLERS = {
     school_refusal.RULE_ID: conversation_done,
     persistent.RULE_ID: meeting_done,
     single_lessons.RULE_ID: task_closed,
+    notice_missing.RULE_ID: task_closed,
     external_meeting.RULE_ID: task_closed,
 }

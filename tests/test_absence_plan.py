@@ -547,3 +547,76 @@ def test_a_register_redelivered_under_a_new_webhook_id_creates_nothing_new(clien
     for day in MONDAYS:  # the platform resends the same registers under new webhook ids
         absent(client, rt, "s-1", day)
     assert len(platform.calls) == calls
+
+
+# --- one open task per pupil for the missing notices, and settings beyond the defaults ----------------------------
+
+
+def test_missing_notices_on_several_days_give_one_task_and_notes_on_its_case(client, rt, platform):
+    for day in ["2026-11-23", "2026-11-24"]:
+        absent(client, rt, "s-1", day, documented=False)
+    sweep(rt, datetime(2026, 11, 30, 12, tzinfo=timezone.utc))
+    (task,) = sent(platform, "absence.notice_missing", "task")
+    (note,) = sent(platform, "absence.notice_missing", "note")
+    assert note["case_id"] == task["case_id"]
+    assert len(sent(platform, "absence.notice_missing", "alert")) == 2  # each day's reminder to the guardians
+    update_task(client, rt, task["external_ref"])
+    absent(client, rt, "s-1", "2026-12-01", documented=False)
+    sweep(rt, datetime(2026, 12, 7, 12, tzinfo=timezone.utc))
+    assert len(sent(platform, "absence.notice_missing", "task")) == 2
+
+
+def test_configured_external_meeting_deadline_and_responsible(client, rt, platform):
+    set_plan(rt, **{"absence.external_meeting": {"task_school_days": 3, "responsible": "nearest_leader"}})
+    task = pattern_task(client, rt, platform)
+    update_task(client, rt, task["external_ref"], outcome="external_involved", completed_at="2026-11-18T14:00:00+01:00")
+    (external,) = sent(platform, "absence.external_meeting", "task")
+    assert external["due_date"] == "2026-11-23"
+    assert external["assignee"] == {"role": "nearest_leader", "id": "u-leder"}
+
+
+def test_configured_school_refusal_deadline(client, rt, platform):
+    set_plan(rt, **{"absence.school_refusal": {"task_school_days": 1}})
+    at(rt, "2026-11-23", 7)
+    post_event(client, "absence.notice", {"student_id": "s-1", "from_date": "2026-11-23", "to_date": "2026-11-23",
+                                          "reason": "-", "reason_code": "school_refusal"})
+    run_worker(rt)
+    (task,) = sent(platform, "absence.school_refusal", "task")
+    assert task["due_date"] == "2026-11-24"
+
+
+def test_configured_new_student_deadline_and_switching_it_off(client, rt, platform):
+    set_plan(rt, **{"prevention.new_student_info": {"task_school_days": 2}})
+    post_event(client, "student.enrolled", {"student_id": "s-new", "group_id": "7B", "date": "2027-01-11"})
+    run_worker(rt)
+    (task,) = sent(platform, "prevention.new_student_info", "task")
+    assert task["due_date"] == "2027-01-13"
+    set_plan(rt, **{"prevention.new_student_info": {"enabled": False}})
+    post_event(client, "student.enrolled", {"student_id": "s-other", "group_id": "7B", "date": "2027-01-12"})
+    run_worker(rt)
+    assert len(sent(platform, "prevention.new_student_info", "task")) == 1
+
+
+def test_a_longer_configured_retention_keeps_older_years(client, rt, platform):
+    set_plan(rt, **{"history": {"retention_school_years": 3}})
+    key = rt.keys.pupil("skole-a", "s-1")
+    rt.redis.hset(key, mapping={"d:2024-11-04": '{"day": "a1"}', "d:2023-11-06": '{"day": "a1"}'})
+    absent(client, rt, "s-1", "2026-11-02")
+    fields = sorted(f.decode() for f in rt.redis.hkeys(key))
+    assert "d:2024-11-04" in fields and "d:2023-11-06" not in fields
+
+
+def test_each_warning_threshold_once_and_configured_thresholds(client, rt, platform):
+    set_plan(rt, **{"absence_limit.warning": {"enabled": True, "planned_hours": {"Matematikk": 25},
+                                              "warning_thresholds": [0.05, 0.08]},
+                    "absence_limit.reached": {"enabled": True, "limit": 0.11}})
+    days = ["2026-11-02", "2026-11-03", "2026-11-04", "2026-11-05"]
+    shares = []
+    for day in days:  # 45 minutes of 1,500 each: 3 %, 6 %, 9 %, 12 %
+        absent(client, rt, "s-1", day, lesson="L1", subject="Matematikk", documented=False)
+        shares.append((len(sent(platform, "absence_limit.warning")), len(sent(platform, "absence_limit.reached"))))
+    assert shares == [(0, 0), (2, 0), (4, 0), (4, 1)]
+    titles = [a["title"] for a in sent(platform, "absence_limit.warning", "alert")]
+    assert "6 %" in titles[0] and "9 %" in titles[2]
+    (task,) = sent(platform, "absence_limit.reached", "task")
+    assert "Grensen er 11 %" in task["body"]

@@ -57,9 +57,10 @@ def test_a_very_long_notice_is_bounded():
 
 
 def test_on_deadline_with_the_absence_still_undocumented_gives_alert_and_task():
-    alert, task = rule.on_deadline(
+    (alert, task), state = rule.on_deadline(
         "skole", "s-1", "2026-11-23", {"L1": "a0"}, {}, "u-kl", SETTINGS, CALENDAR, "en"
     )
+    assert state["open"]["ref"] == task.external_ref
     assert (alert.kind, alert.assignee.role, alert.assignee.id) == ("alert", "guardian", None)
     assert (task.kind, task.assignee.role, task.assignee.id) == ("task", "contact_teacher", "u-kl")
     assert task.due_date == "2026-11-30"
@@ -78,13 +79,13 @@ def test_on_deadline_with_the_absence_still_undocumented_gives_alert_and_task():
     ids=["documented-since", "notice-since", "rule-disabled"],
 )
 def test_on_deadline_decides_on_the_state_as_it_is_now(record, notices, settings):
-    assert rule.on_deadline("skole", "s-1", "2026-11-23", record, notices, "u", settings, CALENDAR, "nb") == []
+    assert rule.on_deadline("skole", "s-1", "2026-11-23", record, notices, "u", settings, CALENDAR, "nb")[0] == []
 
 
 def test_external_refs_are_stable_and_distinct_per_kind_pupil_and_day():
-    first = rule.on_deadline("skole", "s-1", "2026-11-23", {"day": "a0"}, {}, "u", SETTINGS, CALENDAR, "nb")
-    again = rule.on_deadline("skole", "s-1", "2026-11-23", {"day": "a0"}, {}, "u", SETTINGS, CALENDAR, "nn")
-    other_day = rule.on_deadline("skole", "s-1", "2026-11-24", {"day": "a0"}, {}, "u", SETTINGS, CALENDAR, "nb")
+    first, _ = rule.on_deadline("skole", "s-1", "2026-11-23", {"day": "a0"}, {}, "u", SETTINGS, CALENDAR, "nb")
+    again, _ = rule.on_deadline("skole", "s-1", "2026-11-23", {"day": "a0"}, {}, "u", SETTINGS, CALENDAR, "nn")
+    other_day, _ = rule.on_deadline("skole", "s-1", "2026-11-24", {"day": "a0"}, {}, "u", SETTINGS, CALENDAR, "nb")
     assert [a.external_ref for a in first] == [a.external_ref for a in again]
     assert len({a.external_ref for a in first + other_day}) == 4
 
@@ -121,3 +122,12 @@ def test_a_misspelt_plan_setting_is_an_error_not_a_silent_default():
     with pytest.raises(ValidationError) as caught:
         merge_plan({rule.RULE_ID: {"notice_school_day": 5}})
     assert "notice_school_day" in caught.value.messages[rule.RULE_ID]
+
+
+def test_while_the_teachers_task_is_open_a_further_day_is_a_note_on_its_case():
+    (_, task), state = rule.on_deadline("skole", "s-1", "2026-11-23", {"day": "a0"}, {}, "u", SETTINGS, CALENDAR, "nb")
+    (reminder, note), state = rule.on_deadline(
+        "skole", "s-1", "2026-11-24", {"day": "a0"}, {}, "u", SETTINGS, CALENDAR, "nb", state=state)
+    assert (reminder.kind, note.kind) == ("alert", "note")
+    assert note.case_id == task.case_id
+    assert "Også fravær uten skriftlig melding tirsdag 24. november 2026" in note.body

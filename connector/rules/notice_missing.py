@@ -15,6 +15,7 @@ from marshmallow import fields
 from connector.actions import Action, Party, external_ref
 from connector.rules.calendar import SchoolCalendar
 from connector.rules.effects import Cancel, Schedule
+from connector.rules.followup import task_or_note
 from connector.rules.history import ABSENCE, DayRecord, Notices, covering_notice, parse_day, undocumented_lessons
 from connector.rules.settings import ClockTime, RuleSettings, defaults, school_days
 from connector.rules.texts import lessons_phrase, long_date, render, school_days_phrase, short_date
@@ -78,13 +79,16 @@ def on_notice(student_id: str, from_date: str, to_date: str) -> list:
 def on_deadline(
     tenant_id: str, student_id: str, day: str, record: DayRecord, notices: Notices, contact_teacher: str | None,
     settings: Mapping[str, Any], calendar: SchoolCalendar, language: str, step: str = "",
-    today: date | None = None,
-) -> list[Action]:
+    today: date | None = None, state: Mapping[str, Any] | None = None,
+) -> tuple[list[Action], dict[str, Any]]:
     """The deadline fell due: if the absence is still undocumented and uncovered, remind the guardians and task
-    the contact teacher (on the same day: only remind); otherwise nothing (the state, not the schedule, decides)."""
+    the contact teacher (on the same day: only remind); otherwise nothing (the state, not the schedule, decides).
+
+    While the contact teacher's task for an earlier day is open, a further day becomes a note on its case.
+    """
     lessons = undocumented_lessons(record, ABSENCE_STATUSES)
     if not settings["enabled"] or not lessons or covering_notice(notices, day) is not None:
-        return []
+        return [], dict(state or {})
     absence_day = parse_day(day)
     texts = settings.get("texts")
     if step == SAME_DAY:
@@ -95,7 +99,7 @@ def on_deadline(
             rule_id=RULE_ID, student_id=student_id, assignee=Party("guardian"), severity="info",
             title=render(language, "notice_missing.same_day.title", texts, **values),
             body=render(language, "notice_missing.same_day.body", texts, **values),
-        )]
+        )], dict(state or {})
     last_day = notice_deadline_day(day, settings, calendar)
     due = calendar.due_after(last_day, settings["task_school_days"], today)
     values = {
@@ -106,25 +110,23 @@ def on_deadline(
         "notice_deadline": long_date(last_day, language),
         "due_date": long_date(due, language),
     }
-    return [
-        Action(
-            kind="alert",
-            external_ref=external_ref(tenant_id, RULE_ID, student_id, day, "alert"),
-            rule_id=RULE_ID,
-            student_id=student_id,
-            assignee=Party("guardian"),
-            title=render(language, "notice_missing.alert.title", texts, **values),
-            body=render(language, "notice_missing.alert.body", texts, **values),
-            severity="warning",
-        ),
-        Action(
-            kind="task",
-            external_ref=external_ref(tenant_id, RULE_ID, student_id, day, "task"),
-            rule_id=RULE_ID,
-            student_id=student_id,
-            assignee=Party(settings["responsible"], contact_teacher),
+    reminder = Action(
+        kind="alert", external_ref=external_ref(tenant_id, RULE_ID, student_id, day, "alert"), rule_id=RULE_ID,
+        student_id=student_id, assignee=Party("guardian"), severity="warning",
+        title=render(language, "notice_missing.alert.title", texts, **values),
+        body=render(language, "notice_missing.alert.body", texts, **values),
+    )
+    follow_up, state = task_or_note(
+        state, tenant=tenant_id, rule_id=RULE_ID, student_id=student_id, occurrence=day,
+        make_task=lambda ref, case: Action(
+            kind="task", external_ref=ref, rule_id=RULE_ID, student_id=student_id, case_id=case,
+            assignee=Party(settings["responsible"], contact_teacher), due_date=due.isoformat(),
             title=render(language, "notice_missing.task.title", texts, **values),
             body=render(language, "notice_missing.task.body", texts, **values),
-            due_date=due.isoformat(),
         ),
-    ]
+        make_note=lambda ref, case: Action(
+            kind="note", external_ref=ref, rule_id=RULE_ID, student_id=student_id, case_id=case, title="",
+            body=render(language, "notice_missing.note.body", texts, **values),
+        ),
+    )
+    return [reminder, *follow_up], state
