@@ -620,3 +620,41 @@ def test_each_warning_threshold_once_and_configured_thresholds(client, rt, platf
     assert "6 %" in titles[0] and "9 %" in titles[2]
     (task,) = sent(platform, "absence_limit.reached", "task")
     assert "Grensen er 11 %" in task["body"]
+
+
+# --- guardians' messages reach the absence plan through the classifier -------------------------------------------
+
+
+def guardian_message(client, rt, message_id, body, category=None, created="2026-11-23T07:40:00+01:00"):
+    data = {"message_id": message_id, "sender": {"id": "g-1", "role": "guardian"},
+            "recipients": [{"id": "u-kl-7a", "role": "contact_teacher"}], "student_ids": ["s-1"],
+            "created_at": created, "body": body}
+    if category:
+        data["category"] = category
+    post_event(client, "message.created", data)
+    run_worker(rt)
+
+
+def test_a_guardians_message_about_refusal_alerts_the_contact_teacher_whether_or_not_the_platform_says_so(
+        client, rt, platform):
+    guardian_message(client, rt, "m-1", "Vi får ikke Sofie ut døra om morgenen lenger. Hun ber om å slippe skolen.")
+    guardian_message(client, rt, "m-2", "(tekst)", category="school_refusal")
+    alerts = sent(platform, "absence.school_refusal", "alert")
+    assert len(alerts) == 2 and {a["severity"] for a in alerts} == {"urgent"}
+    assert len(sent(platform, "absence.school_refusal", "task")) == 1
+
+
+def test_a_guardians_message_reporting_absence_counts_as_the_notice(client, rt, platform):
+    absent(client, rt, "s-1", "2026-11-23", documented=False)
+    guardian_message(client, rt, "m-3", "Hei, Jonas har feber og blir hjemme i dag. Mvh pappa")
+    sweep(rt, datetime(2026, 12, 1, 12, tzinfo=timezone.utc))
+    assert sent(platform, "absence.notice_missing") == []
+    key = rt.keys.notices("skole-a", "s-1")
+    assert b"feber" not in b"".join(rt.redis.hvals(key)) and b"feber" not in b"".join(rt.redis.hkeys(key))
+
+
+def test_a_message_that_only_looks_like_illness_is_no_notice(client, rt, platform):
+    absent(client, rt, "s-1", "2026-11-23", documented=False)
+    guardian_message(client, rt, "m-4", "Syk av latter av forestillingen i går, for en flott kveld!")
+    sweep(rt, datetime(2026, 12, 1, 12, tzinfo=timezone.utc))
+    assert len(sent(platform, "absence.notice_missing", "task")) == 1
