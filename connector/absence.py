@@ -26,7 +26,6 @@ from connector.rules import (
     single_lessons,
 )
 from connector.rules.history import (
-    ABSENCE,
     HISTORY,
     absence_lessons,
     lesson_key,
@@ -355,19 +354,23 @@ def on_enrolled(rt: Runtime, tenant: Tenant, events: list[dict[str, Any]], found
 # --- deadlines ----------------------------------------------------------------------------------------------------
 
 
-def fire_notice_missing(rt: Runtime, tenant: Tenant, payload: dict[str, Any], found: Consequences) -> None:
+def load_day(rt: Runtime, tenant: Tenant, student: str, day: str, rule_id: str):
+    """What a deadline on one pupil's day re-reads: the day's record, the group, the rule's state, the notices."""
     keys = rt.keys
-    student, day = payload["student_id"], payload["date"]
     with rt.redis.pipeline(transaction=False) as pipe:
-        pipe.hmget(keys.pupil(tenant.id, student), f"d:{day}", "g", STATE + notice_missing.RULE_ID)
+        pipe.hmget(keys.pupil(tenant.id, student), f"d:{day}", "g", STATE + rule_id)
         pipe.hgetall(keys.notices(tenant.id, student))
         (record, group, raw_state), notices = pipe.execute()
+    return record_of(record), group.decode() if group else None, state_of(raw_state), decode_hash(notices)
+
+
+def fire_notice_missing(rt: Runtime, tenant: Tenant, payload: dict[str, Any], found: Consequences) -> None:
+    student, day = payload["student_id"], payload["date"]
+    record, group, before, notices = load_day(rt, tenant, student, day, notice_missing.RULE_ID)
     settings = tenant.plan[notice_missing.RULE_ID]
-    before = state_of(raw_state)
     actions, state = notice_missing.on_deadline(
-        tenant.id, student, day, record_of(record), decode_hash(notices),
-        teacher(rt, tenant, payload.get("adapter"), settings["responsible"], group.decode() if group else None,
-                student),
+        tenant.id, student, day, record, notices,
+        teacher(rt, tenant, payload.get("adapter"), settings["responsible"], group, student),
         settings, tenant.calendar, tenant.language, payload.get("step", ""), local_date(rt, tenant), before,
     )
     found.add(actions)
@@ -376,18 +379,13 @@ def fire_notice_missing(rt: Runtime, tenant: Tenant, payload: dict[str, Any], fo
 
 
 def fire_single_lessons(rt: Runtime, tenant: Tenant, payload: dict[str, Any], found: Consequences) -> None:
-    keys = rt.keys
     student, day = payload["student_id"], payload["date"]
-    with rt.redis.pipeline(transaction=False) as pipe:
-        pipe.hmget(keys.pupil(tenant.id, student), f"d:{day}", "g", STATE + single_lessons.RULE_ID)
-        pipe.hgetall(keys.notices(tenant.id, student))
-        (record, group, raw_state), notices = pipe.execute()
-    group = group.decode() if group else None
+    record, group, before, notices = load_day(rt, tenant, student, day, single_lessons.RULE_ID)
     held = rt.redis.smembers(lessons_held_key(rt, tenant, group, day)) if group else set()
     settings = tenant.plan[single_lessons.RULE_ID]
     actions, state = single_lessons.evaluate(
-        tenant.id, student, day, record_of(record), {h.decode() for h in held}, decode_hash(notices),
-        state_of(raw_state), settings, tenant.calendar, tenant.language,
+        tenant.id, student, day, record, {h.decode() for h in held}, notices, before, settings, tenant.calendar,
+        tenant.language,
         teacher(rt, tenant, payload.get("adapter"), settings["responsible"], group, student),
     )
     found.add(actions)

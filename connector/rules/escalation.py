@@ -494,7 +494,6 @@ def escalate(case: dict, line: str, day: date, ctx: Context, *, by: str, agreeme
 def resolve(case: dict, line: str, day: date, ctx: Context, how: str) -> list:
     """``resolved`` (or ``no_action``, or a completed task without an outcome) closes the whole case."""
     state = case["lines"][line]
-    level = levels(case, line)[state["level"]]
     effects: list = []
     for name in open_lines(case):
         effects += cancel_level(case, name)

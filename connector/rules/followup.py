@@ -6,9 +6,11 @@ task with ``task.updated``; only then may the next occurrence open a new one.
 """
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Callable
 
-from connector.actions import Action, case_id, external_ref
+from connector.actions import Action, Party, case_id, external_ref
+from connector.rules.texts import render
 
 FollowUp = dict[str, Any]
 
@@ -49,3 +51,36 @@ def close(state: FollowUp | None, ref: str) -> FollowUp:
     if state.get("open", {}).get("ref") == ref:
         state["open"] = None
     return state
+
+
+def follow_up(
+    state: FollowUp | None,
+    *,
+    tenant: str,
+    rule_id: str,
+    student_id: str,
+    occurrence: str,
+    text_key: str,
+    values: dict[str, Any],
+    settings: dict[str, Any],
+    language: str,
+    assignee: str | None,
+    due: date,
+    priority: str = "normal",
+) -> tuple[list[Action], FollowUp]:
+    """:func:`task_or_note` with the rule's texts ``<text_key>.task.title``, ``.task.body`` and ``.note.body``,
+    the task for the rule's responsible role."""
+    texts = settings.get("texts")
+    return task_or_note(
+        state, tenant=tenant, rule_id=rule_id, student_id=student_id, occurrence=occurrence,
+        make_task=lambda ref, case: Action(
+            kind="task", external_ref=ref, rule_id=rule_id, student_id=student_id, case_id=case,
+            assignee=Party(settings["responsible"], assignee), due_date=due.isoformat(), priority=priority,
+            title=render(language, f"{text_key}.task.title", texts, **values),
+            body=render(language, f"{text_key}.task.body", texts, **values),
+        ),
+        make_note=lambda ref, case: Action(
+            kind="note", external_ref=ref, rule_id=rule_id, student_id=student_id, case_id=case, title="",
+            body=render(language, f"{text_key}.note.body", texts, **values),
+        ),
+    )

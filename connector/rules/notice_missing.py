@@ -15,7 +15,7 @@ from marshmallow import fields
 from connector.actions import Action, Party, external_ref
 from connector.rules.calendar import SchoolCalendar
 from connector.rules.effects import Cancel, Schedule
-from connector.rules.followup import task_or_note
+from connector.rules.followup import follow_up
 from connector.rules.history import ABSENCE, DayRecord, Notices, covering_notice, parse_day, undocumented_lessons
 from connector.rules.settings import ClockTime, RuleSettings, defaults, school_days
 from connector.rules.texts import lessons_phrase, long_date, render, school_days_phrase, short_date
@@ -116,17 +116,8 @@ def on_deadline(
         title=render(language, "notice_missing.alert.title", texts, **values),
         body=render(language, "notice_missing.alert.body", texts, **values),
     )
-    follow_up, state = task_or_note(
-        state, tenant=tenant_id, rule_id=RULE_ID, student_id=student_id, occurrence=day,
-        make_task=lambda ref, case: Action(
-            kind="task", external_ref=ref, rule_id=RULE_ID, student_id=student_id, case_id=case,
-            assignee=Party(settings["responsible"], contact_teacher), due_date=due.isoformat(),
-            title=render(language, "notice_missing.task.title", texts, **values),
-            body=render(language, "notice_missing.task.body", texts, **values),
-        ),
-        make_note=lambda ref, case: Action(
-            kind="note", external_ref=ref, rule_id=RULE_ID, student_id=student_id, case_id=case, title="",
-            body=render(language, "notice_missing.note.body", texts, **values),
-        ),
+    actions, state = follow_up(
+        state, tenant=tenant_id, rule_id=RULE_ID, student_id=student_id, occurrence=day, text_key="notice_missing",
+        values=values, settings=settings, language=language, assignee=contact_teacher, due=due,
     )
-    return [reminder, *follow_up], state
+    return [reminder, *actions], state

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 from connector.actions import Action, Party, external_ref
 from connector.rules.calendar import SchoolCalendar
-from connector.rules.followup import task_or_note
+from connector.rules.followup import follow_up
 from connector.rules.settings import RuleSettings, defaults, school_days
 from connector.rules.texts import long_date, render
 
@@ -46,17 +46,9 @@ def evaluate(
         title=render(language, "school_refusal.alert.title", texts, **values),
         body=render(language, "school_refusal.alert.body", texts, **values),
     )
-    actions, state = task_or_note(
+    actions, state = follow_up(
         state, tenant=tenant, rule_id=RULE_ID, student_id=student_id, occurrence=reported_on.isoformat(),
-        make_task=lambda ref, case: Action(
-            kind="task", external_ref=ref, rule_id=RULE_ID, student_id=student_id, case_id=case,
-            assignee=Party(settings["responsible"], teacher), due_date=due.isoformat(), priority="high",
-            title=render(language, "school_refusal.task.title", texts, **values),
-            body=render(language, "school_refusal.task.body", texts, **values),
-        ),
-        make_note=lambda ref, case: Action(
-            kind="note", external_ref=ref, rule_id=RULE_ID, student_id=student_id, case_id=case, title="",
-            body=render(language, "school_refusal.note.body", texts, **values),
-        ),
+        text_key="school_refusal", values=values, settings=settings, language=language, assignee=teacher, due=due,
+        priority="high",
     )
     return [alert, *actions], state

@@ -11,13 +11,13 @@ from typing import Any, Iterable, Mapping
 
 from marshmallow import fields
 
-from connector.actions import Action, Party
+from connector.actions import Action
 from connector.rules.calendar import SchoolCalendar
 from connector.rules.effects import Schedule
-from connector.rules.followup import task_or_note
+from connector.rules.followup import follow_up
 from connector.rules.history import WHOLE_DAY, DayRecord, Notices, absence_lessons, covering_notice
 from connector.rules.settings import ClockTime, RuleSettings, defaults, school_days
-from connector.rules.texts import lessons_phrase, long_date, render
+from connector.rules.texts import lessons_phrase, long_date
 
 RULE_ID = "absence.single_lessons"
 
@@ -60,21 +60,11 @@ def evaluate(
         return [], state
     absence_day = date.fromisoformat(day)
     due = calendar.add_school_days(absence_day, settings["task_school_days"])
-    texts = settings.get("texts")
     values = {
         "date": long_date(absence_day, language), "lessons": lessons_phrase(missed, language),
         "held": len(set(lessons_held) | set(missed)), "due_date": long_date(due, language),
     }
-    return task_or_note(
-        state, tenant=tenant, rule_id=RULE_ID, student_id=student_id, occurrence=day,
-        make_task=lambda ref, case: Action(
-            kind="task", external_ref=ref, rule_id=RULE_ID, student_id=student_id, case_id=case,
-            assignee=Party(settings["responsible"], teacher), due_date=due.isoformat(),
-            title=render(language, "single_lessons.task.title", texts, **values),
-            body=render(language, "single_lessons.task.body", texts, **values),
-        ),
-        make_note=lambda ref, case: Action(
-            kind="note", external_ref=ref, rule_id=RULE_ID, student_id=student_id, case_id=case, title="",
-            body=render(language, "single_lessons.note.body", texts, **values),
-        ),
+    return follow_up(
+        state, tenant=tenant, student_id=student_id, rule_id=RULE_ID, occurrence=day, text_key="single_lessons",
+        values=values, settings=settings, language=language, assignee=teacher, due=due,
     )

@@ -10,17 +10,10 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
+from connector.rules.classify import CATEGORIES  # the contract's message categories, defined with the classifier
+
 STATUSES = ("present", "absent", "late", "left_early")
 REASON_CODES = ("illness", "medical", "family", "school_refusal", "other")
-CATEGORIES = (
-    "absence_notice",
-    "school_refusal",
-    "own_child_case",
-    "several_children_case",
-    "school_environment",
-    "staff_involved",
-    "other",
-)
 TASK_STATUSES = ("open", "completed", "cancelled")
 OUTCOMES = ("resolved", "escalate", "external_involved", "no_action")
 

@@ -5,7 +5,6 @@ import json
 import logging
 from typing import Any, Mapping
 
-import requests
 from marshmallow import Schema, ValidationError, fields, validate
 
 from connector.actions import Action
