@@ -272,3 +272,19 @@ def test_wrong_method_and_unknown_path_are_json(client, rt):
     assert client.get("/webhooks/skole-a/generic").status_code == 405
     response = client.get("/nowhere")
     assert response.status_code == 404 and response.get_json()["error"] == "not_found"
+
+
+@pytest.mark.parametrize("body", [
+    b"[" * 100_000 + b"]" * 100_000,                      # nesting deeper than the parser's recursion
+    b'{"type": "attendance.register", "timestamp": "2026-11-23T08:00:00Z", "data": {"date": "2026-11-23", '
+    b'"group_id": "7A", "marks": [{"student_id": "s", "status": "late", "documented": false, "minutes": NaN}]}}',
+    b'{"type": "attendance.register", "timestamp": 1795472759, "data": []}',
+    b'{"type": ["attendance.register"], "timestamp": "2026-11-23T08:00:00Z", "data": {}}',
+    b'{"type": "absence.notice", "timestamp": "2026-11-23T08:00:00Z", "data": {"student_id": "s\\u0000", '
+    b'"from_date": "2026-02-30", "to_date": "2026-11-23", "reason": null}}',
+])
+def test_hostile_bodies_get_a_4xx_never_a_500(client, rt, body):
+    response = post_raw(client, body, signed_headers(body))
+    assert 400 <= response.status_code < 500
+    assert response.get_json()["error"]
+    assert queued_jobs(rt) == []

@@ -52,6 +52,9 @@ def receive(tenant: str, adapter: str):
     except InboundError as exc:
         log.info("refused delivery tenant=%s adapter=%s status=%s code=%s", tenant, adapter, exc.status, exc.code)
         return error(exc.status, exc.code, exc.message, exc.fields)
+    except RecursionError:  # a body nested deeper than any parser here goes: the sender's fault, whatever adapter
+        log.info("refused delivery tenant=%s adapter=%s status=400 code=too_deep", tenant, adapter)
+        return error(400, "malformed_json", "The body is nested too deeply to be read.")
     if inbound.ignored_type is not None:
         rt.redis.hincrby(rt.keys.ignored, inbound.ignored_type, 1)
         log.info("ignored event type %r tenant=%s adapter=%s", inbound.ignored_type, tenant, adapter)

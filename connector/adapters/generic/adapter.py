@@ -69,7 +69,7 @@ class GenericAdapter(Adapter):
             raise InboundError(401, "invalid_signature", str(exc)) from None
         try:
             envelope = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nesting deeper than any event
             raise InboundError(400, "malformed_json", "The body is not valid JSON.") from None
         if not isinstance(envelope, dict):
             raise InboundError(422, "invalid_event", "The body must be a JSON object.", {"_schema": ["Not an object."]})

@@ -53,7 +53,7 @@ def load_collection(body: bytes) -> list[dict[str, Any]]:
     """The ``value`` array of a ``changeNotificationCollection``; 400/422 for anything else."""
     try:
         document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise InboundError(400, "malformed_json", "The body is not valid JSON.") from None
     if not isinstance(document, dict) or not isinstance(document.get("value"), list) or not document["value"]:
         raise InboundError(422, "invalid_notification", "Expected a changeNotificationCollection.",

@@ -73,7 +73,7 @@ def parse_body(body: bytes, content_type: str | None) -> dict[str, Any]:
         else:
             raise InboundError(415, "unsupported_media_type",
                                "The body must be JSON or form fields, as the local_webhooks plugin posts it.")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise InboundError(400, "malformed_body", "The body is not valid JSON or form data.") from None
     if not isinstance(data, dict):
         raise InboundError(422, "invalid_event", "The body must be a JSON object.", {"_schema": ["Not an object."]})
