@@ -96,6 +96,28 @@ def cleanup_token(redis: Redis, token: str, extra: tuple[str, ...] = ()) -> int:
     return len(keys)
 
 
+def copy_prefix(redis: Redis, src: str, dst: str) -> int:
+    """Copy every key under the prefix ``src:`` to the same name under ``dst:`` (values and TTLs, server-side)."""
+    copied = 0
+    batch: list[bytes] = []
+
+    def flush() -> None:
+        with redis.pipeline(transaction=False) as pipe:
+            for key in batch:
+                pipe.copy(key, dst.encode() + key[len(src):])
+            pipe.execute()
+        batch.clear()
+
+    for key in redis.scan_iter(match=f"{src}:*", count=5000):
+        batch.append(key)
+        copied += 1
+        if len(batch) >= 2000:
+            flush()
+    if batch:
+        flush()
+    return copied
+
+
 def rq_side_keys(redis: Redis, queues: list[str]) -> list[str]:
     """Keys RQ names by a worker's or a scheduler's random name rather than by the queue (so ``cleanup_token``
     does not find them): collect them while the workers of ``queues`` run, delete them after."""
@@ -137,6 +159,38 @@ def listening(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def answers(port: int, path: str = "/healthz") -> bool:
+    """Whether an HTTP server on the port answers a GET (any status): a gunicorn worker is up, not just the master."""
+    try:
+        return _exchange(port, f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode(),
+                         timeout=1) > 0
+    except (OSError, ValueError, IndexError):
+        return False
+
+
+def group_cpu(pgid: int) -> float:
+    """User + system CPU seconds used so far by the live processes of a process group (from /proc)."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def redis_cpu(redis: Redis) -> float:
+    """CPU seconds the Redis server has used (all its clients: other users of the server count too)."""
+    info = redis.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 def stop_process(proc: subprocess.Popen, grace: float = 8.0) -> None:
@@ -225,8 +279,8 @@ def http_post(port: int, path: str, body: bytes, headers: dict[str, str]) -> byt
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-def _exchange(port: int, request: bytes) -> int:
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+def _exchange(port: int, request: bytes, timeout: float = 30) -> int:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.sendall(request)
         data = b""
