@@ -41,7 +41,7 @@ HELD_TTL_SECONDS = 14 * 24 * 3600
 
 # Applies marks to day records atomically, so two registers for the same pupil and day (lesson by lesson, on two
 # workers) never overwrite each other. ARGV: the retention cutoff date, then per mark: field, lesson key, code
-# ("" = present). Returns per mark two values: the day record before it ("" if none) and after it (false when
+# ("" = present), group ("" = not given; the pupil's group is kept in field g). Returns per mark two values: the day record before it ("" if none) and after it (false when
 # nothing changed, "" when the day holds no absence any more). Once per school year a pupil's hash is trimmed to
 # the retention: day fields before the cutoff are dropped.
 APPLY_MARKS = """
@@ -59,7 +59,8 @@ for i = 1, #KEYS do
       redis.call('HSET', key, 't', cutoff)
     end
   end
-  local field, lesson, code = ARGV[3*i-1], ARGV[3*i], ARGV[3*i+1]
+  local field, lesson, code, group = ARGV[4*i-2], ARGV[4*i-1], ARGV[4*i], ARGV[4*i+1]
+  if group ~= '' and redis.call('HGET', key, 'g') ~= group then redis.call('HSET', key, 'g', group) end
   local raw = redis.call('HGET', key, field)
   local record = {}
   if raw then record = cjson.decode(raw) end
@@ -162,18 +163,14 @@ def on_attendance(rt: Runtime, tenant: Tenant, events: list[dict[str, Any]], fou
     args: list[str] = [cutoff]
     for mark in marks:
         code = mark_code(mark["status"], mark["documented"], mark.get("lesson"), mark.get("minutes"))
-        args += [f"d:{mark['date']}", lesson_key(mark.get("lesson")), code]
+        args += [f"d:{mark['date']}", lesson_key(mark.get("lesson")), code, mark.get("group_id") or ""]
     held: dict[tuple[str, str], set[str]] = {}
     for mark in marks:
         if mark.get("lesson") and mark.get("group_id"):
             held.setdefault((mark["group_id"], mark["date"]), set()).add(str(mark["lesson"]["id"]))
     with rt.redis.pipeline(transaction=False) as pipe:
-        rt.redis.register_script(APPLY_MARKS)(
-            keys=[keys.pupil(tenant.id, m["student_id"]) for m in marks], args=args, client=pipe
-        )
-        for mark in marks:
-            if mark.get("group_id"):
-                pipe.hset(keys.pupil(tenant.id, mark["student_id"]), "g", mark["group_id"])
+        # EVAL, not a registered Script: in a pipeline redis-py would ask SCRIPT EXISTS first, a round trip a mark
+        pipe.eval(APPLY_MARKS, len(marks), *[keys.pupil(tenant.id, m["student_id"]) for m in marks], *args)
         for (group, day), lessons in held.items():
             held_key = lessons_held_key(rt, tenant, group, day)
             pipe.sadd(held_key, *sorted(lessons))

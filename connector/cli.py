@@ -96,18 +96,19 @@ def web_command(args: argparse.Namespace) -> int:
 
 
 def worker_command(args: argparse.Namespace) -> int:
-    """RQ's SimpleWorker: jobs run in this process (no fork per job), since they are our own code.
+    """RQ's SimpleWorker (see ``connector.worker``): jobs run in this process (no fork per job), being our own code.
 
     RQ's scheduler runs alongside, because a failed delivery job is retried with RQ's ``Retry``, which needs it.
     Job descriptions stay out of the log: their arguments are pupils' events, and a notice's reason is free text.
     """
-    from rq import SimpleWorker
     from rq.serializers import JSONSerializer
+
+    from connector.worker import ConnectorWorker
 
     rt = _runtime(args)
     runtime.install(rt)
     _log_to_stderr()
-    worker = SimpleWorker([rt.queue], connection=rt.redis, serializer=JSONSerializer, log_job_description=False)
+    worker = ConnectorWorker([rt.queue], connection=rt.redis, serializer=JSONSerializer, log_job_description=False)
     worker.work(with_scheduler=True, burst=args.burst, logging_level="INFO")
     return 0
 

@@ -37,13 +37,17 @@ class Keys:
         """Hash external_ref -> JSON of an action not yet confirmed by the platform."""
         return f"{self.prefix}:t:{tenant}:outbox"
 
-    def ledger(self, tenant: str) -> str:
-        """Hash external_ref -> the platform's id: what has been written, so nothing is written twice."""
-        return f"{self.prefix}:t:{tenant}:ledger"
+    def ledger(self, tenant: str, ref: str) -> str:
+        """Hash external_ref -> the platform's id: what has been written, so nothing is written twice.
+
+        Split into 256 buckets by the ref's hash, so each stays small enough for Redis's compact hash encoding: a
+        school's ledger grows by every action ever written, and the plain hash table costs twice the bytes.
+        """
+        return f"{self.prefix}:t:{tenant}:ledger:{ref[-2:]}"
 
     def refs(self, tenant: str) -> str:
-        """Hash external_ref -> JSON of what it was about (rule, kind, pupil, case), so a ``task.updated`` from the
-        platform finds its way back to the rule that created the task."""
+        """Hash external_ref -> JSON of what a *task* was about (rule, pupil, case), so a ``task.updated`` from the
+        platform finds its way back to the rule that created it. Alerts and notes are never updated: not kept."""
         return f"{self.prefix}:t:{tenant}:refs"
 
     @property

@@ -39,10 +39,11 @@ def backoff_seconds(attempt: int) -> float:
 
 def ref_info(action: Action, adapter: str) -> dict:
     """What a later ``task.updated`` needs to know about the action it refers to (no text: ids and the rule)."""
-    return {
-        "rule_id": action.rule_id, "kind": action.kind, "student_id": action.student_id, "case_id": action.case_id,
-        "adapter": adapter, **action.extra,
-    }
+    info = {"rule_id": action.rule_id, "kind": action.kind, "student_id": action.student_id, "adapter": adapter,
+            **action.extra}
+    if action.case_id:
+        info["case_id"] = action.case_id
+    return info
 
 
 def add(pipe: Pipeline, rt: Runtime, tenant: str, adapter: str, actions: Iterable[Action], now: float) -> None:
@@ -51,7 +52,9 @@ def add(pipe: Pipeline, rt: Runtime, tenant: str, adapter: str, actions: Iterabl
     for action in actions:
         entry = json.dumps({"adapter": adapter, "attempts": 0, "action": action.to_dict()})
         pipe.hsetnx(keys.outbox(tenant), action.external_ref, entry)
-        pipe.hsetnx(keys.refs(tenant), action.external_ref, json.dumps(ref_info(action, adapter)))
+        if action.kind == "task":
+            info = json.dumps(ref_info(action, adapter), separators=(",", ":"))
+            pipe.hsetnx(keys.refs(tenant), action.external_ref, info)
         pipe.zadd(keys.due, {due_member(tenant, action.external_ref): now + FIRST_TRY_GRACE_SECONDS}, nx=True)
 
 
@@ -59,8 +62,9 @@ def send(rt: Runtime, tenant: str, ref: str) -> str:
     """Try one outbox entry once; returns what happened (``done``, ``retry``, ``dead`` or ``skipped``)."""
     keys = rt.keys
     member = due_member(tenant, ref)
-    raw = rt.redis.hget(keys.outbox(tenant), ref)
-    if raw is None or rt.redis.hexists(keys.ledger(tenant), ref):
+    with rt.redis.pipeline(transaction=False) as pipe:
+        raw, done = pipe.hget(keys.outbox(tenant), ref).hexists(keys.ledger(tenant, ref), ref).execute()
+    if raw is None or done:
         with rt.redis.pipeline() as pipe:
             pipe.hdel(keys.outbox(tenant), ref).zrem(keys.due, member).execute()
         return "skipped"
@@ -74,7 +78,7 @@ def send(rt: Runtime, tenant: str, ref: str) -> str:
     now = rt.clock.now().timestamp()
     with rt.redis.pipeline() as pipe:
         if result.outcome == "done":
-            pipe.hset(keys.ledger(tenant), ref, result.remote_id or "")
+            pipe.hset(keys.ledger(tenant, ref), ref, result.remote_id or "")
             pipe.hdel(keys.outbox(tenant), ref).zrem(keys.due, member)
             log.info("sent %s %s rule=%s tenant=%s status=%s", action.kind, ref, action.rule_id, tenant, result.status)
         elif result.outcome == "retry" and entry["attempts"] + 1 < MAX_ATTEMPTS:
@@ -97,6 +101,11 @@ def send(rt: Runtime, tenant: str, ref: str) -> str:
             result = SendResult("dead", status=result.status, reason=result.reason)
         pipe.execute()
     return result.outcome
+
+
+def written(rt: Runtime, tenant: str, ref: str) -> bytes | None:
+    """The platform's id for an action already written (``b""`` when it gave none), ``None`` if not written."""
+    return rt.redis.hget(rt.keys.ledger(tenant, ref), ref)
 
 
 def dead_letters(rt: Runtime) -> list[dict]:

@@ -15,7 +15,6 @@ from datetime import date, datetime, timezone
 import pytest
 import responses
 from redis import Redis
-from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
 from connector import create_app, runtime
@@ -26,6 +25,7 @@ from connector.rules.calendar import SchoolCalendar, SchoolYear
 from connector.rules.plan import merge_plan
 from connector.runtime import Runtime
 from connector.webhooks.verify import sign
+from connector.worker import ConnectorWorker
 
 REDIS_URL = os.environ.get("CONNECTOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
 PLATFORM = "https://platform.test/api"
@@ -165,7 +165,7 @@ def post_event(client, event_type: str, data: dict, tenant: str = "skole-a", msg
 
 def run_worker(rt: Runtime) -> None:
     """Run every queued job in this process (the production worker does not fork either)."""
-    worker = SimpleWorker([rt.queue], connection=rt.redis, serializer=JSONSerializer, name=f"{rt.token}-worker")
+    worker = ConnectorWorker([rt.queue], connection=rt.redis, serializer=JSONSerializer, name=f"{rt.token}-worker")
     worker.work(burst=True)
 
 

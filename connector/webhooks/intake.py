@@ -27,6 +27,7 @@ def enqueue_delivery(rt: Runtime, tenant: str, adapter: str, delivery_id: str, e
             "connector.jobs.process_delivery",
             args=(tenant, adapter, marker, events),
             job_id=job_id,
+            description=f"delivery for {tenant}/{adapter}",  # RQ's default repr of the events costs CPU and bytes
             unique=True,
             result_ttl=0,
             failure_ttl=FAILED_JOB_TTL,

@@ -70,7 +70,8 @@ def test_guardians_canvas_message_reaches_the_rules_with_its_text_and_their_acti
     assert json.loads(note.request.body)["todo_date"] == "2026-11-24"
     (message,) = calls_to(platform, "POST", "/api/v1/conversations")
     assert json.loads(message.request.body)["recipients"] == ["3001"]
-    assert len(rt.redis.hgetall(rt.keys.ledger("skole-a"))) == 2
+    ledger = [k for k in rt.redis.scan_iter(match=f"{rt.keys.prefix}:t:skole-a:ledger:*")]
+    assert sum(rt.redis.hlen(k) for k in ledger) == 2
 
     calls = len(platform.calls)
     assert deliver(fixture("conversation_message_created")).get_json() == {"accepted": 0, "duplicate": True}

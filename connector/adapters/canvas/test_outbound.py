@@ -124,7 +124,7 @@ def test_ledger_stops_an_action_sent_once_from_reaching_canvas_again(canvas, pla
     assert outbox.send(rt, "skole-a", REF_TASK) == "done"
     assert outbox.send(rt, "skole-a", REF_TASK) == "skipped"
     assert len(platform.calls) == 2  # one list, one create
-    assert rt.redis.hget(rt.keys.ledger("skole-a"), REF_TASK) == b"planner_note/234"
+    assert outbox.written(rt, "skole-a", REF_TASK) == b"planner_note/234"
 
 
 # --- alerts and notes: conversations -----------------------------------------------------------------------------

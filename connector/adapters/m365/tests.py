@@ -592,7 +592,7 @@ def test_teams_message_reaches_the_contact_teachers_activity_feed_end_to_end(cli
     ref = external_ref("skole-a", "absence.school_refusal", AUTHOR, f"{CHAT_ID}/1612289992105", "alert")
     body = json.loads(call.request.body)
     assert (body["chainId"], body["templateParameters"]) == (chain_id(ref), [{"name": "title", "value": "Ny melding"}])
-    assert rt.redis.hget(rt.keys.ledger("skole-a"), ref) == f"chain-{chain_id(ref)}".encode()
+    assert outbox.written(rt, "skole-a", ref) == f"chain-{chain_id(ref)}".encode()
 
 
 # --- settings --------------------------------------------------------------------------------------------------

@@ -613,7 +613,7 @@ def test_retried_action_does_not_call_moodle_twice(rt, moodle, platform):
     assert outbox.send(rt, "skole-a", REF) == "done"
     assert outbox.send(rt, "skole-a", REF) == "skipped"
     assert len(calls(platform, "core_message_send_instant_messages")) == 1
-    assert rt.redis.hget(rt.keys.ledger("skole-a"), REF) == b"4712"
+    assert outbox.written(rt, "skole-a", REF) == b"4712"
 
 
 # --- secrets and names stay out of logs ------------------------------------------------------------------------
@@ -696,7 +696,7 @@ def test_register_taken_in_moodle_ends_as_a_message_task_to_the_courses_teacher(
     assert sent["messages[0][text]"].endswith(f"\n\nskoleflyt: {task_ref}")
     assert "Frist: " in sent["messages[0][text]"]  # the task's due date is in its text: messages have no due field
     assert calls(platform, "core_enrol_get_enrolled_users")[0]["courseid"] == "7"
-    assert rt.redis.hget(rt.keys.ledger("skole-a"), task_ref) == b"4712"
+    assert outbox.written(rt, "skole-a", task_ref) == b"4712"
     (letter,) = [d for d in outbox.dead_letters(rt) if d["action"]["external_ref"] == alert_ref]
     assert letter["action"]["assignee"] == {"role": "guardian"}
     assert "guardian" in letter["reason"]
