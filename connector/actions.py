@@ -17,12 +17,13 @@ def external_ref(tenant: str, rule_id: str, subject: str, occurrence: str, kind:
     """The one way to build an action's idempotency key.
 
     ``subject`` is the pupil or case the action is about, ``occurrence`` what makes this one distinct (for
-    example the absence date). Hashed, so the key carries no pupil id to the platform's logs and stays short.
+    example the absence date). Hashed, so the key carries no pupil id to the platform's logs and stays short: 96
+    bits, far from any collision among a school owner's actions, and every byte is kept once per action.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown action kind {kind!r}")
     raw = "\x1f".join((tenant, rule_id, subject, occurrence, kind))
-    return "sf1-" + hashlib.sha256(raw.encode()).hexdigest()[:40]
+    return "sf1-" + hashlib.sha256(raw.encode()).hexdigest()[:24]
 
 
 def case_id(tenant: str, rule_id: str, subject: str, occurrence: str) -> str:
