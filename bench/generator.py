@@ -571,7 +571,8 @@ def settle_outbox(rt, owner: SchoolOwner) -> int:
         if not refs:
             continue
         with rt.redis.pipeline(transaction=False) as pipe:
-            pipe.hset(rt.keys.ledger(school.id), mapping={ref: "settled" for ref in refs})
+            for ref in refs:
+                pipe.hset(rt.keys.ledger(school.id, ref.decode()), ref, "settled")
             pipe.delete(rt.keys.outbox(school.id))
             pipe.zrem(rt.keys.due, *[f"{school.id}|send|{ref.decode()}" for ref in refs])
             pipe.execute()

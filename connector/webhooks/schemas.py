@@ -165,17 +165,70 @@ def flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
     return flat
 
 
-def load_event(envelope: dict[str, Any]) -> dict[str, Any] | None:
+_STATUSES = frozenset(STATUSES)
+
+
+def quick_marks(marks: Any) -> list[dict[str, Any]] | None:
+    """A register's marks checked in plain Python, for the morning burst: marshmallow costs ~15 µs a mark.
+
+    Accepts only what ``MarkSchema`` accepts and returns what it returns; anything else, valid or not, is ``None``
+    and goes to marshmallow, which also writes the error messages (``test_quick_marks_agree_with_marshmallow``).
+    """
+    if type(marks) is not list or len(marks) > MAX_MARKS:
+        return None
+    clean = []
+    for mark in marks:
+        if type(mark) is not dict:
+            return None
+        student, status, documented = mark.get("student_id"), mark.get("status"), mark.get("documented")
+        if type(student) is not str or not 0 < len(student) <= 200 or status not in _STATUSES:
+            return None
+        if type(documented) is not bool:
+            return None
+        out = {"student_id": student, "status": status, "documented": documented}
+        if "reason" in mark:
+            if type(mark["reason"]) is not str or len(mark["reason"]) > 2000:
+                return None
+            out["reason"] = mark["reason"]
+        if "minutes" in mark:
+            if type(mark["minutes"]) is not int or not 0 <= mark["minutes"] <= 24 * 60:
+                return None
+            out["minutes"] = mark["minutes"]
+        clean.append(out)
+    return clean
+
+
+class _RegisterHead(RegisterSchema):
+    """A register without its marks, which ``quick_marks`` checks."""
+
+    marks = fields.Raw(load_default=None)
+
+
+_REGISTER_HEAD = _RegisterHead()
+
+
+def load_data(event_type: str, data: Any, quick: bool = True) -> dict[str, Any]:
+    """One event's ``data`` validated by its schema (a register's marks by the quick path when they allow)."""
+    schema = EVENT_SCHEMAS[event_type]
+    if quick and event_type == "attendance.register" and type(data) is dict:
+        marks = quick_marks(data.get("marks"))
+        if marks is not None:
+            head = _REGISTER_HEAD.load(data)
+            head["marks"] = marks
+            return head
+    return schema.load(data)
+
+
+def load_event(envelope: dict[str, Any], quick: bool = True) -> dict[str, Any] | None:
     """Validate one envelope; the internal event, or ``None`` for a type this version does not know.
 
     Raises ``ValidationError`` with messages keyed by the envelope's own field names (``data.marks.0.status``).
     """
     head = ENVELOPE.load(envelope)
-    schema = EVENT_SCHEMAS.get(head["type"])
-    if schema is None:
+    if head["type"] not in EVENT_SCHEMAS:
         return None
     try:
-        data = schema.load(head["data"])
+        data = load_data(head["type"], head["data"], quick)
     except ValidationError as exc:
         raise ValidationError({"data": exc.messages}) from None
     return {"type": head["type"], "timestamp": head["timestamp"], **data}
