@@ -39,7 +39,12 @@ class Runtime:
 
     @property
     def queue(self) -> Queue:
-        return Queue(self.config.queue_name, connection=self.redis, serializer=JSONSerializer)
+        """One Queue per runtime (the door enqueues on every request); rebuilt if the queue name or Redis changed."""
+        queue = self.__dict__.get("_queue")
+        if queue is None or queue.name != self.config.queue_name or queue.connection is not self.redis:
+            queue = Queue(self.config.queue_name, connection=self.redis, serializer=JSONSerializer)
+            self.__dict__["_queue"] = queue
+        return queue
 
     def tenant(self, tenant_id: str) -> Tenant:
         tenant = self.config.tenants.get(tenant_id)

@@ -10,6 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+# A file secret is read again only when the file changes (a rotation replaces it): the webhook door reveals the
+# adapter's secrets on every request, and a stat costs a fraction of a read.
+_FILE_CACHE: dict[str, tuple[tuple[int, int], str]] = {}
+
+
 class SecretUnavailable(Exception):
     """The referenced variable or file is missing; the message names the reference, not a value."""
 
@@ -27,11 +32,16 @@ class SecretRef:
             return value.strip()
         if self.kind == "file":
             try:
+                stamp = os.stat(self.name)
+                cached = _FILE_CACHE.get(self.name)
+                if cached and cached[0] == (stamp.st_mtime_ns, stamp.st_size):
+                    return cached[1]
                 value = Path(self.name).read_text(encoding="utf-8").strip()
             except OSError as exc:
                 raise SecretUnavailable(f"secret file {self.name} cannot be read ({exc.strerror})") from None
             if not value:
                 raise SecretUnavailable(f"secret file {self.name} is empty")
+            _FILE_CACHE[self.name] = ((stamp.st_mtime_ns, stamp.st_size), value)
             return value
         raise SecretUnavailable(f"unknown secret reference kind {self.kind!r}")
 

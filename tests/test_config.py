@@ -389,3 +389,25 @@ def test_yaml_anchors_and_merge_keys_share_settings_without_duplicate_key_warnin
 def test_language_no_is_explained_since_yaml_reads_it_as_false(config_dir):
     path = write_config(config_dir, VALID.replace("language: nb", "language: no"))
     assert_one_problem(path, 5, "tenants.demo-skole.language", "nb, nn, en", "true/false")
+
+
+def test_a_file_secret_is_read_again_when_the_file_is_replaced(tmp_path):
+    """Secrets are cached by the file's mtime and size, so a rotation by replacing the file takes effect."""
+    import os
+
+    from connector.secrets import SecretRef
+
+    path = tmp_path / "secret"
+    path.write_text("first-value\n")
+    ref = SecretRef("file", str(path))
+    assert ref.reveal() == "first-value"
+    path.write_text("second-value-longer\n")
+    os.utime(path, ns=(os.stat(path).st_atime_ns, os.stat(path).st_mtime_ns + 1_000_000))
+    assert ref.reveal() == "second-value-longer"
+    path.unlink()
+    try:
+        ref.reveal()
+    except Exception as exc:
+        assert "cannot be read" in str(exc) and "second-value" not in str(exc)
+    else:
+        raise AssertionError("a deleted secret file still answered")
