@@ -17,6 +17,7 @@ from connector.consequences import Consequences
 from connector.directory import resolve
 from connector.rules import (
     absence_limit,
+    followup,
     external_meeting,
     notice_missing,
     pattern,
@@ -447,9 +448,7 @@ def conversation_done(rt, tenant: Tenant, event: dict, info: dict, found: Conseq
         return
     student, rule_id = info["student_id"], info["rule_id"]
     states = load_states(rt, tenant, student, [rule_id, persistent.RULE_ID])
-    state = dict(states[rule_id])
-    if state.get("open", {}) and state["open"].get("ref") == event["external_ref"]:
-        state["open"] = None
+    state = followup.close(states[rule_id], event["external_ref"])
     if event["status"] == "completed":
         held_on = completed_on(rt, tenant, event)
         state["closed_on"] = held_on.isoformat()
@@ -464,9 +463,8 @@ def meeting_done(rt, tenant: Tenant, event: dict, info: dict, found: Consequence
     if info["kind"] != "task" or event["status"] == "open":
         return
     student = info["student_id"]
-    state = load_states(rt, tenant, student, [persistent.RULE_ID])[persistent.RULE_ID]
-    if state.get("open", {}) and state["open"].get("ref") == event["external_ref"]:
-        state["open"] = None
+    state = followup.close(load_states(rt, tenant, student, [persistent.RULE_ID])[persistent.RULE_ID],
+                           event["external_ref"])
     if event["status"] == "completed":
         held_on = completed_on(rt, tenant, event)
         state = persistent.meeting_held(state, held_on, event.get("outcome"))
@@ -489,9 +487,9 @@ def task_closed(rt, tenant: Tenant, event: dict, info: dict, found: Consequences
     if info["kind"] != "task" or event["status"] == "open":
         return
     student, rule_id = info["student_id"], info["rule_id"]
-    state = load_states(rt, tenant, student, [rule_id])[rule_id]
-    if state.get("open", {}) and state["open"].get("ref") == event["external_ref"]:
-        state["open"] = None
+    before = load_states(rt, tenant, student, [rule_id])[rule_id]
+    state = followup.close(before, event["external_ref"])
+    if state != before:
         save_state(rt, tenant, student, rule_id, state, found)
 
 

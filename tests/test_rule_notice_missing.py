@@ -131,3 +131,13 @@ def test_while_the_teachers_task_is_open_a_further_day_is_a_note_on_its_case():
     assert (reminder.kind, note.kind) == ("alert", "note")
     assert note.case_id == task.case_id
     assert "Også fravær uten skriftlig melding tirsdag 24. november 2026" in note.body
+
+
+def test_closing_a_follow_up_clears_only_its_own_task_and_survives_one_already_closed():
+    from connector.rules.followup import close
+
+    state = {"open": {"ref": "sf1-a", "case": "case-1", "since": "2026-11-23"}}
+    assert close(state, "sf1-other") == state
+    assert close(state, "sf1-a")["open"] is None
+    assert close({"open": None}, "sf1-a") == {"open": None}
+    assert close(None, "sf1-a") == {}

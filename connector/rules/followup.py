@@ -48,7 +48,7 @@ def task_or_note(
 def close(state: FollowUp | None, ref: str) -> FollowUp:
     """The platform completed or cancelled the task ``ref``: the rule may open a new one next time."""
     state = dict(state or {})
-    if state.get("open", {}).get("ref") == ref:
+    if (state.get("open") or {}).get("ref") == ref:
         state["open"] = None
     return state
 
