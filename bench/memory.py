@@ -6,8 +6,8 @@ put on the due set (``absence.schedule_routines``); the day's notices and lesson
 to ``processing.handle_events`` in time order; every action decided is sent at once with ``outbox.send`` to the
 fake platform (so the ledger fills as in production); at the end of the day the deadlines that fell due are fired
 with ``processing.fire_deadline`` and their actions sent, as the scheduler's ``run_due`` jobs do. The lessons-held
-sets carry a 14-day TTL in real time, which a replayed year does not wait for: the ones older than 14 days are
-removed as their TTL would have removed them.
+sets carry a 14-day TTL and the weekly ledger keys one of ``LEDGER_WEEKS + 1`` weeks, in real time, which a replayed
+year does not wait for: the ones past their TTL are removed as it would have removed them.
 
 Then ``MEMORY USAGE <key> SAMPLES 0`` of every key under the benchmark's prefix, by kind, divided by the pupils.
 Issue target: ≤ 4 KB per pupil. Not counted (transient, not per pupil's history): RQ jobs while queued, and the
@@ -27,6 +27,7 @@ from redis import Redis
 from bench.common import REDIS_URL, cleanup_token, cores, new_token
 from bench.fake_platform import FakePlatform
 from bench.generator import SchoolOwner, replay_day
+from connector import outbox
 from connector.absence import schedule_routines
 from connector.clock import OSLO, FixedClock
 from connector.runtime import Runtime
@@ -51,6 +52,18 @@ def expire_held(rt: Runtime, before: str) -> int:
     """Remove the lessons-held sets of days before ``before`` (their TTL would have, in real time)."""
     old = [k for k in rt.redis.scan_iter(match=f"{rt.keys.prefix}:t:*:held:*", count=5000)
            if k.decode().rsplit(":", 1)[1] < before]
+    if old:
+        rt.redis.delete(*old)
+    return len(old)
+
+
+def expire_ledger(rt: Runtime) -> int:
+    """Remove the weekly ledger keys whose TTL would have run out by now (they are written with a relative TTL of
+    ``LEDGER_WEEKS + 1`` weeks, which a replayed year does not wait for): those older than that, counted from the
+    end of their week."""
+    oldest_kept = outbox.ledger_week(rt) - (outbox.LEDGER_WEEKS + 1)
+    old = [k for k in rt.redis.scan_iter(match=f"{rt.keys.prefix}:t:*:ledger:*", count=5000)
+           if int(k.decode().rsplit(":", 2)[1]) < oldest_kept]
     if old:
         rt.redis.delete(*old)
     return len(old)
@@ -110,6 +123,7 @@ def one_year(owner: SchoolOwner, args, redis: Redis) -> dict:
                 totals.update(counts)
                 deliveries_by_day.append(counts["deliveries"])
                 expire_held(rt, (day - timedelta(days=14)).isoformat())
+                expire_ledger(rt)
                 if args.progress and (n + 1) % 20 == 0:
                     print(f"    … {day}: {n + 1} school days, {totals['deliveries']:,} deliveries, "
                           f"{totals['actions']:,} actions ({time.perf_counter() - started:.0f} s)", flush=True)

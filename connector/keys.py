@@ -37,13 +37,13 @@ class Keys:
         """Hash external_ref -> JSON of an action not yet confirmed by the platform."""
         return f"{self.prefix}:t:{tenant}:outbox"
 
-    def ledger(self, tenant: str, ref: str) -> str:
-        """Hash external_ref -> the platform's id: what has been written, so nothing is written twice.
+    def ledger(self, tenant: str, week: int, ref: str) -> str:
+        """Hash external_ref -> the platform's id: what was written in one week, so nothing is written twice.
 
-        Split into 256 buckets by the ref's hash, so each stays small enough for Redis's compact hash encoding: a
-        school's ledger grows by every action ever written, and the plain hash table costs twice the bytes.
+        One key per week (it expires a few weeks after: see ``outbox.LEDGER_WEEKS``) and per last hex digit of the
+        ref, so each stays small enough for Redis's compact hash encoding, which costs half the bytes.
         """
-        return f"{self.prefix}:t:{tenant}:ledger:{ref[-2:]}"
+        return f"{self.prefix}:t:{tenant}:ledger:{week}:{ref[-1]}"
 
     def refs(self, tenant: str) -> str:
         """Hash external_ref -> JSON of what a *task* was about (rule, pupil, case), so a ``task.updated`` from the

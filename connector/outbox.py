@@ -5,6 +5,11 @@ retry entry in the due set a little in the future. The job then tries to send it
 (or the platform's ``409``: it already has that ``external_ref``) moves it into the ledger. A worker that dies
 mid-way leaves the outbox entry, and the scheduler sends it later; an action already in the ledger is never sent
 again.
+
+The ledger remembers a written action for ``LEDGER_WEEKS`` weeks, far longer than anything here re-derives the same
+action (a retried job, a redelivered webhook, a deadline fired twice: minutes to the 7 days a failed job is kept).
+After that the platform's own answer covers it: the contract has it reply ``409`` to an ``external_ref`` it holds,
+which counts as written. Without the limit the ledger would grow by every action ever written.
 """
 from __future__ import annotations
 
@@ -25,6 +30,8 @@ FIRST_TRY_GRACE_SECONDS = 60
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_CAP_SECONDS = 3600
 MAX_ATTEMPTS = 12
+LEDGER_WEEKS = 5
+WEEK_SECONDS = 7 * 24 * 3600
 
 
 def due_member(tenant: str, ref: str) -> str:
@@ -58,13 +65,33 @@ def add(pipe: Pipeline, rt: Runtime, tenant: str, adapter: str, actions: Iterabl
         pipe.zadd(keys.due, {due_member(tenant, action.external_ref): now + FIRST_TRY_GRACE_SECONDS}, nx=True)
 
 
+def ledger_week(rt: Runtime) -> int:
+    return int(rt.clock.now().timestamp() // WEEK_SECONDS)
+
+
+def ledger_keys(rt: Runtime, tenant: str, ref: str) -> list[str]:
+    """Where ``ref`` may have been recorded: this week's ledger and the ones kept before it, newest first."""
+    week = ledger_week(rt)
+    return [rt.keys.ledger(tenant, week - back, ref) for back in range(LEDGER_WEEKS + 1)]
+
+
+def record_written(pipe: Pipeline, rt: Runtime, tenant: str, ref: str, remote_id: str) -> None:
+    """Into this week's ledger, which Redis drops once no lookup reaches back to it."""
+    key = rt.keys.ledger(tenant, ledger_week(rt), ref)
+    pipe.hset(key, ref, remote_id)
+    pipe.expire(key, (LEDGER_WEEKS + 1) * WEEK_SECONDS)
+
+
 def send(rt: Runtime, tenant: str, ref: str) -> str:
     """Try one outbox entry once; returns what happened (``done``, ``retry``, ``dead`` or ``skipped``)."""
     keys = rt.keys
     member = due_member(tenant, ref)
     with rt.redis.pipeline(transaction=False) as pipe:
-        raw, done = pipe.hget(keys.outbox(tenant), ref).hexists(keys.ledger(tenant, ref), ref).execute()
-    if raw is None or done:
+        pipe.hget(keys.outbox(tenant), ref)
+        for key in ledger_keys(rt, tenant, ref):
+            pipe.hexists(key, ref)
+        raw, *done = pipe.execute()
+    if raw is None or any(done):
         with rt.redis.pipeline() as pipe:
             pipe.hdel(keys.outbox(tenant), ref).zrem(keys.due, member).execute()
         return "skipped"
@@ -78,7 +105,7 @@ def send(rt: Runtime, tenant: str, ref: str) -> str:
     now = rt.clock.now().timestamp()
     with rt.redis.pipeline() as pipe:
         if result.outcome == "done":
-            pipe.hset(keys.ledger(tenant, ref), ref, result.remote_id or "")
+            record_written(pipe, rt, tenant, ref, result.remote_id or "")
             pipe.hdel(keys.outbox(tenant), ref).zrem(keys.due, member)
             log.info("sent %s %s rule=%s tenant=%s status=%s", action.kind, ref, action.rule_id, tenant, result.status)
         elif result.outcome == "retry" and entry["attempts"] + 1 < MAX_ATTEMPTS:
@@ -104,8 +131,11 @@ def send(rt: Runtime, tenant: str, ref: str) -> str:
 
 
 def written(rt: Runtime, tenant: str, ref: str) -> bytes | None:
-    """The platform's id for an action already written (``b""`` when it gave none), ``None`` if not written."""
-    return rt.redis.hget(rt.keys.ledger(tenant, ref), ref)
+    """The platform's id for an action written within the ledger's weeks (``b""`` when it gave none), else ``None``."""
+    with rt.redis.pipeline(transaction=False) as pipe:
+        for key in ledger_keys(rt, tenant, ref):
+            pipe.hget(key, ref)
+        return next((remote_id for remote_id in pipe.execute() if remote_id is not None), None)
 
 
 def dead_letters(rt: Runtime) -> list[dict]:

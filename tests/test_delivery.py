@@ -66,6 +66,37 @@ def test_409_means_the_platform_already_has_it(rt, platform):
     assert outbox.written(rt, "skole-a", action.external_ref) is not None
 
 
+def test_the_ledger_remembers_for_its_weeks_and_expires_after_them(rt, platform):
+    platform.add(responses.POST, TASKS, json={"id": "remote-5"}, status=201)
+    action = task()
+    queue_action(rt, action)
+    outbox.send(rt, "skole-a", action.external_ref)
+    [key] = rt.redis.scan_iter(match=f"{rt.keys.prefix}:t:skole-a:ledger:*")
+    assert 0 < rt.redis.ttl(key) <= (outbox.LEDGER_WEEKS + 1) * outbox.WEEK_SECONDS
+    start = rt.clock.now()
+    rt.clock.set(start + timedelta(weeks=outbox.LEDGER_WEEKS))
+    queue_action(rt, action)  # the same action derived again, weeks later
+    assert outbox.send(rt, "skole-a", action.external_ref) == "skipped"
+    assert len(platform.calls) == 1
+    rt.clock.set(start + timedelta(weeks=outbox.LEDGER_WEEKS + 1))
+    assert outbox.written(rt, "skole-a", action.external_ref) is None
+
+
+def test_past_the_ledgers_weeks_the_platforms_409_still_stops_a_second_task(rt, platform):
+    platform.add(responses.POST, TASKS, json={"id": "remote-6"}, status=201)
+    platform.add(responses.POST, TASKS, json={"error": "duplicate"}, status=409)
+    action = task()
+    queue_action(rt, action)
+    outbox.send(rt, "skole-a", action.external_ref)
+    rt.clock.set(rt.clock.now() + timedelta(weeks=outbox.LEDGER_WEEKS + 1))
+    queue_action(rt, action)
+    assert outbox.send(rt, "skole-a", action.external_ref) == "done"
+    sent = [json.loads(call.request.body) for call in platform.calls]
+    assert [call.request.headers["Idempotency-Key"] for call in platform.calls] == [action.external_ref] * 2
+    assert sent[0]["external_ref"] == sent[1]["external_ref"]
+    assert rt.redis.hlen(rt.keys.outbox("skole-a")) == 0
+
+
 @pytest.mark.parametrize("status", [429, 503])
 def test_retry_after_is_honoured(rt, platform, status):
     platform.add(responses.POST, TASKS, status=status, headers={"Retry-After": "120"})
