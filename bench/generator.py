@@ -43,7 +43,7 @@ import yaml
 from connector.clock import OSLO
 from connector.config import Config, config_from_dict
 from connector.rules.calendar import SchoolCalendar
-from connector.rules.history import lesson_key, mark_code, notice_key
+from connector.rules.history import encode_day, lesson_key, mark_code, notice_key
 from connector.webhooks.schemas import EVENT_SCHEMAS, load_event
 
 CALENDAR_FILE = Path(__file__).resolve().parents[1] / "connector" / "example" / "calendar-2026-27.yaml"
@@ -488,7 +488,7 @@ class SchoolOwner:
                         code = mark_code(status, documented,
                                          {"subject": lesson.subject, "start": lesson.start, "end": lesson.end}, minutes)
                         record[lesson_key({"id": self.lesson_id(group, day, lesson.slot)})] = code
-                    records[pupil.id][f"d:{day.isoformat()}"] = json.dumps(record)
+                    records[pupil.id][f"d:{day.isoformat()}"] = encode_day(record)
             for pupil in group.pupils:
                 yield group.school, pupil.id, records[pupil.id], notices[pupil.id]
 

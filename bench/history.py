@@ -8,14 +8,13 @@ for a pupil with a short and one with a long history. Run: ``python -m bench.his
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import statistics
 from datetime import date
 
 from bench.common import bench_runtime, cores, school_days_back, summary, timed
 from connector import processing
-from connector.rules.history import mark_code
+from connector.rules.history import encode_day, lesson_key, mark_code
 
 DAY = "2026-11-24"
 
@@ -42,12 +41,12 @@ def write_history(rt, student: str, marks: int, dense: bool = False, seed: int =
         else:
             pool = recent_days if n < RECENT_MARKS else older_days
         day = rng.choice(pool).isoformat()
-        lesson = f"L{n % 8 + 1}"
+        lesson = lesson_key({"id": f"L{n % 8 + 1}"})
         subject = rng.choice(["Norsk", "Matematikk", "Engelsk", "Naturfag", "KRLE", "Kroppsøving"])
         records.setdefault(day, {})[lesson] = mark_code("absent", rng.random() < 0.5,
                                                        {"subject": subject, "start": "08:30", "end": "09:15"})
     key = rt.keys.pupil("demo-skole", student)
-    rt.redis.hset(key, mapping={"g": "7A", **{f"d:{d}": json.dumps(r) for d, r in records.items()}})
+    rt.redis.hset(key, mapping={"g": "7A", **{f"d:{d}": encode_day(r) for d, r in records.items()}})
 
 
 def register(student: str, status: str) -> list[dict]:

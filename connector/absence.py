@@ -29,6 +29,7 @@ from connector.rules import (
 from connector.rules.history import (
     HISTORY,
     absence_lessons,
+    decode_day,
     lesson_key,
     mark_code,
     notice_key,
@@ -40,8 +41,8 @@ log = logging.getLogger(__name__)
 
 HELD_TTL_SECONDS = 14 * 24 * 3600
 
-# Applies marks to day records atomically, so two registers for the same pupil and day (lesson by lesson, on two
-# workers) never overwrite each other. ARGV: the retention cutoff date, then per mark: field, lesson key, code
+# Applies marks to day records (``history.encode_day``'s form) atomically, so two registers for the same pupil and
+# day (lesson by lesson, on two workers) never overwrite each other. ARGV: the retention cutoff date, then per mark: field, lesson key, code
 # ("" = present), group ("" = not given; the pupil's group is kept in field g). Returns per mark two values: the day record before it ("" if none) and after it (false when
 # nothing changed, "" when the day holds no absence any more). Once per school year a pupil's hash is trimmed to
 # the retention: day fields before the cutoff are dropped.
@@ -63,18 +64,26 @@ for i = 1, #KEYS do
   local field, lesson, code, group = ARGV[4*i-2], ARGV[4*i-1], ARGV[4*i], ARGV[4*i+1]
   if group ~= '' and redis.call('HGET', key, 'g') ~= group then redis.call('HSET', key, 'g', group) end
   local raw = redis.call('HGET', key, field)
-  local record = {}
-  if raw then record = cjson.decode(raw) end
+  local record, lessons = {}, {}
+  if raw then
+    for entry in string.gmatch(raw, '[^;]+') do
+      local sep = string.find(entry, '=', 1, true)
+      record[string.sub(entry, 1, sep - 1)] = string.sub(entry, sep + 1)
+    end
+  end
   out[2*i-1] = raw or ''
   if (record[lesson] or '') == code then
     out[2*i] = false
   else
     if code == '' then record[lesson] = nil else record[lesson] = code end
-    if next(record) == nil then
+    for name in pairs(record) do lessons[#lessons + 1] = name end
+    if #lessons == 0 then
       redis.call('HDEL', key, field)
       out[2*i] = ''
     else
-      local encoded = cjson.encode(record)
+      table.sort(lessons)
+      for n, name in ipairs(lessons) do lessons[n] = name .. '=' .. record[name] end
+      local encoded = table.concat(lessons, ';')
       redis.call('HSET', key, field, encoded)
       out[2*i] = encoded
     end
@@ -96,10 +105,6 @@ def marks_of(event: dict[str, Any]) -> list[dict[str, Any]]:
 
 def decode_hash(raw: dict) -> dict[str, str]:
     return {k.decode(): v.decode() for k, v in raw.items()}
-
-
-def record_of(raw: bytes | str | None) -> dict[str, str]:
-    return json.loads(raw) if raw else {}
 
 
 def state_of(raw: bytes | None) -> dict[str, Any]:
@@ -140,7 +145,7 @@ class PupilWindow:
         self.group = group.decode() if group else None
         states, days = rest[: len(self.FIELDS_RULES)], rest[len(self.FIELDS_RULES):]
         self.states = {rule: state_of(raw) for rule, raw in zip(self.FIELDS_RULES, states)}
-        self.records = {d.isoformat(): record_of(raw) for d, raw in zip(self.dates, days) if raw}
+        self.records = {d.isoformat(): decode_day(raw) for d, raw in zip(self.dates, days) if raw}
 
 
 def window_dates(tenant: Tenant, day: date) -> list[date]:
@@ -162,13 +167,13 @@ def on_attendance(rt: Runtime, tenant: Tenant, events: list[dict[str, Any]], fou
     cutoff = retention_cutoff(today, calendar.years, plan[HISTORY]["retention_school_years"]).isoformat()
     absent_pupils = list(OrderedDict.fromkeys(m["student_id"] for m in marks if m["status"] != "present"))
     args: list[str] = [cutoff]
-    for mark in marks:
-        code = mark_code(mark["status"], mark["documented"], mark.get("lesson"), mark.get("minutes"))
-        args += [f"d:{mark['date']}", lesson_key(mark.get("lesson")), code, mark.get("group_id") or ""]
     held: dict[tuple[str, str], set[str]] = {}
     for mark in marks:
+        code = mark_code(mark["status"], mark["documented"], mark.get("lesson"), mark.get("minutes"))
+        lesson = lesson_key(mark.get("lesson"))
+        args += [f"d:{mark['date']}", lesson, code, mark.get("group_id") or ""]
         if mark.get("lesson") and mark.get("group_id"):
-            held.setdefault((mark["group_id"], mark["date"]), set()).add(str(mark["lesson"]["id"]))
+            held.setdefault((mark["group_id"], mark["date"]), set()).add(lesson)
     with rt.redis.pipeline(transaction=False) as pipe:
         # EVAL, not a registered Script: in a pipeline redis-py would ask SCRIPT EXISTS first, a round trip a mark
         pipe.eval(APPLY_MARKS, len(marks), *[keys.pupil(tenant.id, m["student_id"]) for m in marks], *args)
@@ -188,8 +193,8 @@ def on_attendance(rt: Runtime, tenant: Tenant, events: list[dict[str, Any]], fou
         if new is None:  # false from Lua: this mark changed nothing
             continue
         key = (mark["student_id"], mark["date"])
-        before.setdefault(key, record_of(old))
-        after[key] = record_of(new)
+        before.setdefault(key, decode_day(old))
+        after[key] = decode_day(new)
     if not after:
         return
     windows: list[PupilWindow] = []
@@ -359,7 +364,7 @@ def load_day(rt: Runtime, tenant: Tenant, student: str, day: str, rule_id: str):
         pipe.hmget(keys.pupil(tenant.id, student), f"d:{day}", "g", STATE + rule_id)
         pipe.hgetall(keys.notices(tenant.id, student))
         (record, group, raw_state), notices = pipe.execute()
-    return record_of(record), group.decode() if group else None, state_of(raw_state), decode_hash(notices)
+    return decode_day(record), group.decode() if group else None, state_of(raw_state), decode_hash(notices)
 
 
 def fire_notice_missing(rt: Runtime, tenant: Tenant, payload: dict[str, Any], found: Consequences) -> None:

@@ -173,7 +173,7 @@ def test_increasing_absence_needs_double_the_rate_and_two_occasions(client, rt, 
 
 def test_increasing_is_not_found_when_the_rate_was_already_as_high(client, rt, platform):
     only(rt, "increasing")
-    history = {"d:2026-10-07": '{"day": "a1"}', "d:2026-10-14": '{"day": "a1"}'}  # 2 in the 20 days before
+    history = {"d:2026-10-07": 'day=a1', "d:2026-10-14": 'day=a1'}  # 2 in the 20 days before
     rt.redis.hset(rt.keys.pupil("skole-a", "s-1"), mapping=history)
     for day in ["2026-11-18", "2026-11-24"]:  # 2 in the last 20: the same rate, not double
         absent(client, rt, "s-1", day)
@@ -182,7 +182,7 @@ def test_increasing_is_not_found_when_the_rate_was_already_as_high(client, rt, p
 
 def test_increasing_with_a_configured_factor(client, rt, platform):
     only(rt, "increasing", increase_factor=1.0)
-    history = {"d:2026-10-07": '{"day": "a1"}', "d:2026-10-14": '{"day": "a1"}'}
+    history = {"d:2026-10-07": 'day=a1', "d:2026-10-14": 'day=a1'}
     rt.redis.hset(rt.keys.pupil("skole-a", "s-1"), mapping=history)
     for day in ["2026-11-18", "2026-11-24"]:
         absent(client, rt, "s-1", day)
@@ -532,11 +532,30 @@ def test_the_absence_limit_is_off_for_schools_that_do_not_turn_it_on(client, rt,
 
 def test_history_older_than_the_retention_is_trimmed_when_the_pupil_is_next_seen(client, rt, platform):
     key = rt.keys.pupil("skole-a", "s-1")
-    rt.redis.hset(key, mapping={"d:2024-11-04": '{"day": "a1"}', "d:2025-09-01": '{"day": "a1"}', "g": "7A"})
+    rt.redis.hset(key, mapping={"d:2024-11-04": 'day=a1', "d:2025-09-01": 'day=a1', "g": "7A"})
     absent(client, rt, "s-1", "2026-11-02")
     fields = sorted(f.decode() for f in rt.redis.hkeys(key))
     assert "d:2024-11-04" not in fields
     assert "d:2025-09-01" in fields and "d:2026-11-02" in fields  # the previous and the current school year
+
+
+def test_a_day_is_stored_as_short_lesson_keys_and_codes_whatever_the_platforms_lesson_ids(client, rt, platform):
+    """Two lessons with GUID ids: each kept under 6 characters of its id's hash; a correction to present removes
+    that lesson, and the last one the day."""
+    from connector.rules.history import decode_day, lesson_key
+
+    first, second = "4f1c2a9e-7d3b-4c61-9a0f-2b8e5d7c1a30", "4f1c2a9e-7d3b-4c61-9a0f-2b8e5d7c1a31"
+    absent(client, rt, "s-1", "2026-11-02", lesson=first, subject="Mat; og | helse", documented=False)
+    absent(client, rt, "s-1", "2026-11-02", lesson=second, subject="Norsk", documented=True)
+    raw = rt.redis.hget(rt.keys.pupil("skole-a", "s-1"), "d:2026-11-02")
+    one, two = lesson_key({"id": first}), lesson_key({"id": second})
+    assert len(one) == len(two) == 6 and one != two
+    assert raw.decode() == ";".join(sorted([f"{one}=a0|Mat, og / helse|45", f"{two}=a1|Norsk|45"]))
+    assert decode_day(raw) == {one: "a0|Mat, og / helse|45", two: "a1|Norsk|45"}
+    present(client, rt, "s-1", "2026-11-02", first)
+    assert rt.redis.hget(rt.keys.pupil("skole-a", "s-1"), "d:2026-11-02").decode() == f"{two}=a1|Norsk|45"
+    present(client, rt, "s-1", "2026-11-02", second)
+    assert rt.redis.hget(rt.keys.pupil("skole-a", "s-1"), "d:2026-11-02") is None
 
 
 def test_a_register_redelivered_under_a_new_webhook_id_creates_nothing_new(client, rt, platform):
@@ -600,7 +619,7 @@ def test_configured_new_student_deadline_and_switching_it_off(client, rt, platfo
 def test_a_longer_configured_retention_keeps_older_years(client, rt, platform):
     set_plan(rt, **{"history": {"retention_school_years": 3}})
     key = rt.keys.pupil("skole-a", "s-1")
-    rt.redis.hset(key, mapping={"d:2024-11-04": '{"day": "a1"}', "d:2023-11-06": '{"day": "a1"}'})
+    rt.redis.hset(key, mapping={"d:2024-11-04": 'day=a1', "d:2023-11-06": 'day=a1'})
     absent(client, rt, "s-1", "2026-11-02")
     fields = sorted(f.decode() for f in rt.redis.hkeys(key))
     assert "d:2024-11-04" in fields and "d:2023-11-06" not in fields

@@ -1,11 +1,17 @@
 """A pupil's compact absence history, as the rules read it.
 
-One day is a small mapping ``lesson key -> code``: the lesson id (or ``day`` for a whole-day mark) to a code made of
+One day is a small mapping ``lesson key -> code``: a lesson's key (``day`` for a whole-day mark) to a code made of
 the status's letter, ``1``/``0`` for documented, and, when the register said, ``|subject|minutes``. Present marks
 are not kept: a day without absence has no record at all, which is what keeps a school year of history small.
+
+A lesson's key is a short hash of the platform's lesson id, so a platform's long ids (GUIDs) cost no more than
+short ones; the day is stored as ``key=code;key=code`` (:func:`encode_day`), not JSON, for the same reason: every
+byte is kept once per lesson missed, for two school years.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 from dataclasses import dataclass
 from datetime import date, time
 from typing import Iterable, Mapping
@@ -49,7 +55,7 @@ def mark_code(status: str, documented: bool, lesson: Mapping | None = None, minu
     subject = (lesson or {}).get("subject")
     length = minutes if minutes is not None and status != "absent" else lesson_minutes(lesson)
     if subject or length:
-        code += f"|{(subject or '').replace('|', '/')}|{length or ''}"
+        code += f"|{(subject or '').replace('|', '/').replace(';', ',')}|{length or ''}"
     return code
 
 
@@ -62,7 +68,22 @@ def parse_code(code: str) -> Mark:
 
 
 def lesson_key(lesson: Mapping | None) -> str:
-    return str(lesson["id"]) if lesson else WHOLE_DAY
+    """``day``, or 6 characters of the lesson id's hash (36 bits: two lessons of one pupil's day never meet)."""
+    if not lesson:
+        return WHOLE_DAY
+    return base64.urlsafe_b64encode(hashlib.sha256(str(lesson["id"]).encode()).digest()[:6]).decode()[:6]
+
+
+def encode_day(record: DayRecord) -> str:
+    """``key=code;…`` in key order. Keys are ``day`` or URL-safe base64; codes hold no ``;`` (:func:`mark_code`)."""
+    return ";".join(f"{key}={record[key]}" for key in sorted(record))
+
+
+def decode_day(raw: bytes | str | None) -> dict[str, str]:
+    if not raw:
+        return {}
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    return dict(entry.split("=", 1) for entry in text.split(";"))
 
 
 def absence_lessons(record: DayRecord, statuses: Iterable[str] = ABSENCE, documented: bool | None = None) -> list[str]:
