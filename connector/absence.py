@@ -6,7 +6,6 @@ transaction: day records, rule states, deadlines and actions.
 """
 from __future__ import annotations
 
-import json
 import logging
 from collections import OrderedDict
 from datetime import date, datetime
@@ -107,13 +106,14 @@ def decode_hash(raw: dict) -> dict[str, str]:
     return {k.decode(): v.decode() for k, v in raw.items()}
 
 
-def state_of(raw: bytes | None) -> dict[str, Any]:
-    return json.loads(raw) if raw else {}
+def state_of(tenant: Tenant, student: str, rule_id: str, raw: bytes | None) -> dict[str, Any]:
+    return followup.unpack(raw, tenant=tenant.id, rule_id=rule_id, student_id=student)
 
 
 def save_state(rt: Runtime, tenant: Tenant, student: str, rule_id: str, state: dict, found: Consequences) -> None:
     key = rt.keys.pupil(tenant.id, student)
-    found.writes.append(lambda pipe: pipe.hset(key, STATE + rule_id, json.dumps(state, sort_keys=True)))
+    packed = followup.pack(state, tenant=tenant.id, rule_id=rule_id, student_id=student)
+    found.writes.append(lambda pipe: pipe.hset(key, STATE + rule_id, packed))
 
 
 def local_date(rt: Runtime, tenant: Tenant, moment: str | None = None) -> date:
@@ -129,8 +129,8 @@ def teacher(rt: Runtime, tenant: Tenant, adapter: str, role: str, group: str | N
 class PupilWindow:
     """One pupil's days (a bounded window) and rule states, read in one round trip for the rules to judge."""
 
-    def __init__(self, student: str, day: date, dates: list[date]):
-        self.student, self.day, self.dates = student, day, dates
+    def __init__(self, tenant: Tenant, student: str, day: date, dates: list[date]):
+        self.tenant, self.student, self.day, self.dates = tenant, student, day, dates
         self.records: dict[str, dict[str, str]] = {}
         self.states: dict[str, dict[str, Any]] = {}
         self.group: str | None = None
@@ -144,7 +144,8 @@ class PupilWindow:
         group, *rest = values
         self.group = group.decode() if group else None
         states, days = rest[: len(self.FIELDS_RULES)], rest[len(self.FIELDS_RULES):]
-        self.states = {rule: state_of(raw) for rule, raw in zip(self.FIELDS_RULES, states)}
+        self.states = {rule: state_of(self.tenant, self.student, rule, raw)
+                       for rule, raw in zip(self.FIELDS_RULES, states)}
         self.records = {d.isoformat(): decode_day(raw) for d, raw in zip(self.dates, days) if raw}
 
 
@@ -172,8 +173,8 @@ def on_attendance(rt: Runtime, tenant: Tenant, events: list[dict[str, Any]], fou
         code = mark_code(mark["status"], mark["documented"], mark.get("lesson"), mark.get("minutes"))
         lesson = lesson_key(mark.get("lesson"))
         args += [f"d:{mark['date']}", lesson, code, mark.get("group_id") or ""]
-        if mark.get("lesson") and mark.get("group_id"):
-            held.setdefault((mark["group_id"], mark["date"]), set()).add(lesson)
+        if mark.get("lesson") and mark.get("group_id"):  # the platform's ids: numeric ones pack tightly in a set
+            held.setdefault((mark["group_id"], mark["date"]), set()).add(str(mark["lesson"]["id"]))
     with rt.redis.pipeline(transaction=False) as pipe:
         # EVAL, not a registered Script: in a pipeline redis-py would ask SCRIPT EXISTS first, a round trip a mark
         pipe.eval(APPLY_MARKS, len(marks), *[keys.pupil(tenant.id, m["student_id"]) for m in marks], *args)
@@ -205,7 +206,7 @@ def on_attendance(rt: Runtime, tenant: Tenant, events: list[dict[str, Any]], fou
         found.add(single_lessons.on_day_changed(student, day, record, plan[single_lessons.RULE_ID], calendar))
         if absence_lessons(record):
             the_day = date.fromisoformat(day)
-            windows.append(PupilWindow(student, the_day, window_dates(tenant, the_day)))
+            windows.append(PupilWindow(tenant, student, the_day, window_dates(tenant, the_day)))
     judge_windows(rt, tenant, windows, found)
     count_limit_minutes(rt, tenant, before, after, found)
 
@@ -320,9 +321,9 @@ def refusal(rt, tenant: Tenant, student: str, source: str, reported_on: date, vi
     key = rt.keys.pupil(tenant.id, student)
     raw_state, group = rt.redis.hmget(key, STATE + school_refusal.RULE_ID, "g")
     contact = teacher(rt, tenant, found.adapter, settings["responsible"], group.decode() if group else None, student)
+    before = state_of(tenant, student, school_refusal.RULE_ID, raw_state)
     actions, state = school_refusal.evaluate(
-        tenant.id, student, source, reported_on, via, state_of(raw_state), settings, tenant.calendar,
-        tenant.language, contact,
+        tenant.id, student, source, reported_on, via, before, settings, tenant.calendar, tenant.language, contact,
     )
     found.add(actions)
     save_state(rt, tenant, student, school_refusal.RULE_ID, state, found)
@@ -364,7 +365,8 @@ def load_day(rt: Runtime, tenant: Tenant, student: str, day: str, rule_id: str):
         pipe.hmget(keys.pupil(tenant.id, student), f"d:{day}", "g", STATE + rule_id)
         pipe.hgetall(keys.notices(tenant.id, student))
         (record, group, raw_state), notices = pipe.execute()
-    return decode_day(record), group.decode() if group else None, state_of(raw_state), decode_hash(notices)
+    state = state_of(tenant, student, rule_id, raw_state)
+    return decode_day(record), group.decode() if group else None, state, decode_hash(notices)
 
 
 def fire_notice_missing(rt: Runtime, tenant: Tenant, payload: dict[str, Any], found: Consequences) -> None:
@@ -384,11 +386,11 @@ def fire_notice_missing(rt: Runtime, tenant: Tenant, payload: dict[str, Any], fo
 def fire_single_lessons(rt: Runtime, tenant: Tenant, payload: dict[str, Any], found: Consequences) -> None:
     student, day = payload["student_id"], payload["date"]
     record, group, before, notices = load_day(rt, tenant, student, day, single_lessons.RULE_ID)
-    held = rt.redis.smembers(lessons_held_key(rt, tenant, group, day)) if group else set()
+    held_ids = rt.redis.smembers(lessons_held_key(rt, tenant, group, day)) if group else set()
+    held = {lesson_key({"id": lesson.decode()}) for lesson in held_ids}  # as the day record keys them
     settings = tenant.plan[single_lessons.RULE_ID]
     actions, state = single_lessons.evaluate(
-        tenant.id, student, day, record, {h.decode() for h in held}, notices, before, settings, tenant.calendar,
-        tenant.language,
+        tenant.id, student, day, record, held, notices, before, settings, tenant.calendar, tenant.language,
         teacher(rt, tenant, payload.get("adapter"), settings["responsible"], group, student),
     )
     found.add(actions)
@@ -443,7 +445,7 @@ def completed_on(rt: Runtime, tenant: Tenant, event: dict[str, Any]) -> date:
 def load_states(rt: Runtime, tenant: Tenant, student: str, rule_ids: Iterable[str]) -> dict[str, dict]:
     rule_ids = list(rule_ids)
     raw = rt.redis.hmget(rt.keys.pupil(tenant.id, student), [STATE + r for r in rule_ids])
-    return {rule_id: state_of(value) for rule_id, value in zip(rule_ids, raw)}
+    return {rule_id: state_of(tenant, student, rule_id, value) for rule_id, value in zip(rule_ids, raw)}
 
 
 def conversation_done(rt, tenant: Tenant, event: dict, info: dict, found: Consequences) -> None:

@@ -3,9 +3,13 @@
 A rule's follow-up state for one pupil is a small dict, kept by the absence module: ``open`` (the open task's
 ``ref``, ``case`` and the ``since`` occurrence that opened it) plus whatever the rule adds. The platform closes a
 task with ``task.updated``; only then may the next occurrence open a new one.
+
+The open task's ``ref`` and ``case`` follow from the rule, the pupil and ``since`` (:func:`opened`), so the state is
+stored with ``since`` alone (:func:`pack`): a pupil's rule states then stay within Redis's compact encoding.
 """
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Any, Callable
 
@@ -13,6 +17,28 @@ from connector.actions import Action, Party, case_id, external_ref
 from connector.rules.texts import render
 
 FollowUp = dict[str, Any]
+
+
+def opened(tenant: str, rule_id: str, student_id: str, since: str) -> dict[str, str]:
+    """The ``open`` entry of the task an occurrence opened: its key, its case and the occurrence."""
+    return {"ref": external_ref(tenant, rule_id, student_id, since, "task"),
+            "case": case_id(tenant, rule_id, student_id, since), "since": since}
+
+
+def pack(state: FollowUp, *, tenant: str, rule_id: str, student_id: str) -> str:
+    """Compact JSON; an ``open`` entry that :func:`opened` rebuilds is kept as its ``since``, a closed one dropped."""
+    data = {key: value for key, value in state.items() if not (key == "open" and not value)}
+    current = data.get("open")
+    if current and current == opened(tenant, rule_id, student_id, current.get("since", "")):
+        data["open"] = current["since"]
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+
+
+def unpack(raw: bytes | str | None, *, tenant: str, rule_id: str, student_id: str) -> FollowUp:
+    state = json.loads(raw) if raw else {}
+    if isinstance(state.get("open"), str):
+        state["open"] = opened(tenant, rule_id, student_id, state["open"])
+    return state
 
 
 def is_open(state: FollowUp | None) -> bool:
@@ -36,12 +62,11 @@ def task_or_note(
     """
     state = dict(state or {})
     if is_open(state):
-        opened = state["open"]
-        ref = external_ref(tenant, rule_id, student_id, f"{opened['since']}/{occurrence}", "note")
-        return [make_note(ref, opened["case"])], state
-    case = case_id(tenant, rule_id, student_id, occurrence)
-    task = make_task(external_ref(tenant, rule_id, student_id, occurrence, "task"), case)
-    state["open"] = {"ref": task.external_ref, "case": case, "since": occurrence}
+        current = state["open"]
+        ref = external_ref(tenant, rule_id, student_id, f"{current['since']}/{occurrence}", "note")
+        return [make_note(ref, current["case"])], state
+    state["open"] = opened(tenant, rule_id, student_id, occurrence)
+    task = make_task(state["open"]["ref"], state["open"]["case"])
     return [task], state
 
 

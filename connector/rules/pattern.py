@@ -14,8 +14,9 @@ from typing import Any, Mapping
 
 from marshmallow import fields, validate
 
-from connector.actions import Action, Party, case_id, external_ref
+from connector.actions import Action, Party, external_ref
 from connector.rules.calendar import SchoolCalendar
+from connector.rules.followup import opened
 from connector.rules.history import DayRecord, absence_lessons, day_weight, occasions, parse_code
 from connector.rules.settings import RuleSettings, defaults, school_days, share
 from connector.rules.texts import date_list, long_date, percent, render, weekday_plural
@@ -159,7 +160,7 @@ def evaluate(
     texts = settings.get("texts")
     noted = set(state.get("noted", []))
     if state.get("open"):
-        opened = state["open"]
+        current = state["open"]
         notes = []
         for finding in found:
             if finding.key in noted:
@@ -167,23 +168,23 @@ def evaluate(
             noted.add(finding.key)
             notes.append(Action(
                 kind="note",
-                external_ref=external_ref(tenant, RULE_ID, student_id, f"{opened['since']}/{finding.key}", "note"),
-                rule_id=RULE_ID, student_id=student_id, case_id=opened["case"], title="",
+                external_ref=external_ref(tenant, RULE_ID, student_id, f"{current['since']}/{finding.key}", "note"),
+                rule_id=RULE_ID, student_id=student_id, case_id=current["case"], title="",
                 body=render(language, "pattern.note.body", texts, finding=describe(finding, settings, language),
-                            since=long_date(date.fromisoformat(opened["since"]), language)),
+                            since=long_date(date.fromisoformat(current["since"]), language)),
             ))
         state["noted"] = sorted(noted)
         return notes, state
     if watched:
         return [], state
     occurrence = day.isoformat()
-    case = case_id(tenant, RULE_ID, student_id, occurrence)
+    opening = opened(tenant, RULE_ID, student_id, occurrence)
     due = calendar.due_after(day, settings["task_school_days"], today)
     why = "\n".join(f"– {describe(f, settings, language)}" for f in found)
     values = {"why": why, "due_date": long_date(due, language), "date": long_date(day, language)}
     task = Action(
-        kind="task", external_ref=external_ref(tenant, RULE_ID, student_id, occurrence, "task"), rule_id=RULE_ID,
-        student_id=student_id, assignee=Party(settings["responsible"], teacher), case_id=case,
+        kind="task", external_ref=opening["ref"], rule_id=RULE_ID,
+        student_id=student_id, assignee=Party(settings["responsible"], teacher), case_id=opening["case"],
         title=render(language, "pattern.task.title", texts, **values),
         body=render(language, "pattern.task.body", texts, **values), due_date=due.isoformat(),
     )
@@ -193,5 +194,5 @@ def evaluate(
         title=render(language, "pattern.alert.title", texts, **values),
         body=render(language, "pattern.alert.body", texts, **values),
     )
-    state.update(open={"ref": task.external_ref, "case": case, "since": occurrence}, noted=sorted(f.key for f in found))
+    state.update(open=opening, noted=sorted(f.key for f in found))
     return [task, alert], state
