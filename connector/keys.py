@@ -45,10 +45,11 @@ class Keys:
         """
         return f"{self.prefix}:t:{tenant}:ledger:{week}:{ref[-1]}"
 
-    def refs(self, tenant: str) -> str:
-        """Hash external_ref -> JSON of what a *task* was about (rule, pupil, case), so a ``task.updated`` from the
-        platform finds its way back to the rule that created it. Alerts and notes are never updated: not kept."""
-        return f"{self.prefix}:t:{tenant}:refs"
+    def refs(self, tenant: str, ref: str) -> str:
+        """Hash external_ref -> what a *task* was about (rule, case, pupil: ``outbox.task_info``), so a
+        ``task.updated`` from the platform finds its way back to the rule that created it. Alerts and notes are never
+        updated: not kept. Split by the ref's last hex digit, as the ledger is, to stay compactly encoded."""
+        return f"{self.prefix}:t:{tenant}:refs:{ref[-1]}"
 
     @property
     def due(self) -> str:

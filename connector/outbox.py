@@ -44,13 +44,34 @@ def backoff_seconds(attempt: int) -> float:
     return delay * random.uniform(0.9, 1.1)
 
 
-def ref_info(action: Action, adapter: str) -> dict:
-    """What a later ``task.updated`` needs to know about the action it refers to (no text: ids and the rule)."""
-    info = {"rule_id": action.rule_id, "kind": action.kind, "student_id": action.student_id, "adapter": adapter,
-            **action.extra}
-    if action.case_id:
-        info["case_id"] = action.case_id
-    return info
+def task_info(action: Action) -> str:
+    """What a later ``task.updated`` needs to know about the task it refers to: ids and the rule, never text.
+
+    ``rule|case|pupil`` (the pupil last: a platform's id may hold ``|``), or compact JSON when the action carries
+    more (an escalation level's line): small enough for Redis's compact hash encoding, once per task ever made.
+    """
+    if action.extra:
+        info = {"rule_id": action.rule_id, "student_id": action.student_id, "case_id": action.case_id, **action.extra}
+        return json.dumps(info, separators=(",", ":"), ensure_ascii=False)
+    return f"{action.rule_id}|{action.case_id or ''}|{action.student_id or ''}"
+
+
+def read_task_info(raw: bytes) -> dict:
+    text = raw.decode()
+    if text.startswith("{"):
+        info = json.loads(text)
+    else:
+        rule_id, case, student = text.split("|", 2)
+        info = {"rule_id": rule_id, "case_id": case or None, "student_id": student or None}
+    return {**info, "kind": "task"}
+
+
+def task_infos(rt: Runtime, tenant: str, refs: list[str]) -> list[dict | None]:
+    """:func:`read_task_info` of each ref, ``None`` for a ref the connector did not make a task for."""
+    with rt.redis.pipeline(transaction=False) as pipe:
+        for ref in refs:
+            pipe.hget(rt.keys.refs(tenant, ref), ref)
+        return [read_task_info(raw) if raw is not None else None for raw in pipe.execute()]
 
 
 def add(pipe: Pipeline, rt: Runtime, tenant: str, adapter: str, actions: Iterable[Action], now: float) -> None:
@@ -60,8 +81,7 @@ def add(pipe: Pipeline, rt: Runtime, tenant: str, adapter: str, actions: Iterabl
         entry = json.dumps({"adapter": adapter, "attempts": 0, "action": action.to_dict()})
         pipe.hsetnx(keys.outbox(tenant), action.external_ref, entry)
         if action.kind == "task":
-            info = json.dumps(ref_info(action, adapter), separators=(",", ":"))
-            pipe.hsetnx(keys.refs(tenant), action.external_ref, info)
+            pipe.hsetnx(keys.refs(tenant, action.external_ref), action.external_ref, task_info(action))
         pipe.zadd(keys.due, {due_member(tenant, action.external_ref): now + FIRST_TRY_GRACE_SECONDS}, nx=True)
 
 

@@ -12,7 +12,7 @@ import logging
 from collections import defaultdict
 from typing import Any, Callable
 
-from connector import absence, cases
+from connector import absence, cases, outbox
 from connector.actions import Action
 from connector.config import Tenant
 from connector.consequences import Consequences
@@ -39,12 +39,11 @@ TASK_HANDLERS = _merge("TASK_HANDLERS")
 
 def on_task_updated(rt: Runtime, tenant: Tenant, events: list[dict[str, Any]], found: Consequences) -> None:
     """Route a platform's task update to the rule that created the task, found by its ``external_ref``."""
-    infos = rt.redis.hmget(rt.keys.refs(tenant.id), [event["external_ref"] for event in events])
-    for event, raw in zip(events, infos):
-        if raw is None:
+    infos = outbox.task_infos(rt, tenant.id, [event["external_ref"] for event in events])
+    for event, info in zip(events, infos):
+        if info is None:
             log.info("tenant=%s: task.updated for an external_ref the connector did not create", tenant.id)
             continue
-        info = json.loads(raw)
         for handler in TASK_HANDLERS.get(info["rule_id"], ()):
             handler(rt, tenant, event, info, found)
 

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import responses
 
-from connector import processing
+from connector import outbox, processing
 from connector.actions import external_ref
 from tests.support import PLATFORM, post_event, run_worker
 
@@ -29,9 +29,30 @@ def fire_notice_missing_now(client, rt, platform):
 def test_every_written_action_is_remembered_by_external_ref(client, rt, platform):
     fire_notice_missing_now(client, rt, platform)
     ref = external_ref("skole-a", "absence.notice_missing", "s-2", "2026-11-23", "task")
-    info = json.loads(rt.redis.hget(rt.keys.refs("skole-a"), ref))
-    assert info.pop("case_id").startswith("case-")
-    assert info == {"rule_id": "absence.notice_missing", "kind": "task", "student_id": "s-2", "adapter": "generic"}
+    [info] = outbox.task_infos(rt, "skole-a", [ref])
+    case = info.pop("case_id")
+    assert case.startswith("case-")
+    assert info == {"rule_id": "absence.notice_missing", "kind": "task", "student_id": "s-2"}
+    stored = rt.redis.hget(rt.keys.refs("skole-a", ref), ref)
+    assert stored == f"absence.notice_missing|{case}|s-2".encode() and len(stored) <= 64
+    assert outbox.task_infos(rt, "skole-a", ["sf1-not-ours"]) == [None]
+
+
+def test_a_task_with_more_to_remember_keeps_it_and_a_pupil_id_may_hold_the_separator(rt):
+    from connector.actions import Action
+
+    escalated = Action(kind="task", external_ref="sf1-aaaaaaaaaaaaaaaaaaaaaaa1", rule_id="escalation.level",
+                       student_id="s|3", title="t", body="b", case_id="case-9", extra={"line": "school", "level": 1})
+    plain = Action(kind="task", external_ref="sf1-aaaaaaaaaaaaaaaaaaaaaaa2", rule_id="absence.pattern",
+                   student_id="s|4", title="t", body="b")
+    with rt.redis.pipeline() as pipe:
+        outbox.add(pipe, rt, "skole-a", "generic", [escalated, plain], rt.clock.now().timestamp())
+        pipe.execute()
+    assert outbox.task_infos(rt, "skole-a", [escalated.external_ref, plain.external_ref]) == [
+        {"rule_id": "escalation.level", "kind": "task", "student_id": "s|3", "case_id": "case-9", "line": "school",
+         "level": 1},
+        {"rule_id": "absence.pattern", "kind": "task", "student_id": "s|4", "case_id": None},
+    ]
 
 
 def test_task_updated_reaches_the_rule_that_created_the_task(client, rt, platform, monkeypatch):
