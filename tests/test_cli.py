@@ -1,6 +1,7 @@
 """The ``connector`` command: configuration checks, dead letters against a real Redis, and ``serve`` end to end."""
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -148,6 +149,32 @@ def test_worker_burst_runs_the_queued_jobs_and_returns(rt, redis_client, monkeyp
         for key in redis_client.scan_iter(match="rq:worker:*"):
             if redis_client.hget(key, "queues") == rt.token.encode():
                 redis_client.delete(key)
+
+
+def test_the_worker_logs_itself_but_not_every_job_that_went_well(rt, redis_client, monkeypatch):
+    monkeypatch.setattr(cli, "_runtime", lambda args: rt)
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            lines.append(record.getMessage())
+
+    keep = Keep(level=logging.DEBUG)
+    logging.getLogger("rq.worker").addHandler(keep)
+    job = rt.queue.enqueue("connector.jobs.run_due", [], result_ttl=0)
+    failing = rt.queue.enqueue("connector.jobs.no_such_job", [], result_ttl=0, failure_ttl=60)
+    try:
+        assert cli.main(["worker", "--burst"]) == 0
+    finally:
+        logging.getLogger("rq.worker").removeHandler(keep)
+        redis_client.delete(failing.key)
+        for key in redis_client.scan_iter(match="rq:worker:*"):
+            if redis_client.hget(key, "queues") == rt.token.encode():
+                redis_client.delete(key)
+    assert any("started with PID" in line for line in lines)
+    assert any("done, quitting" in line for line in lines)
+    assert not any(job.id in line for line in lines)  # taken, completed, OK, result: none of it
+    assert any(failing.id in line for line in lines)  # a failure is still told
 
 
 # --- serve, end to end ---------------------------------------------------------------------------------------------
