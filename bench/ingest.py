@@ -213,10 +213,10 @@ def profile(owner: SchoolOwner, count: int) -> None:
         steps = [
             ("verify signature (standardwebhooks)", lambda x: verify(x[1], x[2], [secrets[x[0]]]), signed),
             ("json.loads of the body", lambda x: json.loads(x[1]), signed),
-            ("load_event: marshmallow schemas", lambda e: load_event(e), envelopes),
-            ("enqueue_delivery: EXISTS + unique enqueue", lambda x: enqueue_delivery(
+            ("load_event: quick checks (marshmallow if odd)", lambda e: load_event(e), envelopes),
+            ("enqueue_delivery: one script, marker + job", lambda x: enqueue_delivery(
                 rt, x[0], "generic", f"step-{next(counter)}", x[1]), events),
-            ("  of which EXISTS on the dedupe marker", lambda x: redis.exists(f"{token}:delivery:x"), events),
+            ("  for scale: one bare round trip (EXISTS)", lambda x: redis.exists(f"{token}:delivery:x"), events),
             ("baseline: enqueue_call of the body", lambda x: queue.enqueue_call(
                 "bench.ingest.never_run", args=(x[0], "generic", x[1].decode()),
                 job_id=f"{token}-bare-{uuid.uuid4().hex}", result_ttl=0), signed),

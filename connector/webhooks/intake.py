@@ -1,38 +1,90 @@
-"""Queueing a verified delivery: once, durably, as one job, before the sender hears 202."""
+"""Queueing a verified delivery: once, durably, as one job, before the sender hears 202.
+
+The door's one Redis round trip: a script of ours checks the delivery's dedupe marker and the job's key, then writes
+the job exactly as RQ's own unique enqueue does (``rq/scripts.py`` and ``Queue.enqueue_job`` in rq 3.0). RQ builds
+the job's fields (``Queue.create_job`` and ``Job.to_dict``); only where they go is ours, so RQ's workers find and run
+the job as any other, Retry and failure_ttl included. ``tests/test_intake_rq_contract.py`` fails if RQ changes that.
+"""
 from __future__ import annotations
 
+import hashlib
+from datetime import datetime, timezone
 from typing import Any
 
-from rq.exceptions import DuplicateJobError
-from rq.job import Retry
+from redis.exceptions import NoScriptError
+from rq.job import Job, Retry
 
 from connector.keys import digest
 from connector.runtime import Runtime
 
 FAILED_JOB_TTL = 7 * 24 * 3600  # long enough for an admin to look; then the events (and any text in them) go
+RETRY = Retry(max=3, interval=[10, 60, 300])
+
+# KEYS: dedupe marker, job hash, queue list, RQ's set of queues. ARGV: job id, job TTL (-1: none), the lengths of
+# the job hash's names and values, and those names and values end to end (two arguments instead of ~40: redis-py
+# spends a microsecond or more on each argument). Apart from the marker check, this is what RQ's
+# UNIQUE_ENQUEUE_SCRIPT does, plus the SADD to ``rq:queues`` that ``Queue.enqueue_job`` sends before that script.
+ENQUEUE_ONCE = """
+if redis.call("EXISTS", KEYS[1]) == 1 or redis.call("EXISTS", KEYS[2]) == 1 then
+    return 0
+end
+local fields, at = {}, 1
+for size in string.gmatch(ARGV[3], "%d+") do
+    local stop = at + tonumber(size)
+    fields[#fields + 1] = string.sub(ARGV[4], at, stop - 1)
+    at = stop
+end
+redis.call("SADD", KEYS[4], KEYS[3])
+redis.call("HSET", KEYS[2], unpack(fields))
+local ttl = tonumber(ARGV[2])
+if ttl and ttl > 0 then
+    redis.call("EXPIRE", KEYS[2], ttl)
+end
+redis.call("RPUSH", KEYS[3], ARGV[1])
+return 1
+"""
+ENQUEUE_ONCE_SHA = hashlib.sha1(ENQUEUE_ONCE.encode()).hexdigest()
 
 
 def enqueue_delivery(rt: Runtime, tenant: str, adapter: str, delivery_id: str, events: list[dict[str, Any]]) -> bool:
     """Queue the delivery; ``False`` when this ``webhook-id`` was taken before (queued, running or done).
 
-    Two guards, because RQ deletes a finished job: while the job exists, RQ's atomic ``unique`` enqueue refuses a
-    second one with the same id; from the moment the job starts it sets the dedupe marker, which outlives it.
+    Two guards, because RQ deletes a finished job: the job's key while it exists, and the dedupe marker, which the
+    job sets as it starts and which outlives it. Both are checked in the same script that writes the job, so there
+    is no moment between check and write, and one round trip instead of three.
     """
     marker = rt.keys.delivery(tenant, adapter, delivery_id)
-    if rt.redis.exists(marker):
-        return False
-    job_id = f"{rt.config.queue_name}-{digest(rt.config.key_prefix, tenant, adapter, delivery_id, length=40)}"
+    queue = rt.queue
+    job = queue.create_job(
+        "connector.jobs.process_delivery",
+        args=(tenant, adapter, marker, events),
+        job_id=f"{queue.name}-{digest(rt.config.key_prefix, tenant, adapter, delivery_id, length=40)}",
+        description=f"delivery for {tenant}/{adapter}",  # RQ's default repr of the events costs CPU and bytes
+        result_ttl=0,
+        failure_ttl=FAILED_JOB_TTL,
+        retry=RETRY,
+    )
+    job.enqueued_at = datetime.now(timezone.utc)  # what RQ's enqueue sets (origin and status create_job has set)
+    keys_and_args = (marker, job.key, queue.key, queue.redis_queues_keys, job.id, -1 if job.ttl is None else job.ttl)
+    return run_enqueue_once(rt.redis, keys_and_args + job_fields(job)) == 1
+
+
+def job_fields(job: Job) -> tuple[str, bytes]:
+    """The job hash as RQ's unique enqueue writes it (``Job.to_dict`` without Nones, each value as text or bytes),
+    packed for the script: the lengths of the names and values, and the names and values end to end."""
+    parts = []
+    for name, value in job.to_dict().items():
+        if value is None:
+            continue
+        if not isinstance(value, bytes):
+            value = (value if isinstance(value, str) else str(value)).encode()
+        parts += (name.encode(), value)
+    return " ".join([str(len(part)) for part in parts]), b"".join(parts)
+
+
+def run_enqueue_once(redis, keys_and_args: tuple) -> int:
+    """``EVALSHA``, and the script loaded once if this Redis has not seen it (a restart, another server)."""
     try:
-        rt.queue.enqueue_call(
-            "connector.jobs.process_delivery",
-            args=(tenant, adapter, marker, events),
-            job_id=job_id,
-            description=f"delivery for {tenant}/{adapter}",  # RQ's default repr of the events costs CPU and bytes
-            unique=True,
-            result_ttl=0,
-            failure_ttl=FAILED_JOB_TTL,
-            retry=Retry(max=3, interval=[10, 60, 300]),
-        )
-    except DuplicateJobError:
-        return False
-    return True
+        return redis.evalsha(ENQUEUE_ONCE_SHA, 4, *keys_and_args)
+    except NoScriptError:
+        return redis.evalsha(redis.script_load(ENQUEUE_ONCE), 4, *keys_and_args)
