@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date, time
 from typing import Iterable, Mapping
 
@@ -59,7 +60,9 @@ def mark_code(status: str, documented: bool, lesson: Mapping | None = None, minu
     return code
 
 
+@lru_cache(maxsize=4096)
 def parse_code(code: str) -> Mark:
+    """Cached: a school has a few dozen distinct codes (status × subject × length), read again for every window."""
     status, documented = CODE_STATUSES[code[0]], code[1] == "1"
     if len(code) == 2:
         return Mark(status, documented)

@@ -80,8 +80,11 @@ def findings(
     if not days or days[-1] != day:
         days = [d for d in days if d < day] + [day]
 
+    absent_days = {d for d in days if (since is None or d > since)
+                   and day_weight(records.get(d.isoformat(), {}), 1, include_documented) > 0}
+
     def counts(d: date) -> bool:
-        return (since is None or d > since) and day_weight(records.get(d.isoformat(), {}), 1, include_documented) > 0
+        return d in absent_days
 
     if not counts(day):
         return []
