@@ -6,10 +6,11 @@ platform (``bench.fake_platform``) in its own process; a school day's deliveries
 2026-11-24 in time order: lesson registers of ~25 marks and the guardians' notices arriving among them) queued
 through the real intake path, ``connector.webhooks.intake.enqueue_delivery``, one job per delivery.
 
-Timed: the project's worker setup draining them, which is how ``connector worker`` runs (RQ ``SimpleWorker``, no
-fork per job, ``JSONSerializer``, with RQ's scheduler), as **2 ``connector worker`` processes for the 2 cores**, as
-an operator would run it; from the first job taken to the queue empty, no job running and the last action written
-(tasks, alerts and notes the rules decided, sent at once by the job; the fake platform counts them).
+Timed: the project's worker setup draining them, which is how ``connector worker`` runs
+(``connector.worker.ConnectorWorker``: RQ's ``SimpleWorker`` with lighter heartbeats and logs, no fork per job,
+``JSONSerializer``, with RQ's scheduler), as **2 ``connector worker`` processes for the 2 cores**, as an operator
+would run it; from the first job taken to the queue empty, no job running and the last action written (tasks,
+alerts and notes the rules decided, sent at once by the job; the fake platform counts them).
 
 Baseline, in the same run: one **forked** RQ job per mark (RQ's default ``Worker``, 2 processes), each the same
 job function with a one-mark register (``connector.jobs.process_delivery`` → ``processing.handle_events``, then
@@ -17,7 +18,7 @@ the sends), bounded to ``--baseline-marks`` (default 2,000) since it is slow. It
 before forking, so each job pays the fork, not a configuration load.
 
 Prints marks/s for both and the ratio; the issue's target is ≥ 5,000 marks/s on 2 cores. ``--profile`` instead
-runs a SimpleWorker in this process under cProfile over the same deliveries and prints where a delivery's time
+runs a ConnectorWorker in this process, then cProfile, over the same deliveries and prints where a delivery's time
 goes and its Redis round trips. Run: ``python -m bench.processing``.
 """
 from __future__ import annotations
@@ -280,34 +281,13 @@ class TripCounter:
                 print(f"{indent}{n / per:5.2f}  {what}")
 
 
-def light_heartbeat_worker():
-    """A suggestion measured by ``--profile`` (not the project's setup): RQ's SimpleWorker, whose standalone
-    ``heartbeat()`` (HSET + 2 EXPIRE, three times per job) is skipped when the last one is under 5 s old; the
-    heartbeats RQ puts in its own pipelines are kept. The worker key's TTL is minutes, so 5 s is ample."""
-    from datetime import datetime, timezone
-
-    from rq import SimpleWorker
-
-    class LightHeartbeatWorker(SimpleWorker):
-        def heartbeat(self, timeout=None, pipeline=None):
-            last = self.last_heartbeat
-            if pipeline is None and last is not None:
-                if last.tzinfo is None:
-                    last = last.replace(tzinfo=timezone.utc)
-                if (datetime.now(timezone.utc) - last).total_seconds() < 5:
-                    return
-            super().heartbeat(timeout, pipeline)
-
-    return LightHeartbeatWorker
-
-
 def profile(owner: SchoolOwner, template: str, deliveries, args, redis: Redis) -> None:
     """Where a delivery's time goes, in this process (one core), on a copy of the benchmark's state:
 
-    1. a SimpleWorker built as ``connector worker`` builds it, draining a third of the deliveries (no profiler);
+    1. a ``ConnectorWorker`` built as ``connector worker`` builds it, draining a third of the deliveries;
     2. ``connector.jobs.process_delivery`` called directly on the next third: the connector's own work, no RQ;
-    3. RQ alone: the same number of no-op jobs, enqueued with the connector's options, drained by a SimpleWorker
-       (3b: again with a suggested lighter heartbeat, to size that change);
+    3. RQ alone: the same number of no-op jobs, enqueued with the connector's options, drained by the same worker
+       (3b: by RQ's plain SimpleWorker, to size what ``connector.worker`` saves);
     4. cProfile of (2) on the last third: the connector's functions by cumulative share.
     Each with its CPU per delivery, Redis round trips by caller, and the Redis server's CPU.
     """
@@ -323,16 +303,17 @@ def profile(owner: SchoolOwner, template: str, deliveries, args, redis: Redis) -
     from connector import jobs, runtime
     from connector.webhooks.intake import FAILED_JOB_TTL
 
+    from connector.worker import ConnectorWorker
+
     token = new_token("procprof")
-    LightHeartbeatWorker = light_heartbeat_worker()
     logging.basicConfig(level=logging.WARNING)
     counter = TripCounter()
     try:
         with FakePlatform() as platform:
             rt = prepare(owner, template, token, platform.url, redis)
             runtime.install(rt)
-            worker = SimpleWorker([rt.queue], connection=rt.redis, serializer=JSONSerializer,
-                                  log_job_description=False, name=f"{token}-profile")  # a name the cleanup finds
+            worker = ConnectorWorker([rt.queue], connection=rt.redis, serializer=JSONSerializer,
+                                     log_job_description=False, name=f"{token}-profile")  # a name the cleanup finds
             third = len(deliveries) // 3
             parts = [deliveries[:third], deliveries[third:2 * third], deliveries[2 * third:]]
             marks = marks_in(parts[0])
@@ -345,7 +326,7 @@ def profile(owner: SchoolOwner, template: str, deliveries, args, redis: Redis) -
                 started, cpu0, rcpu0 = time.perf_counter(), time.process_time(), redis_cpu(redis)
                 worker.work(burst=True, logging_level="WARNING")
                 elapsed, cpu, rcpu = time.perf_counter() - started, time.process_time() - cpu0, redis_cpu(redis) - rcpu0
-            print(f"  1. SimpleWorker, full job: {cpu / third * 1e6:6,.0f} µs CPU + Redis {rcpu / third * 1e6:,.0f} µs "
+            print(f"  1. ConnectorWorker, full job: {cpu / third * 1e6:6,.0f} µs CPU + Redis {rcpu / third * 1e6:,.0f} µs "
                   f"per delivery; {third / elapsed:,.0f} deliveries/s = {marks / elapsed:,.0f} marks/s on one core; "
                   f"{platform.stats()['written'] - before} actions sent")
             counter.report(third, least=0.2)
@@ -381,15 +362,15 @@ def profile(owner: SchoolOwner, template: str, deliveries, args, redis: Redis) -
                 queue.enqueue_call("bench.processing.noop", args=("t", "generic", "m", []),
                                    job_id=f"{token}-noop2-{n}", unique=True, result_ttl=0, failure_ttl=FAILED_JOB_TTL,
                                    retry=Retry(max=3, interval=[10, 60, 300]))
-            light = LightHeartbeatWorker([rt.queue], connection=rt.redis, serializer=JSONSerializer,
-                                         log_job_description=False, name=f"{token}-light")
+            plain = SimpleWorker([rt.queue], connection=rt.redis, serializer=JSONSerializer,
+                                 log_job_description=False, name=f"{token}-plain")
             with counter:
                 started, cpu0 = time.perf_counter(), time.process_time()
-                light.work(burst=True, logging_level="WARNING")
+                plain.work(burst=True, logging_level="WARNING")
                 elapsed, cpu2 = time.perf_counter() - started, time.process_time() - cpu0
-            print(f"  3b. the same with a suggested change, standalone heartbeats at most every 5 s "
-                  f"(bench.processing.light_heartbeat_worker): {cpu2 / third * 1e6:6,.0f} µs CPU per job = "
-                  f"{third / elapsed:,.0f} jobs/s, {len(counter.trips) / third:.1f} round trips per job")
+            print(f"  3b. the same drained by RQ's plain SimpleWorker (a standalone heartbeat three times a job): "
+                  f"{cpu2 / third * 1e6:6,.0f} µs CPU per job = {third / elapsed:,.0f} jobs/s, "
+                  f"{len(counter.trips) / third:.1f} round trips per job")
             print(f"  so a delivery's worker CPU in (1), {full_cpu / third * 1e6:,.0f} µs, is RQ's per-job machinery "
                   f"(3: {cpu / third * 1e6:,.0f} µs) plus the connector's work (2: {direct_cpu / third * 1e6:,.0f} µs); "
                   "the two measured apart add up to more than together (warm caches, fewer idle polls)")
@@ -444,7 +425,7 @@ def profile(owner: SchoolOwner, template: str, deliveries, args, redis: Redis) -
                             if line.strip() and line.lstrip()[0].isdigit()))
     finally:
         runtime.install(None)
-        redis.srem("rq:workers", f"rq:worker:{token}-profile", f"rq:worker:{token}-light")
+        redis.srem("rq:workers", f"rq:worker:{token}-profile", f"rq:worker:{token}-plain")
         cleanup_token(redis, token)
 
 
@@ -463,7 +444,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=300, help="give up on a drain after this many seconds")
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--keep-logs", action="store_true")
-    parser.add_argument("--profile", action="store_true", help="instead: profile one in-process SimpleWorker")
+    parser.add_argument("--profile", action="store_true", help="instead: profile one in-process ConnectorWorker")
     parser.add_argument("--fork-worker", metavar="CONFIG", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.fork_worker:

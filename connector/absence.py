@@ -41,10 +41,11 @@ log = logging.getLogger(__name__)
 HELD_TTL_SECONDS = 14 * 24 * 3600
 
 # Applies marks to day records (``history.encode_day``'s form) atomically, so two registers for the same pupil and
-# day (lesson by lesson, on two workers) never overwrite each other. ARGV: the retention cutoff date, then per mark: field, lesson key, code
-# ("" = present), group ("" = not given; the pupil's group is kept in field g). Returns per mark two values: the day record before it ("" if none) and after it (false when
-# nothing changed, "" when the day holds no absence any more). Once per school year a pupil's hash is trimmed to
-# the retention: day fields before the cutoff are dropped.
+# day (lesson by lesson, on two workers) never overwrite each other. ARGV: the retention cutoff date, then per
+# mark: field, lesson key, code ("" = present), group ("" = not given; the pupil's group is kept in field g).
+# Returns per mark two values: the day record before it ("" if none) and after it (false when nothing changed, ""
+# when the day holds no absence any more). Once per school year a pupil's hash is trimmed to the retention: day
+# fields before the cutoff are dropped.
 APPLY_MARKS = """
 local cutoff = ARGV[1]
 local trimmed = {}
