@@ -6,8 +6,8 @@ put on the due set (``absence.schedule_routines``); the day's notices and lesson
 to ``processing.handle_events`` in time order; every action decided is sent at once with ``outbox.send`` to the
 fake platform (so the ledger fills as in production); at the end of the day the deadlines that fell due are fired
 with ``processing.fire_deadline`` and their actions sent, as the scheduler's ``run_due`` jobs do. The lessons-held
-sets carry a 14-day TTL and the weekly ledger keys one of ``LEDGER_WEEKS + 1`` weeks, in real time, which a replayed
-year does not wait for: the ones past their TTL are removed as it would have removed them.
+sets carry a 14-day TTL, the weekly ledger keys and the refs' 13-week keys TTLs of their own, in real time, which a
+replayed year does not wait for: the ones past their TTL are removed as it would have removed them.
 
 Then ``MEMORY USAGE <key> SAMPLES 0`` of every key under the benchmark's prefix, by kind, divided by the pupils.
 Issue target: ≤ 4 KB per pupil. Not counted (transient, not per pupil's history): RQ jobs while queued, and the
@@ -57,13 +57,17 @@ def expire_held(rt: Runtime, before: str) -> int:
     return len(old)
 
 
-def expire_ledger(rt: Runtime) -> int:
-    """Remove the weekly ledger keys whose TTL would have run out by now (they are written with a relative TTL of
-    ``LEDGER_WEEKS + 1`` weeks, which a replayed year does not wait for): those older than that, counted from the
-    end of their week."""
-    oldest_kept = outbox.ledger_week(rt) - (outbox.LEDGER_WEEKS + 1)
-    old = [k for k in rt.redis.scan_iter(match=f"{rt.keys.prefix}:t:*:ledger:*", count=5000)
-           if int(k.decode().rsplit(":", 2)[1]) < oldest_kept]
+def expire_by_period(rt: Runtime) -> int:
+    """Remove the ledger's weekly keys and the refs' 13-week keys whose TTL would have run out by now (both carry a
+    relative TTL, in real time, which a replayed year does not wait for), counted from the end of their period."""
+    oldest = {"ledger": outbox.period(rt, outbox.WEEK_SECONDS) - (outbox.LEDGER_WEEKS + 1),
+              "refs": outbox.period(rt, outbox.REFS_PERIOD_SECONDS) - (outbox.REFS_PERIODS + 1)}
+    old = []
+    for kind, first_kept in oldest.items():
+        for key in rt.redis.scan_iter(match=f"{rt.keys.prefix}:t:*:{kind}:*", count=5000):
+            parts = key.decode().split(":")
+            if int(parts[parts.index(kind) + 1]) < first_kept:
+                old.append(key)
     if old:
         rt.redis.delete(*old)
     return len(old)
@@ -123,7 +127,7 @@ def one_year(owner: SchoolOwner, args, redis: Redis) -> dict:
                 totals.update(counts)
                 deliveries_by_day.append(counts["deliveries"])
                 expire_held(rt, (day - timedelta(days=14)).isoformat())
-                expire_ledger(rt)
+                expire_by_period(rt)
                 if args.progress and (n + 1) % 20 == 0:
                     print(f"    … {day}: {n + 1} school days, {totals['deliveries']:,} deliveries, "
                           f"{totals['actions']:,} actions ({time.perf_counter() - started:.0f} s)", flush=True)

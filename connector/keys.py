@@ -45,11 +45,12 @@ class Keys:
         """
         return f"{self.prefix}:t:{tenant}:ledger:{week}:{ref[-1]}"
 
-    def refs(self, tenant: str, ref: str) -> str:
+    def refs(self, tenant: str, period: int) -> str:
         """Hash external_ref -> what a *task* was about (rule, case, pupil: ``outbox.task_info``), so a
         ``task.updated`` from the platform finds its way back to the rule that created it. Alerts and notes are never
-        updated: not kept. Split by the ref's last hex digit, as the ledger is, to stay compactly encoded."""
-        return f"{self.prefix}:t:{tenant}:refs:{ref[-1]}"
+        updated: not kept. One key per 13-week period, expiring about two school years later (``outbox.REFS_PERIODS``).
+        """
+        return f"{self.prefix}:t:{tenant}:refs:{period}"
 
     @property
     def due(self) -> str:

@@ -9,7 +9,10 @@ again.
 The ledger remembers a written action for ``LEDGER_WEEKS`` weeks, far longer than anything here re-derives the same
 action (a retried job, a redelivered webhook, a deadline fired twice: minutes to the 7 days a failed job is kept).
 After that the platform's own answer covers it: the contract has it reply ``409`` to an ``external_ref`` it holds,
-which counts as written. Without the limit the ledger would grow by every action ever written.
+which counts as written. A task's ref (what a later ``task.updated`` is about) is kept at least as long as the
+pupil's history, two school years; an update for an older task is logged and ignored. Both live in keys of one
+period each, which Redis expires once no lookup reaches back to them: else they would grow by every action ever
+written.
 """
 from __future__ import annotations
 
@@ -30,8 +33,10 @@ FIRST_TRY_GRACE_SECONDS = 60
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_CAP_SECONDS = 3600
 MAX_ATTEMPTS = 12
-LEDGER_WEEKS = 5
 WEEK_SECONDS = 7 * 24 * 3600
+LEDGER_WEEKS = 5  # a written action is remembered this many whole weeks back, and this week
+REFS_PERIOD_SECONDS = 13 * WEEK_SECONDS
+REFS_PERIODS = 9  # a task's ref: this many 13-week periods back, and this one: 2¼ to 2½ years
 
 
 def due_member(tenant: str, ref: str) -> str:
@@ -66,38 +71,54 @@ def read_task_info(raw: bytes) -> dict:
     return {**info, "kind": "task"}
 
 
+def period(rt: Runtime, seconds: int, at: float | None = None) -> int:
+    """The number of the ``seconds``-long period (since the epoch) that now, or ``at``, falls in."""
+    return int((rt.clock.now().timestamp() if at is None else at) // seconds)
+
+
+def refs_keys(rt: Runtime, tenant: str) -> list[str]:
+    current = period(rt, REFS_PERIOD_SECONDS)
+    return [rt.keys.refs(tenant, current - back) for back in range(REFS_PERIODS + 1)]
+
+
 def task_infos(rt: Runtime, tenant: str, refs: list[str]) -> list[dict | None]:
-    """:func:`read_task_info` of each ref, ``None`` for a ref the connector did not make a task for."""
+    """:func:`read_task_info` of each ref, ``None`` for a ref the connector did not make a task for (or so long
+    ago that it is forgotten)."""
+    keys = refs_keys(rt, tenant)
     with rt.redis.pipeline(transaction=False) as pipe:
         for ref in refs:
-            pipe.hget(rt.keys.refs(tenant, ref), ref)
-        return [read_task_info(raw) if raw is not None else None for raw in pipe.execute()]
+            for key in keys:
+                pipe.hget(key, ref)
+        found = pipe.execute()
+    infos = []
+    for n in range(len(refs)):
+        raw = next((value for value in found[n * len(keys):(n + 1) * len(keys)] if value is not None), None)
+        infos.append(read_task_info(raw) if raw is not None else None)
+    return infos
 
 
 def add(pipe: Pipeline, rt: Runtime, tenant: str, adapter: str, actions: Iterable[Action], now: float) -> None:
     """Queue actions inside the caller's transaction (``HSETNX``: the first version of an action wins)."""
     keys = rt.keys
+    refs = keys.refs(tenant, period(rt, REFS_PERIOD_SECONDS, now))
     for action in actions:
         entry = json.dumps({"adapter": adapter, "attempts": 0, "action": action.to_dict()})
         pipe.hsetnx(keys.outbox(tenant), action.external_ref, entry)
         if action.kind == "task":
-            pipe.hsetnx(keys.refs(tenant, action.external_ref), action.external_ref, task_info(action))
+            pipe.hsetnx(refs, action.external_ref, task_info(action))
+            pipe.expire(refs, (REFS_PERIODS + 1) * REFS_PERIOD_SECONDS)
         pipe.zadd(keys.due, {due_member(tenant, action.external_ref): now + FIRST_TRY_GRACE_SECONDS}, nx=True)
-
-
-def ledger_week(rt: Runtime) -> int:
-    return int(rt.clock.now().timestamp() // WEEK_SECONDS)
 
 
 def ledger_keys(rt: Runtime, tenant: str, ref: str) -> list[str]:
     """Where ``ref`` may have been recorded: this week's ledger and the ones kept before it, newest first."""
-    week = ledger_week(rt)
+    week = period(rt, WEEK_SECONDS)
     return [rt.keys.ledger(tenant, week - back, ref) for back in range(LEDGER_WEEKS + 1)]
 
 
 def record_written(pipe: Pipeline, rt: Runtime, tenant: str, ref: str, remote_id: str) -> None:
     """Into this week's ledger, which Redis drops once no lookup reaches back to it."""
-    key = rt.keys.ledger(tenant, ledger_week(rt), ref)
+    key = rt.keys.ledger(tenant, period(rt, WEEK_SECONDS), ref)
     pipe.hset(key, ref, remote_id)
     pipe.expire(key, (LEDGER_WEEKS + 1) * WEEK_SECONDS)
 

@@ -3,7 +3,7 @@ worker, and role lookups that ask the platform before the configured directory."
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import responses
 
@@ -33,9 +33,22 @@ def test_every_written_action_is_remembered_by_external_ref(client, rt, platform
     case = info.pop("case_id")
     assert case.startswith("case-")
     assert info == {"rule_id": "absence.notice_missing", "kind": "task", "student_id": "s-2"}
-    stored = rt.redis.hget(rt.keys.refs("skole-a", ref), ref)
+    stored = rt.redis.hget(outbox.refs_keys(rt, "skole-a")[0], ref)
     assert stored == f"absence.notice_missing|{case}|s-2".encode() and len(stored) <= 64
     assert outbox.task_infos(rt, "skole-a", ["sf1-not-ours"]) == [None]
+
+
+def test_a_tasks_ref_is_found_for_two_school_years_then_forgotten(client, rt, platform):
+    fire_notice_missing_now(client, rt, platform)
+    ref = external_ref("skole-a", "absence.notice_missing", "s-2", "2026-11-23", "task")
+    [key] = rt.redis.scan_iter(match=f"{rt.keys.prefix}:t:skole-a:refs:*")
+    period = outbox.REFS_PERIOD_SECONDS
+    assert 0 < rt.redis.ttl(key) <= (outbox.REFS_PERIODS + 1) * period
+    start = rt.clock.now()
+    rt.clock.set(start + timedelta(days=2 * 365))
+    assert outbox.task_infos(rt, "skole-a", [ref])[0]["rule_id"] == "absence.notice_missing"
+    rt.clock.set(start + timedelta(seconds=(outbox.REFS_PERIODS + 1) * period + 1))
+    assert outbox.task_infos(rt, "skole-a", [ref]) == [None]
 
 
 def test_a_task_with_more_to_remember_keeps_it_and_a_pupil_id_may_hold_the_separator(rt):
