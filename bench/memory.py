@@ -60,8 +60,8 @@ def expire_held(rt: Runtime, before: str) -> int:
 def expire_by_period(rt: Runtime) -> int:
     """Remove the ledger's weekly keys and the refs' 13-week keys whose TTL would have run out by now (both carry a
     relative TTL, in real time, which a replayed year does not wait for), counted from the end of their period."""
-    oldest = {"ledger": outbox.period(rt, outbox.WEEK_SECONDS) - (outbox.LEDGER_WEEKS + 1),
-              "refs": outbox.period(rt, outbox.REFS_PERIOD_SECONDS) - (outbox.REFS_PERIODS + 1)}
+    oldest = {"ledger": outbox.LEDGER.current(rt) - (outbox.LEDGER.kept + 1),
+              "refs": outbox.REFS.current(rt) - (outbox.REFS.kept + 1)}
     old = []
     for kind, first_kept in oldest.items():
         for key in rt.redis.scan_iter(match=f"{rt.keys.prefix}:t:*:{kind}:*", count=5000):

@@ -6,7 +6,7 @@ retry entry in the due set a little in the future. The job then tries to send it
 mid-way leaves the outbox entry, and the scheduler sends it later; an action already in the ledger is never sent
 again.
 
-The ledger remembers a written action for ``LEDGER_WEEKS`` weeks, far longer than anything here re-derives the same
+The ledger remembers a written action for 5 weeks (``LEDGER``), far longer than anything here re-derives the same
 action (a retried job, a redelivered webhook, a deadline fired twice: minutes to the 7 days a failed job is kept).
 After that the platform's own answer covers it: the contract has it reply ``409`` to an ``external_ref`` it holds,
 which counts as written. A task's ref (what a later ``task.updated`` is about) is kept at least as long as the
@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+from dataclasses import dataclass
 from typing import Iterable
 
 from redis.client import Pipeline
@@ -34,9 +35,31 @@ BACKOFF_BASE_SECONDS = 30
 BACKOFF_CAP_SECONDS = 3600
 MAX_ATTEMPTS = 12
 WEEK_SECONDS = 7 * 24 * 3600
-LEDGER_WEEKS = 5  # a written action is remembered this many whole weeks back, and this week
-REFS_PERIOD_SECONDS = 13 * WEEK_SECONDS
-REFS_PERIODS = 9  # a task's ref: this many 13-week periods back, and this one: 2¼ to 2½ years
+
+
+@dataclass(frozen=True)
+class Periods:
+    """A hash kept as one key per ``seconds``-long period (numbered from the epoch): read in the current period and
+    the ``kept`` before it, newest first; each key expires ``ttl`` after its last write, when no read reaches it."""
+
+    seconds: int
+    kept: int
+
+    def current(self, rt: Runtime, at: float | None = None) -> int:
+        """The period now, or at the epoch time ``at``, falls in."""
+        return int((rt.clock.now().timestamp() if at is None else at) // self.seconds)
+
+    def lookback(self, rt: Runtime) -> list[int]:
+        now = self.current(rt)
+        return [now - back for back in range(self.kept + 1)]
+
+    @property
+    def ttl(self) -> int:
+        return (self.kept + 1) * self.seconds
+
+
+LEDGER = Periods(WEEK_SECONDS, kept=5)  # a written action: this week and 5 before
+REFS = Periods(13 * WEEK_SECONDS, kept=9)  # a task's ref: this 13-week period and 9 before, 2¼ to 2½ years
 
 
 def due_member(tenant: str, ref: str) -> str:
@@ -71,14 +94,8 @@ def read_task_info(raw: bytes) -> dict:
     return {**info, "kind": "task"}
 
 
-def period(rt: Runtime, seconds: int, at: float | None = None) -> int:
-    """The number of the ``seconds``-long period (since the epoch) that now, or ``at``, falls in."""
-    return int((rt.clock.now().timestamp() if at is None else at) // seconds)
-
-
 def refs_keys(rt: Runtime, tenant: str) -> list[str]:
-    current = period(rt, REFS_PERIOD_SECONDS)
-    return [rt.keys.refs(tenant, current - back) for back in range(REFS_PERIODS + 1)]
+    return [rt.keys.refs(tenant, number) for number in REFS.lookback(rt)]
 
 
 def task_infos(rt: Runtime, tenant: str, refs: list[str]) -> list[dict | None]:
@@ -100,27 +117,26 @@ def task_infos(rt: Runtime, tenant: str, refs: list[str]) -> list[dict | None]:
 def add(pipe: Pipeline, rt: Runtime, tenant: str, adapter: str, actions: Iterable[Action], now: float) -> None:
     """Queue actions inside the caller's transaction (``HSETNX``: the first version of an action wins)."""
     keys = rt.keys
-    refs = keys.refs(tenant, period(rt, REFS_PERIOD_SECONDS, now))
+    refs = keys.refs(tenant, REFS.current(rt, now))
     for action in actions:
         entry = json.dumps({"adapter": adapter, "attempts": 0, "action": action.to_dict()})
         pipe.hsetnx(keys.outbox(tenant), action.external_ref, entry)
         if action.kind == "task":
             pipe.hsetnx(refs, action.external_ref, task_info(action))
-            pipe.expire(refs, (REFS_PERIODS + 1) * REFS_PERIOD_SECONDS)
+            pipe.expire(refs, REFS.ttl)
         pipe.zadd(keys.due, {due_member(tenant, action.external_ref): now + FIRST_TRY_GRACE_SECONDS}, nx=True)
 
 
 def ledger_keys(rt: Runtime, tenant: str, ref: str) -> list[str]:
     """Where ``ref`` may have been recorded: this week's ledger and the ones kept before it, newest first."""
-    week = period(rt, WEEK_SECONDS)
-    return [rt.keys.ledger(tenant, week - back, ref) for back in range(LEDGER_WEEKS + 1)]
+    return [rt.keys.ledger(tenant, week, ref) for week in LEDGER.lookback(rt)]
 
 
 def record_written(pipe: Pipeline, rt: Runtime, tenant: str, ref: str, remote_id: str) -> None:
     """Into this week's ledger, which Redis drops once no lookup reaches back to it."""
-    key = rt.keys.ledger(tenant, period(rt, WEEK_SECONDS), ref)
+    key = rt.keys.ledger(tenant, LEDGER.current(rt), ref)
     pipe.hset(key, ref, remote_id)
-    pipe.expire(key, (LEDGER_WEEKS + 1) * WEEK_SECONDS)
+    pipe.expire(key, LEDGER.ttl)
 
 
 def send(rt: Runtime, tenant: str, ref: str) -> str:

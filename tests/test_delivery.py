@@ -72,13 +72,13 @@ def test_the_ledger_remembers_for_its_weeks_and_expires_after_them(rt, platform)
     queue_action(rt, action)
     outbox.send(rt, "skole-a", action.external_ref)
     [key] = rt.redis.scan_iter(match=f"{rt.keys.prefix}:t:skole-a:ledger:*")
-    assert 0 < rt.redis.ttl(key) <= (outbox.LEDGER_WEEKS + 1) * outbox.WEEK_SECONDS
+    assert 0 < rt.redis.ttl(key) <= (outbox.LEDGER.kept + 1) * outbox.WEEK_SECONDS
     start = rt.clock.now()
-    rt.clock.set(start + timedelta(weeks=outbox.LEDGER_WEEKS))
+    rt.clock.set(start + timedelta(weeks=outbox.LEDGER.kept))
     queue_action(rt, action)  # the same action derived again, weeks later
     assert outbox.send(rt, "skole-a", action.external_ref) == "skipped"
     assert len(platform.calls) == 1
-    rt.clock.set(start + timedelta(weeks=outbox.LEDGER_WEEKS + 1))
+    rt.clock.set(start + timedelta(weeks=outbox.LEDGER.kept + 1))
     assert outbox.written(rt, "skole-a", action.external_ref) is None
 
 
@@ -88,7 +88,7 @@ def test_past_the_ledgers_weeks_the_platforms_409_still_stops_a_second_task(rt, 
     action = task()
     queue_action(rt, action)
     outbox.send(rt, "skole-a", action.external_ref)
-    rt.clock.set(rt.clock.now() + timedelta(weeks=outbox.LEDGER_WEEKS + 1))
+    rt.clock.set(rt.clock.now() + timedelta(weeks=outbox.LEDGER.kept + 1))
     queue_action(rt, action)
     assert outbox.send(rt, "skole-a", action.external_ref) == "done"
     sent = [json.loads(call.request.body) for call in platform.calls]

@@ -42,12 +42,12 @@ def test_a_tasks_ref_is_found_for_two_school_years_then_forgotten(client, rt, pl
     fire_notice_missing_now(client, rt, platform)
     ref = external_ref("skole-a", "absence.notice_missing", "s-2", "2026-11-23", "task")
     [key] = rt.redis.scan_iter(match=f"{rt.keys.prefix}:t:skole-a:refs:*")
-    period = outbox.REFS_PERIOD_SECONDS
-    assert 0 < rt.redis.ttl(key) <= (outbox.REFS_PERIODS + 1) * period
+    period = outbox.REFS.seconds
+    assert 0 < rt.redis.ttl(key) <= (outbox.REFS.kept + 1) * period
     start = rt.clock.now()
     rt.clock.set(start + timedelta(days=2 * 365))
     assert outbox.task_infos(rt, "skole-a", [ref])[0]["rule_id"] == "absence.notice_missing"
-    rt.clock.set(start + timedelta(seconds=(outbox.REFS_PERIODS + 1) * period + 1))
+    rt.clock.set(start + timedelta(seconds=(outbox.REFS.kept + 1) * period + 1))
     assert outbox.task_infos(rt, "skole-a", [ref]) == [None]
 
 
