@@ -44,7 +44,7 @@ from bench.common import (
 from bench.fake_platform import FakePlatform, process_cpu
 from bench.generator import SchoolOwner
 from bench.processing import build_template, outbox_left, prepare
-from connector.webhooks.verify import sign
+from connector.contract.signatures import sign
 
 
 def signed(owner: SchoolOwner, registers, port: int, tag: str) -> list[bytes]:

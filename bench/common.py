@@ -21,10 +21,10 @@ from pathlib import Path
 
 from redis import Redis
 
-from connector import runtime
-from connector.clock import FixedClock
-from connector.config import Config, load_config
-from connector.runtime import Runtime
+from connector.engine import runtime
+from connector.engine.clock import FixedClock
+from connector.config.schema import Config, load_config
+from connector.engine.runtime import Runtime
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "connector" / "example" / "connector.yaml"
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")

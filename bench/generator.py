@@ -40,11 +40,11 @@ from typing import Any, Iterator
 
 import yaml
 
-from connector.clock import OSLO
-from connector.config import Config, config_from_dict
+from connector.contract.terms import OSLO
+from connector.config.schema import Config, config_from_dict
 from connector.rules.calendar import SchoolCalendar
 from connector.rules.history import encode_day, lesson_key, mark_code, notice_key
-from connector.webhooks.schemas import EVENT_SCHEMAS, load_event
+from connector.contract.events import EVENT_SCHEMAS, load_event
 
 CALENDAR_FILE = Path(__file__).resolve().parents[1] / "connector" / "example" / "calendar-2026-27.yaml"
 DEFAULT_PLATFORM = "http://127.0.0.1:8099/api"
@@ -517,7 +517,7 @@ def replay_day(rt, owner: SchoolOwner, day: date, *, per_delivery: bool, send: b
     scheduler's ``run_due`` jobs would. With ``send``, every action is sent at once with ``outbox.send`` (as
     ``jobs.process_delivery`` and ``jobs.run_due`` do); without, the actions stay in the outbox.
     """
-    from connector import outbox, processing
+    from connector.engine import outbox, routing as processing
 
     counts: Counter = Counter()
     clock = rt.clock
@@ -565,7 +565,7 @@ def replay_day(rt, owner: SchoolOwner, day: date, *, per_delivery: bool, send: b
 
 def settle_outbox(rt, owner: SchoolOwner) -> int:
     """Whatever is in the outbox, as if it had been sent: into the ledger, out of the outbox and the due set."""
-    from connector import outbox
+    from connector.engine import outbox
 
     moved = 0
     for school in owner.schools:
@@ -618,7 +618,7 @@ def main() -> None:
           f"(profiles: {', '.join(f'{k} {v}' for k, v in profiles.most_common())}); "
           f"{len(owner.school_days)} school days in 2026-27")
     config = owner.config()
-    print(f"config: {len(config.tenants)} tenants, validated by connector.config.config_from_dict")
+    print(f"config: {len(config.tenants)} tenants, validated by connector.config.schema.config_from_dict")
 
     def summarise(days: list[date]) -> None:
         statuses: Counter = Counter()

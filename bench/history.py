@@ -13,7 +13,7 @@ import statistics
 from datetime import date
 
 from bench.common import bench_runtime, cores, school_days_back, summary, timed
-from connector import processing
+from connector.engine import routing as processing
 from connector.rules.history import encode_day, lesson_key, mark_code
 
 DAY = "2026-11-24"

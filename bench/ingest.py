@@ -39,7 +39,7 @@ from bench.common import (
     wait_until,
 )
 from bench.generator import SchoolOwner
-from connector.webhooks.verify import sign
+from connector.contract.signatures import sign
 
 DAYS = ("2026-11-23", "2026-11-24", "2026-11-25")
 
@@ -53,7 +53,7 @@ def bare_app(queue_name: str):
     from rq.serializers import JSONSerializer
 
     app = Flask(__name__)
-    redis = Redis.from_url(os.environ.get("REDIS_URL") or REDIS_URL)  # as connector.redis_conn.connect() does
+    redis = Redis.from_url(os.environ.get("REDIS_URL") or REDIS_URL)  # as connector.store.connection.connect() does
     queue = Queue(queue_name, connection=redis, serializer=JSONSerializer)
 
     @app.post("/webhooks/<tenant>/<adapter>")
@@ -162,10 +162,10 @@ def profile(owner: SchoolOwner, count: int) -> None:
     from redis.connection import Connection
 
     from connector import create_app
-    from connector.runtime import Runtime
-    from connector.webhooks.intake import enqueue_delivery
-    from connector.webhooks.schemas import load_event
-    from connector.webhooks.verify import verify
+    from connector.engine.runtime import Runtime
+    from connector.engine.rq_compat import enqueue_delivery
+    from connector.contract.events import load_event
+    from connector.contract.signatures import verify
 
     token = new_token("ingestprof")
     redis = Redis.from_url(REDIS_URL)

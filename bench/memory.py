@@ -27,10 +27,11 @@ from redis import Redis
 from bench.common import REDIS_URL, cleanup_token, cores, new_token
 from bench.fake_platform import FakePlatform
 from bench.generator import SchoolOwner, replay_day
-from connector import outbox
-from connector.absence import schedule_routines
-from connector.clock import OSLO, FixedClock
-from connector.runtime import Runtime
+from connector.engine import outbox
+from connector.engine.absence import schedule_routines
+from connector.contract.terms import OSLO
+from connector.engine.clock import FixedClock
+from connector.engine.runtime import Runtime
 
 KINDS = (
     (":pupil:", "pupil hashes (days, group, rule states)"),

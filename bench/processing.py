@@ -4,16 +4,16 @@ Setup (not timed): a generated school owner (default 20 schools × 20 groups ≈
 days of history are written into Redis as the connector keeps it, so the rules read realistic windows; a fake
 platform (``bench.fake_platform``) in its own process; a school day's deliveries (default the first 2,400 of
 2026-11-24 in time order: lesson registers of ~25 marks and the guardians' notices arriving among them) queued
-through the real intake path, ``connector.webhooks.intake.enqueue_delivery``, one job per delivery.
+through the real intake path, ``connector.engine.rq_compat.enqueue_delivery``, one job per delivery.
 
 Timed: the project's worker setup draining them, which is how ``connector worker`` runs
-(``connector.worker.ConnectorWorker``: RQ's ``SimpleWorker`` with lighter heartbeats and logs, no fork per job,
+(``connector.engine.rq_compat.ConnectorWorker``: RQ's ``SimpleWorker`` with lighter heartbeats and logs, no fork per job,
 ``JSONSerializer``, with RQ's scheduler), as **2 ``connector worker`` processes for the 2 cores**, as an operator
 would run it; from the first job taken to the queue empty, no job running and the last action written (tasks,
 alerts and notes the rules decided, sent at once by the job; the fake platform counts them).
 
 Baseline, in the same run: one **forked** RQ job per mark (RQ's default ``Worker``, 2 processes), each the same
-job function with a one-mark register (``connector.jobs.process_delivery`` → ``processing.handle_events``, then
+job function with a one-mark register (``connector.engine.jobs.process_delivery`` → ``processing.handle_events``, then
 the sends), bounded to ``--baseline-marks`` (default 2,000) since it is slow. Its worker builds the runtime once
 before forking, so each job pays the fork, not a configuration load.
 
@@ -48,8 +48,8 @@ from bench.common import (
 )
 from bench.fake_platform import FakePlatform, process_cpu
 from bench.generator import SchoolOwner, internal, seed_history
-from connector.runtime import Runtime
-from connector.webhooks.intake import enqueue_delivery
+from connector.engine.runtime import Runtime
+from connector.engine.rq_compat import enqueue_delivery
 
 
 def deliveries_of(owner: SchoolOwner, day: date, count: int) -> list[tuple[str, list[dict]]]:
@@ -85,7 +85,7 @@ def build_template(owner: SchoolOwner, day: date, history_days: int, warm_days: 
     gets a note at most, not a second task.
     """
     from bench.generator import replay_day, settle_outbox
-    from connector.clock import FixedClock
+    from connector.engine.clock import FixedClock
 
     token = new_token("tmpl")
     rt = Runtime(owner.config(key_prefix=token, queue_name=token), redis,
@@ -222,9 +222,9 @@ def fork_worker(config_path: str) -> None:
     from rq import Worker
     from rq.serializers import JSONSerializer
 
-    from connector import runtime
-    from connector.config import load_config
-    from connector.redis_conn import connect
+    from connector.engine import runtime
+    from connector.config.schema import load_config
+    from connector.store.connection import connect
 
     rt = Runtime(load_config(config_path), connect())
     runtime.install(rt)
@@ -285,9 +285,9 @@ def profile(owner: SchoolOwner, template: str, deliveries, args, redis: Redis) -
     """Where a delivery's time goes, in this process (one core), on a copy of the benchmark's state:
 
     1. a ``ConnectorWorker`` built as ``connector worker`` builds it, draining a third of the deliveries;
-    2. ``connector.jobs.process_delivery`` called directly on the next third: the connector's own work, no RQ;
+    2. ``connector.engine.jobs.process_delivery`` called directly on the next third: the connector's own work, no RQ;
     3. RQ alone: the same number of no-op jobs, enqueued with the connector's options, drained by the same worker
-       (3b: by RQ's plain SimpleWorker, to size what ``connector.worker`` saves);
+       (3b: by RQ's plain SimpleWorker, to size what ``connector.engine.rq_compat`` saves);
     4. cProfile of (2) on the last third: the connector's functions by cumulative share.
     Each with its CPU per delivery, Redis round trips by caller, and the Redis server's CPU.
     """
@@ -300,10 +300,10 @@ def profile(owner: SchoolOwner, template: str, deliveries, args, redis: Redis) -
     from rq.job import Retry
     from rq.serializers import JSONSerializer
 
-    from connector import jobs, runtime
-    from connector.webhooks.intake import FAILED_JOB_TTL
+    from connector.engine import jobs, runtime
+    from connector.engine.rq_compat import FAILED_JOB_TTL
 
-    from connector.worker import ConnectorWorker
+    from connector.engine.rq_compat import ConnectorWorker
 
     token = new_token("procprof")
     logging.basicConfig(level=logging.WARNING)
@@ -385,7 +385,7 @@ def profile(owner: SchoolOwner, template: str, deliveries, args, redis: Redis) -
             ps = pstats.Stats(profiler)
             total = ps.total_tt
             wanted = [
-                ("connector.jobs.process_delivery", "jobs.py", "process_delivery"),
+                ("connector.engine.jobs.process_delivery", "jobs.py", "process_delivery"),
                 ("  processing.handle_events", "processing.py", "handle_events"),
                 ("    absence.on_attendance", "absence.py", "on_attendance"),
                 ("      its pipeline: APPLY_MARKS + group + held + notices", "client.py", "execute"),
@@ -414,7 +414,7 @@ def profile(owner: SchoolOwner, template: str, deliveries, args, redis: Redis) -
                         rows[label] = rows.get(label, 0.0) + row[3]
             print(f"  4. cProfile of (2) on {len(items):,} more deliveries, cumulative share of process_delivery "
                   "(the profiler inflates many small calls; shares are what count):")
-            base = rows.get("connector.jobs.process_delivery", total)
+            base = rows.get("connector.engine.jobs.process_delivery", total)
             for label, _, _ in wanted:
                 if label in rows:
                     print(f"      {label:58s} {rows[label] / base:6.1%}")

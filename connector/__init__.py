@@ -6,7 +6,7 @@ import logging
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
-from connector.runtime import Runtime
+from connector.engine.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -14,8 +14,8 @@ log = logging.getLogger(__name__)
 def create_app(config=None, *, runtime: Runtime | None = None) -> Flask:
     """Build the web app for a loaded ``Config`` (or a ready ``Runtime``, as tests pass one); nothing at import."""
     if runtime is None:
-        from connector.config import load_config
-        from connector.redis_conn import connect
+        from connector.config.schema import load_config
+        from connector.store.connection import connect
 
         if config is None:
             import os

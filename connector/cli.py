@@ -20,10 +20,10 @@ from pathlib import Path
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from connector import cases, outbox, runtime, scheduler
-from connector.config import Config, ConfigError, check_config, load_config
-from connector.redis_conn import connect, embedded_url
-from connector.runtime import Runtime
+from connector.engine import cases, outbox, runtime, scheduler
+from connector.config.schema import Config, ConfigError, check_config, load_config
+from connector.store.connection import connect, embedded_url
+from connector.engine.runtime import Runtime
 
 EXAMPLE_CONFIG = Path(__file__).parent / "example" / "connector.yaml"
 SERVE_CHILDREN = ("web", "worker", "scheduler")
@@ -96,14 +96,14 @@ def web_command(args: argparse.Namespace) -> int:
 
 
 def worker_command(args: argparse.Namespace) -> int:
-    """RQ's SimpleWorker (see ``connector.worker``): jobs run in this process (no fork per job), being our own code.
+    """RQ's SimpleWorker (see ``connector.engine.rq_compat``): jobs run in this process (no fork per job), being our own code.
 
     RQ's scheduler runs alongside, because a failed delivery job is retried with RQ's ``Retry``, which needs it.
     Job descriptions stay out of the log: their arguments are pupils' events, and a notice's reason is free text.
     """
     from rq.serializers import JSONSerializer
 
-    from connector.worker import ConnectorWorker
+    from connector.engine.rq_compat import ConnectorWorker
 
     rt = _runtime(args)
     runtime.install(rt)

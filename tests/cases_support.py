@@ -8,8 +8,8 @@ from datetime import datetime
 import pytest
 import responses
 
-from connector import cases, scheduler
-from connector.config import Directory
+from connector.engine import cases, scheduler
+from connector.config.schema import Directory
 from tests.support import PLATFORM, post_event, run_worker
 
 GUARDIAN = {"id": "g-1", "role": "guardian"}

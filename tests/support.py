@@ -17,15 +17,17 @@ import responses
 from redis import Redis
 from rq.serializers import JSONSerializer
 
-from connector import create_app, runtime
+from connector import create_app
+
+from connector.engine import runtime
 from connector.adapters.generic.adapter import GenericSettings
-from connector.clock import FixedClock
-from connector.config import AdapterConfig, Config, Directory, Tenant
+from connector.engine.clock import FixedClock
+from connector.config.schema import AdapterConfig, Config, Directory, Tenant
 from connector.rules.calendar import SchoolCalendar, SchoolYear
 from connector.rules.plan import merge_plan
-from connector.runtime import Runtime
-from connector.webhooks.verify import sign
-from connector.worker import ConnectorWorker
+from connector.engine.runtime import Runtime
+from connector.contract.signatures import sign
+from connector.engine.rq_compat import ConnectorWorker
 
 REDIS_URL = os.environ.get("CONNECTOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
 PLATFORM = "https://platform.test/api"

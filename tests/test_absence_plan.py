@@ -11,8 +11,8 @@ from datetime import date, datetime, time, timedelta, timezone
 import pytest
 import responses
 
-from connector import absence, scheduler
-from connector.clock import OSLO
+from connector.engine import absence, scheduler
+from connector.contract.terms import OSLO
 from tests.support import PLATFORM, post_event, run_worker
 
 
@@ -344,7 +344,7 @@ def test_a_notice_reporting_school_refusal_alerts_the_contact_teacher_at_once(cl
 
 
 def test_a_message_classified_as_refusal_is_handled_like_a_notice_and_a_second_report_is_a_note(client, rt, platform):
-    from connector.consequences import Consequences
+    from connector.engine.consequences import Consequences
 
     tenant = rt.config.tenants["skole-a"]
     for message_id, created in [("m-1", "2026-11-23T07:10:00+01:00"), ("m-2", "2026-11-25T07:05:00+01:00")]:
@@ -352,7 +352,7 @@ def test_a_message_classified_as_refusal_is_handled_like_a_notice_and_a_second_r
         absence.MESSAGE_HANDLERS["school_refusal"](rt, tenant, {
             "type": "message.created", "message_id": message_id, "student_ids": ["s-1"], "created_at": created,
             "sender": {"id": "g-1", "role": "guardian"}, "recipients": [], "timestamp": created}, found)
-        from connector import outbox
+        from connector.engine import outbox
 
         for action in found.write(rt):
             outbox.send(rt, "skole-a", action.external_ref)

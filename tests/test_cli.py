@@ -16,8 +16,10 @@ import psutil
 import pytest
 import requests
 
-from connector import cli, outbox
-from connector.actions import Action, Party, external_ref
+from connector import cli
+
+from connector.engine import outbox
+from connector.contract.actions import Action, Party, external_ref
 from tests.support import PLATFORM, envelope, signed_headers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -140,7 +142,7 @@ def test_dead_letters_retry_of_an_unknown_id_says_so(rt, dead_letter, capsys):
 
 def test_worker_burst_runs_the_queued_jobs_and_returns(rt, redis_client, monkeypatch):
     monkeypatch.setattr(cli, "_runtime", lambda args: rt)
-    job = rt.queue.enqueue("connector.jobs.run_due", [], result_ttl=0, job_id=f"{rt.token}-due")  # cleanup finds it
+    job = rt.queue.enqueue("connector.engine.jobs.run_due", [], result_ttl=0, job_id=f"{rt.token}-due")  # cleanup finds it
     try:
         assert cli.main(["worker", "--burst"]) == 0
         assert rt.queue.count == 0
@@ -161,8 +163,8 @@ def test_the_worker_logs_itself_but_not_every_job_that_went_well(rt, redis_clien
 
     keep = Keep(level=logging.DEBUG)
     logging.getLogger("rq.worker").addHandler(keep)
-    job = rt.queue.enqueue("connector.jobs.run_due", [], result_ttl=0, job_id=f"{rt.token}-due")
-    failing = rt.queue.enqueue("connector.jobs.no_such_job", [], result_ttl=0, failure_ttl=60,
+    job = rt.queue.enqueue("connector.engine.jobs.run_due", [], result_ttl=0, job_id=f"{rt.token}-due")
+    failing = rt.queue.enqueue("connector.engine.jobs.no_such_job", [], result_ttl=0, failure_ttl=60,
                                job_id=f"{rt.token}-failing")  # ids with the test's token: its cleanup finds them
     try:
         assert cli.main(["worker", "--burst"]) == 0

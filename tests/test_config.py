@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from connector.config import AdapterConfig, Config, ConfigError, check_config, config_from_dict, load_config
-from connector.secrets import SecretRef
+from connector.config.schema import AdapterConfig, Config, ConfigError, check_config, config_from_dict, load_config
+from connector.config.secrets import SecretRef
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "connector" / "example" / "connector.yaml"
 
@@ -395,7 +395,7 @@ def test_a_file_secret_is_read_again_when_the_file_is_replaced(tmp_path):
     """Secrets are cached by the file's mtime and size, so a rotation by replacing the file takes effect."""
     import os
 
-    from connector.secrets import SecretRef
+    from connector.config.secrets import SecretRef
 
     path = tmp_path / "secret"
     path.write_text("first-value\n")

@@ -8,8 +8,8 @@ import pytest
 import requests
 import responses
 
-from connector import jobs, outbox, processing, scheduler
-from connector.actions import Action, Party, external_ref
+from connector.engine import jobs, outbox, routing as processing, scheduler
+from connector.contract.actions import Action, Party, external_ref
 from tests.support import PLATFORM, post_event, queued_jobs, run_worker
 
 TASKS = f"{PLATFORM}/tasks"

@@ -10,8 +10,8 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from connector import absence, cases, processing
-from connector.actions import external_ref
+from connector.engine import absence, cases, routing as processing
+from connector.contract.actions import external_ref
 from connector.rules import escalation
 from connector.rules.calendar import SchoolCalendar
 from tests.cases_support import (  # noqa: F401 - ``school`` is a fixture
@@ -148,7 +148,7 @@ def test_absence_notices_and_school_refusal_are_handed_to_the_absence_plan(clien
 
 def test_an_absence_notice_without_an_absence_handler_is_logged_and_left(client, rt, platform, school, monkeypatch,
                                                                           caplog):
-    caplog.set_level(logging.INFO, logger="connector.cases")
+    caplog.set_level(logging.INFO, logger="connector.engine.cases")
     monkeypatch.delitem(absence.MESSAGE_HANDLERS, "absence_notice", raising=False)
     accept_all(platform)
     send_message(client, rt, "Hei, Jonas har feber og blir hjemme i dag.")

@@ -10,7 +10,7 @@ import random
 import pytest
 from marshmallow import ValidationError
 
-from connector.webhooks.schemas import load_event, quick_envelope, quick_register_head
+from connector.contract.events import load_event, quick_envelope, quick_register_head
 
 MARKS = [{"student_id": "s-1", "status": "absent", "documented": False}]
 ENVELOPE = {

@@ -1,6 +1,6 @@
 """The door writes a delivery's job with a script of its own, in RQ's layout: these fail if RQ changes that layout.
 
-``connector.webhooks.intake`` lets RQ build the job's fields but puts them in Redis itself (one round trip instead of
+``connector.engine.rq_compat`` lets RQ build the job's fields but puts them in Redis itself (one round trip instead of
 three). If a new RQ writes a job differently, or reads it differently, a job queued our way must not silently stop
 running, retrying or expiring as set: each test here compares with RQ's own enqueue or runs RQ's own worker.
 """
@@ -15,7 +15,7 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
 
-from connector.webhooks import intake
+from connector.engine import rq_compat
 from tests.support import post_event, queued_jobs, run_worker
 
 REGISTER = {
@@ -27,7 +27,7 @@ TIMESTAMPS = {b"created_at", b"enqueued_at"}
 
 
 def queue_one(rt, delivery_id: str = "msg_contract") -> Job:
-    assert intake.enqueue_delivery(rt, "skole-a", "generic", delivery_id, [{"type": "attendance.register"}])
+    assert rq_compat.enqueue_delivery(rt, "skole-a", "generic", delivery_id, [{"type": "attendance.register"}])
     (job,) = queued_jobs(rt)
     return job
 
@@ -35,8 +35,8 @@ def queue_one(rt, delivery_id: str = "msg_contract") -> Job:
 def test_the_job_hash_is_what_rqs_own_unique_enqueue_writes(rt):
     ours = queue_one(rt)
     theirs = rt.queue.enqueue_call(
-        "connector.jobs.process_delivery", args=ours.args, job_id=f"{ours.id}-rq",
-        description=ours.description, unique=True, result_ttl=0, failure_ttl=intake.FAILED_JOB_TTL,
+        "connector.engine.jobs.process_delivery", args=ours.args, job_id=f"{ours.id}-rq",
+        description=ours.description, unique=True, result_ttl=0, failure_ttl=rq_compat.FAILED_JOB_TTL,
         retry=Retry(max=3, interval=[10, 60, 300]),
     )
     mine, rqs = rt.redis.hgetall(ours.key), rt.redis.hgetall(theirs.key)
@@ -52,11 +52,11 @@ def test_the_job_hash_is_what_rqs_own_unique_enqueue_writes(rt):
 
 def test_rq_reads_back_every_setting(rt):
     job = Job.fetch(queue_one(rt).id, connection=rt.redis, serializer=JSONSerializer)
-    assert job.func_name == "connector.jobs.process_delivery"
+    assert job.func_name == "connector.engine.jobs.process_delivery"
     assert list(job.args) == ["skole-a", "generic", rt.keys.delivery("skole-a", "generic", "msg_contract"),
                               [{"type": "attendance.register"}]]
     assert job.description == "delivery for skole-a/generic"
-    assert (job.result_ttl, job.failure_ttl, job.ttl) == (0, intake.FAILED_JOB_TTL, None)
+    assert (job.result_ttl, job.failure_ttl, job.ttl) == (0, rq_compat.FAILED_JOB_TTL, None)
     assert (job.retries_left, job.retry_intervals) == (3, [10, 60, 300])
     assert job.get_status() == JobStatus.QUEUED and job.origin == rt.queue.name
     assert job.timeout == Queue.DEFAULT_TIMEOUT and job.enqueued_at is not None
@@ -75,7 +75,7 @@ def test_a_failing_job_is_retried_as_set_then_kept_for_failure_ttl(client, rt, m
     def broken(*args, **kwargs):
         raise RuntimeError("the rules broke")
 
-    monkeypatch.setattr("connector.processing.handle_events", broken)
+    monkeypatch.setattr("connector.engine.routing.handle_events", broken)
     post_event(client, "attendance.register", REGISTER, msg_id="msg_fail")
     (job,) = queued_jobs(rt)
     scheduled = ScheduledJobRegistry(queue=rt.queue)
@@ -95,13 +95,13 @@ def test_a_failing_job_is_retried_as_set_then_kept_for_failure_ttl(client, rt, m
     run_worker(rt)
     job.refresh()
     assert job.get_status() == JobStatus.FAILED and job.id in FailedJobRegistry(queue=rt.queue)
-    assert intake.FAILED_JOB_TTL - 60 < rt.redis.ttl(job.key) <= intake.FAILED_JOB_TTL
+    assert rq_compat.FAILED_JOB_TTL - 60 < rt.redis.ttl(job.key) <= rq_compat.FAILED_JOB_TTL
     assert post_event(client, "attendance.register", REGISTER, msg_id="msg_fail").get_json()["duplicate"] is True
 
 
 def test_a_marker_without_a_job_is_a_duplicate_and_writes_nothing(rt):
     rt.redis.set(rt.keys.delivery("skole-a", "generic", "msg_marked"), "1", ex=60)
-    assert not intake.enqueue_delivery(rt, "skole-a", "generic", "msg_marked", [{"type": "attendance.register"}])
+    assert not rq_compat.enqueue_delivery(rt, "skole-a", "generic", "msg_marked", [{"type": "attendance.register"}])
     assert queued_jobs(rt) == [] and not rt.redis.sismember(Queue.redis_queues_keys, rt.queue.key)
 
 
@@ -119,12 +119,12 @@ def test_a_redis_that_lost_the_script_gets_it_again(rt, monkeypatch):
 
     monkeypatch.setattr(rt.redis, "evalsha", forgetful)
     queue_one(rt)
-    assert calls == [intake.ENQUEUE_ONCE_SHA, intake.ENQUEUE_ONCE_SHA]
+    assert calls == [rq_compat.ENQUEUE_ONCE_SHA, rq_compat.ENQUEUE_ONCE_SHA]
 
 
 def test_a_second_enqueue_of_the_same_delivery_is_refused_while_queued(rt):
     job = queue_one(rt)
     before = rt.redis.hgetall(job.key)
     time.sleep(0.002)  # a second write would change enqueued_at
-    assert not intake.enqueue_delivery(rt, "skole-a", "generic", "msg_contract", [{"type": "changed"}])
+    assert not rq_compat.enqueue_delivery(rt, "skole-a", "generic", "msg_contract", [{"type": "changed"}])
     assert rt.redis.hgetall(job.key) == before and rt.redis.llen(rt.queue.key) == 1

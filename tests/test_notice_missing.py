@@ -10,8 +10,8 @@ from datetime import datetime, timezone
 import pytest
 import responses
 
-from connector import scheduler
-from connector.actions import external_ref
+from connector.engine import scheduler
+from connector.contract.actions import external_ref
 from tests.support import PLATFORM, OTHER_TENANT_SECRET, post_event, run_worker
 
 OSLO_MIDNIGHT_FRIDAY = datetime(2026, 11, 26, 23, 0, tzinfo=timezone.utc)  # Fri 27 Nov 00:00 in Oslo

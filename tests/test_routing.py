@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import responses
 
-from connector import outbox, processing
-from connector.actions import external_ref
+from connector.engine import outbox, routing as processing
+from connector.contract.actions import external_ref
 from tests.support import PLATFORM, post_event, run_worker
 
 
@@ -20,7 +20,7 @@ def fire_notice_missing_now(client, rt, platform):
             "marks": [{"student_id": "s-2", "status": "absent", "documented": False}]}
     post_event(client, "attendance.register", data)
     run_worker(rt)
-    from connector import scheduler
+    from connector.engine import scheduler
 
     scheduler.sweep(rt)
     run_worker(rt)
@@ -52,7 +52,7 @@ def test_a_tasks_ref_is_found_for_two_school_years_then_forgotten(client, rt, pl
 
 
 def test_a_task_with_more_to_remember_keeps_it_and_a_pupil_id_may_hold_the_separator(rt):
-    from connector.actions import Action
+    from connector.contract.actions import Action
 
     escalated = Action(kind="task", external_ref="sf1-aaaaaaaaaaaaaaaaaaaaaaa1", rule_id="escalation.level",
                        student_id="s|3", title="t", body="b", case_id="case-9", extra={"line": "school", "level": 1})
@@ -137,7 +137,7 @@ def test_actions_go_through_the_tenants_actions_adapter_when_one_is_set(client, 
 
 
 def test_an_actions_adapter_that_does_not_exist_is_a_configuration_problem():
-    from connector.config import ConfigError, config_from_dict
+    from connector.config.schema import ConfigError, config_from_dict
 
     raw = {"tenants": {"skole": {
         "name": "Skole", "calendar": [{"first_day": "2026-08-13", "last_day": "2027-06-18"}],

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from connector.actions import Action, external_ref
+from connector.contract.actions import Action, external_ref
 from connector.rules import followup
 
 WHO = {"tenant": "skole-a", "rule_id": "absence.single_lessons", "student_id": "s-1"}

@@ -6,7 +6,7 @@ import random
 import pytest
 from marshmallow import ValidationError
 
-from connector.webhooks.schemas import load_data, quick_marks
+from connector.contract.events import load_data, quick_marks
 
 VALUES = {
     "student_id": ["s-1", "", "x" * 200, "x" * 201, 17, None, True, ["s"], "søster-ø"],

@@ -248,7 +248,7 @@ def test_readyz_is_503_when_redis_is_down(rt):
     from redis.retry import Retry
 
     from connector import create_app
-    from connector.runtime import Runtime
+    from connector.engine.runtime import Runtime
 
     down = Runtime(rt.config, Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0)), clock=rt.clock)
     response = create_app(runtime=down).test_client().get("/readyz")
@@ -261,7 +261,7 @@ def test_redis_down_at_intake_is_503_not_202(rt):
     from redis.retry import Retry
 
     from connector import create_app
-    from connector.runtime import Runtime
+    from connector.engine.runtime import Runtime
 
     down = Runtime(rt.config, Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0)), clock=rt.clock)
     response = post_event(create_app(runtime=down).test_client(), "attendance.register", REGISTER)

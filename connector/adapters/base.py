@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Mapping
 import requests
 from marshmallow import Schema
 
-from connector.actions import Action
+from connector.contract.actions import Action
 
 
 class InboundError(Exception):

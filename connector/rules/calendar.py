@@ -13,7 +13,7 @@ from typing import Iterable, Mapping
 
 import holidays
 
-from connector.clock import OSLO
+from connector.contract.terms import OSLO
 
 ONE_DAY = timedelta(days=1)
 

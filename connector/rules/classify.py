@@ -28,18 +28,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from connector.contract.terms import CATEGORIES
+
 KEYWORDS_FILE = Path(__file__).parent / "keywords.yaml"
 
-# The contract's message categories; ``other`` means nothing to do.
-CATEGORIES = (
-    "absence_notice",
-    "school_refusal",
-    "own_child_case",
-    "several_children_case",
-    "school_environment",
-    "staff_involved",
-    "other",
-)
 RULE_LANGUAGES = ("nb", "nn", "en")
 PLATFORM_RULE = "platform.category"  # the rule id recorded when the platform's own category decided
 NO_RULE = "none"  # nothing matched: category ``other``

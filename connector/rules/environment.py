@@ -16,7 +16,7 @@ from datetime import date
 
 from marshmallow import Schema, fields, validate
 
-from connector.actions import Action
+from connector.contract.actions import Action
 from connector.rules import escalation
 from connector.rules.escalation import Context, alert, log, note, party, task, text
 from connector.rules.texts import long_date

@@ -18,7 +18,7 @@ from typing import Any, Mapping, Protocol
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from connector.actions import Action, Party, external_ref
+from connector.contract.actions import Action, Party, external_ref
 from connector.rules import classify
 from connector.rules.calendar import SchoolCalendar
 from connector.rules.effects import Cancel, Schedule

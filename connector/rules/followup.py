@@ -13,7 +13,7 @@ import json
 from datetime import date
 from typing import Any, Callable
 
-from connector.actions import Action, Party, case_id, external_ref
+from connector.contract.actions import Action, Party, case_id, external_ref
 from connector.rules.texts import render
 
 FollowUp = dict[str, Any]

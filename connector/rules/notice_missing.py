@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 from marshmallow import fields
 
-from connector.actions import Action, Party, external_ref
+from connector.contract.actions import Action, Party, external_ref
 from connector.rules.calendar import SchoolCalendar
 from connector.rules.effects import Cancel, Schedule
 from connector.rules.followup import follow_up

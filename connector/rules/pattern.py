@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from marshmallow import fields, validate
 
-from connector.actions import Action, Party, external_ref
+from connector.contract.actions import Action, Party, external_ref
 from connector.rules.calendar import SchoolCalendar
 from connector.rules.followup import opened
 from connector.rules.history import DayRecord, absence_lessons, day_weight, occasions, parse_code

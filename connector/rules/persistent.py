@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 from marshmallow import fields, validate
 
-from connector.actions import Action, Party, case_id, external_ref
+from connector.contract.actions import Action, Party, case_id, external_ref
 from connector.rules.calendar import SchoolCalendar
 from connector.rules.history import DayRecord, absence_lessons, day_weight, occasions
 from connector.rules.settings import RuleSettings, defaults, school_days, share

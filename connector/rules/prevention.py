@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Mapping
 
-from connector.actions import Action, Party, external_ref
+from connector.contract.actions import Action, Party, external_ref
 from connector.rules.calendar import SchoolCalendar, SchoolYear
 from connector.rules.effects import Schedule
 from connector.rules.settings import MonthDay, RuleSettings, defaults, school_days

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Mapping
 
-from connector.actions import Action, Party, external_ref
+from connector.contract.actions import Action, Party, external_ref
 from connector.rules.calendar import SchoolCalendar
 from connector.rules.followup import follow_up
 from connector.rules.settings import RuleSettings, defaults, school_days

@@ -11,7 +11,7 @@ from typing import Any, Iterable, Mapping
 
 from marshmallow import fields
 
-from connector.actions import Action
+from connector.contract.actions import Action
 from connector.rules.calendar import SchoolCalendar
 from connector.rules.effects import Schedule
 from connector.rules.followup import follow_up

@@ -11,8 +11,8 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from redis.exceptions import RedisError
 
 from connector.adapters.base import InboundError
-from connector.runtime import UnknownTarget
-from connector.webhooks.intake import enqueue_delivery
+from connector.engine.runtime import UnknownTarget
+from connector.engine.rq_compat import enqueue_delivery
 
 log = logging.getLogger(__name__)
 

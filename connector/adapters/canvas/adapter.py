@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 import requests
 
-from connector.actions import Action
+from connector.contract.actions import Action
 from connector.adapters.base import Adapter, Inbound, InboundError, SendResult
 from connector.adapters.canvas.api import CanvasApi, CanvasError, Throttled
 from connector.adapters.canvas.live_events import PENDING, EventRejected, envelope, translate
@@ -19,7 +19,7 @@ from connector.adapters.canvas.settings import CanvasSettings
 from connector.adapters.canvas.signatures import (
     KeysUnavailable, LiveEventVerifier, RemoteKeys, SignatureRejected, StaticKeys,
 )
-from connector.clock import OSLO
+from connector.contract.terms import OSLO
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from typing import Any, Callable, Mapping
 
 from marshmallow import ValidationError
 
-from connector.clock import OSLO
-from connector.webhooks.schemas import flatten_errors, load_event
+from connector.contract.terms import OSLO
+from connector.contract.events import flatten_errors, load_event
 
 SHARD_FACTOR = 10**13
 PENDING = "canvas"  # key of the ids a pending event carries from ``receive`` to ``prepare``

@@ -14,7 +14,7 @@ from marshmallow import ValidationError
 from connector.adapters.canvas.api import CanvasApi, CanvasError
 from connector.adapters.canvas.live_events import PENDING
 from connector.adapters.canvas.roster import Roster, RosterCache
-from connector.webhooks.schemas import load_event
+from connector.contract.events import load_event
 
 log = logging.getLogger(__name__)
 

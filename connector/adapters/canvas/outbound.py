@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable
 
-from connector.actions import Action
+from connector.contract.actions import Action
 from connector.adapters.canvas.api import CanvasApi
 
 SUBJECT_MAX = 255  # Canvas's limit for a conversation subject; also the planner note title column

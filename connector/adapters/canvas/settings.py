@@ -7,8 +7,8 @@ from jwt import PyJWKSet
 from jwt.exceptions import PyJWKError, PyJWKSetError
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
-from connector.config import DIRECTORY_ROLES
-from connector.secrets import SecretField
+from connector.contract.terms import DIRECTORY_ROLES
+from connector.config.secrets import SecretField
 
 # Instructure's published key set for signed Live Events (previous, current and next key; rotated monthly).
 INSTRUCTURE_JWKS_URL = "https://8axpcl50e4.execute-api.us-east-1.amazonaws.com/main/jwks"

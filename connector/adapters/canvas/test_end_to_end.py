@@ -9,11 +9,11 @@ import pytest
 import responses
 from responses import matchers
 
-from connector import processing, scheduler
-from connector.actions import Action, Party, external_ref
+from connector.engine import routing as processing, scheduler
+from connector.contract.actions import Action, Party, external_ref
 from connector.adapters.canvas.conftest import CANVAS, calls_to, fixture, query
 from connector.adapters.canvas.test_prepare import CONVERSATION, SELF, TEXT, serve_roster
-from connector.webhooks.intake import enqueue_delivery
+from connector.engine.rq_compat import enqueue_delivery
 from tests.support import run_worker
 
 NOTES = f"{CANVAS}/api/v1/planner_notes"

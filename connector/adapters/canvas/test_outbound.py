@@ -10,8 +10,8 @@ import requests
 import responses
 from responses import matchers
 
-from connector import outbox
-from connector.actions import Action, Party
+from connector.engine import outbox
+from connector.contract.actions import Action, Party
 from connector.adapters.canvas.conftest import CANVAS, TOKEN, calls_to, fixture, query
 
 REF_TASK = "sf1-3f1c9a0d2b7e44c1a9d0e6b5f4a3c2d1e0f9a8b7"  # the marker in outbound/list_planner_notes__with_marker

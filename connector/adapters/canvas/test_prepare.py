@@ -10,7 +10,7 @@ from responses import matchers
 
 from connector.adapters.canvas.api import Throttled
 from connector.adapters.canvas.conftest import CANVAS, calls_to, fixture, query
-from connector.directory import resolve
+from connector.engine.directory import resolve
 from tests.support import queued_jobs
 
 SELF = f"{CANVAS}/api/v1/users/self"

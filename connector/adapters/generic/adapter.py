@@ -7,12 +7,12 @@ from typing import Any, Mapping
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from connector.actions import Action
+from connector.contract.actions import Action
 from connector.adapters.base import Adapter, Inbound, InboundError, SendResult
 from connector.adapters.http import classify_response, post_json
-from connector.secrets import SecretField
-from connector.webhooks.schemas import flatten_errors, load_event
-from connector.webhooks.verify import SignatureError, verify
+from connector.config.secrets import SecretField
+from connector.contract.events import flatten_errors, load_event
+from connector.contract.signatures import SignatureError, verify
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import responses
 
-from connector.actions import Action, Party
-from connector.webhooks.schemas import EVENT_TYPES
+from connector.contract.actions import Action, Party
+from connector.contract.events import EVENT_TYPES
 from tests.support import PLATFORM, queued_jobs, signed_headers
 
 FIXTURES = Path(__file__).parent / "fixtures"

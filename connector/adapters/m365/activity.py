@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Mapping
 
-from connector.actions import Action
+from connector.contract.actions import Action
 
 PREVIEW_CHARS = 150  # Teams shows only the first 150 characters of previewText
 SYSTEM_DEFAULT = "systemDefault"

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import requests
 
-from connector.actions import Action
+from connector.contract.actions import Action
 from connector.adapters.base import Adapter, Inbound, InboundError, SendResult
 from connector.adapters.m365 import activity, planner
 from connector.adapters.m365.graph import Graph, GraphUnavailable, error_code, outcome

@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timezone
 from typing import Any, Iterator
 from zoneinfo import ZoneInfo
 
-from connector.actions import Action
+from connector.contract.actions import Action
 
 OSLO = ZoneInfo("Europe/Oslo")
 MAX_TITLE = 255

@@ -5,7 +5,7 @@ import re
 
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates
 
-from connector.secrets import SecretField
+from connector.config.secrets import SecretField
 
 GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 TEAMS_WEB = "https://teams.microsoft.com/"

@@ -12,13 +12,13 @@ import responses
 from marshmallow import ValidationError
 from responses import matchers
 
-from connector import outbox, processing
-from connector.actions import Action, Party, external_ref
+from connector.engine import outbox, routing as processing
+from connector.contract.actions import Action, Party, external_ref
 from connector.adapters.m365.activity import chain_id
 from connector.adapters.m365.adapter import PrepareFailed
 from connector.adapters.m365.notifications import message_path
 from connector.adapters.m365.settings import M365Settings
-from connector.directory import resolve
+from connector.engine.directory import resolve
 from tests.support import add_adapter, queued_jobs, run_worker
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import requests
 from marshmallow import ValidationError
 
-from connector.actions import Action
+from connector.contract.actions import Action
 from connector.adapters.base import Adapter, Inbound, InboundError, SendResult
 from connector.adapters.moodle import attendance, messages, notes
 from connector.adapters.moodle.directory import RoleDirectory
@@ -17,9 +17,9 @@ from connector.adapters.moodle.events import (
 )
 from connector.adapters.moodle.settings import MoodleSettings
 from connector.adapters.moodle.webservice import MoodleError, WebService
-from connector.webhooks.schemas import EVENT_SCHEMAS, flatten_errors
-from connector.webhooks.verify import HEADERS as SIGNATURE_HEADERS
-from connector.webhooks.verify import SignatureError, verify
+from connector.contract.events import EVENT_SCHEMAS, flatten_errors
+from connector.contract.signatures import HEADERS as SIGNATURE_HEADERS
+from connector.contract.signatures import SignatureError, verify
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ attempt sent, and is reported as done instead of being sent again.
 """
 from __future__ import annotations
 
-from connector.actions import Action
+from connector.contract.actions import Action
 from connector.adapters.base import SendResult
 from connector.adapters.moodle.webservice import MoodleError, WebService
 

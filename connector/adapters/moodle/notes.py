@@ -9,7 +9,7 @@ the pupil's site notes are read (``core_notes_get_course_notes``) for a note alr
 """
 from __future__ import annotations
 
-from connector.actions import Action
+from connector.contract.actions import Action
 from connector.adapters.base import SendResult
 from connector.adapters.moodle.messages import FORMAT_PLAIN, marker
 from connector.adapters.moodle.webservice import WebService

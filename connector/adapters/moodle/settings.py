@@ -5,9 +5,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates, validates_schema
 
-from connector.config import DIRECTORY_ROLES
-from connector.secrets import SecretField
-from connector.webhooks.schemas import STATUSES
+from connector.contract.terms import DIRECTORY_ROLES
+from connector.config.secrets import SecretField
+from connector.contract.events import STATUSES
 
 # mod_attendance installs these four statuses (db/install.php: P, A, L, E); a school that renamed or added
 # acronyms maps them under ``statuses:``, which is merged over this.

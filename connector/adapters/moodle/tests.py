@@ -15,8 +15,8 @@ import responses
 from marshmallow import ValidationError
 from responses import matchers
 
-from connector import outbox, scheduler
-from connector.actions import Action, Party, external_ref
+from connector.engine import outbox, scheduler
+from connector.contract.actions import Action, Party, external_ref
 from connector.adapters.moodle.events import EVENT_NAMES
 from connector.adapters.moodle.settings import MoodleSettings
 from connector.adapters.moodle.webservice import MoodleError

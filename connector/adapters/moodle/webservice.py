@@ -13,7 +13,7 @@ import requests
 
 from connector.adapters.base import SendResult
 from connector.adapters.http import classify_response, post
-from connector.secrets import SecretRef
+from connector.config.secrets import SecretRef
 
 REST_PATH = "/webservice/rest/server.php"
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable
 
-from connector import outbox
-from connector.actions import Action
+from connector.engine import outbox
+from connector.contract.actions import Action
 from connector.rules.effects import Cancel, Schedule
-from connector.runtime import Runtime
+from connector.engine.runtime import Runtime
 
 
 def deadline_member(tenant: str, deadline_id: str) -> str:

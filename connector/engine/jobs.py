@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from connector import outbox, processing, runtime
+from connector.engine import outbox, routing as processing, runtime
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,6 @@ against one instant per job.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
-
-OSLO = ZoneInfo("Europe/Oslo")
 
 
 class SystemClock:

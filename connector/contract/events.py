@@ -10,7 +10,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from connector.rules.classify import CATEGORIES  # the contract's message categories, defined with the classifier
+from connector.contract.terms import CATEGORIES
 
 STATUSES = ("present", "absent", "late", "left_early")
 REASON_CODES = ("illness", "medical", "family", "school_refusal", "other")

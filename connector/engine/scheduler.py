@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 
-from connector.runtime import Runtime
+from connector.engine.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def sweep(rt: Runtime, limit: int = 10_000) -> int:
     members = [m.decode() for m in members]
     queue = rt.queue
     for start in range(0, len(members), BATCH):
-        queue.enqueue("connector.jobs.run_due", members[start:start + BATCH], result_ttl=0, failure_ttl=7 * 24 * 3600)
+        queue.enqueue("connector.engine.jobs.run_due", members[start:start + BATCH], result_ttl=0, failure_ttl=7 * 24 * 3600)
     if members:
         log.info("queued %d due item(s)", len(members))
     return len(members)
@@ -45,7 +45,7 @@ ROUTINES_EVERY_SECONDS = 3600
 
 def run_forever(rt: Runtime, interval: float = 1.0) -> None:  # pragma: no cover - a loop around sweep()
     """Sweep every ``interval``; put the calendar routines on the due set at start and every hour after."""
-    from connector.absence import schedule_routines
+    from connector.engine.absence import schedule_routines
 
     log.info("scheduler sweeping %s every %.1fs", rt.keys.due, interval)
     routines_at = 0.0

@@ -16,9 +16,9 @@ from rq.serializers import JSONSerializer
 
 from connector.adapters import adapter_types
 from connector.adapters.base import Adapter
-from connector.clock import SystemClock
-from connector.config import Config, Tenant
-from connector.keys import Keys
+from connector.engine.clock import SystemClock
+from connector.config.schema import Config, Tenant
+from connector.store.keys import Keys
 
 
 class UnknownTarget(LookupError):
@@ -76,8 +76,8 @@ def current() -> Runtime:
     """The installed runtime, or one built from the environment (``CONNECTOR_CONFIG``, ``REDIS_URL``)."""
     global _current
     if _current is None:
-        from connector.config import load_config
-        from connector.redis_conn import connect
+        from connector.config.schema import load_config
+        from connector.store.connection import connect
 
         _current = Runtime(load_config(os.environ["CONNECTOR_CONFIG"]), connect())
     return _current

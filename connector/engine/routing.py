@@ -12,12 +12,12 @@ import logging
 from collections import defaultdict
 from typing import Any, Callable
 
-from connector import absence, cases, outbox
-from connector.actions import Action
-from connector.config import Tenant
-from connector.consequences import Consequences
+from connector.engine import absence, cases, outbox
+from connector.contract.actions import Action
+from connector.config.schema import Tenant
+from connector.engine.consequences import Consequences
 from connector.rules.effects import Cancel
-from connector.runtime import Runtime
+from connector.engine.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

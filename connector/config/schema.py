@@ -15,7 +15,8 @@ from marshmallow import validates_schema, Schema, ValidationError, fields, post_
 from connector.adapters import adapter_types
 from connector.rules.calendar import SchoolCalendar
 from connector.rules.plan import merge_plan
-from connector.secrets import CONFIG_DIR, SecretRef, SecretUnavailable
+from connector.config.secrets import CONFIG_DIR, SecretRef, SecretUnavailable
+from connector.contract.terms import DIRECTORY_ROLES
 
 
 @dataclass(frozen=True)
@@ -71,19 +72,6 @@ class Config:
 # Tenant and adapter names end up in URLs (/webhooks/<tenant>/<adapter>) and Redis keys.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
-# The roles a directory may name (DOMAIN.md); guardians and pupils come with each event, not from configuration.
-DIRECTORY_ROLES = (
-    "contact_teacher",
-    "subject_teacher",
-    "social_teacher",
-    "school_environment_team",
-    "resource_person",
-    "nearest_leader",
-    "principal",
-    "school_owner",
-    "class_parent_rep",
-    "parents_council",
-)
 
 LANGUAGES = ("nb", "nn", "en")
 

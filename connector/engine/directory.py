@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import logging
 
-from connector.config import Tenant
-from connector.runtime import Runtime
+from connector.config.schema import Tenant
+from connector.engine.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

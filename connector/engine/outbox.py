@@ -24,9 +24,9 @@ from typing import Iterable
 
 from redis.client import Pipeline
 
-from connector.actions import Action
+from connector.contract.actions import Action
 from connector.adapters.base import SendResult
-from connector.runtime import Runtime
+from connector.engine.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

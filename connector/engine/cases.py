@@ -24,13 +24,13 @@ from datetime import date, datetime
 from functools import partial
 from typing import Any
 
-from connector import absence
-from connector.config import Tenant
-from connector.consequences import Consequences
-from connector.directory import resolve
-from connector.keys import digest
+from connector.engine import absence
+from connector.config.schema import Tenant
+from connector.engine.consequences import Consequences
+from connector.engine.directory import resolve
+from connector.store.keys import digest
 from connector.rules import classify, environment, escalation
-from connector.runtime import Runtime
+from connector.engine.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

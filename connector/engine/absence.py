@@ -11,9 +11,9 @@ from collections import OrderedDict
 from datetime import date, datetime
 from typing import Any, Iterable
 
-from connector.config import Tenant
-from connector.consequences import Consequences
-from connector.directory import resolve
+from connector.config.schema import Tenant
+from connector.engine.consequences import Consequences
+from connector.engine.directory import resolve
 from connector.rules import (
     absence_limit,
     followup,
@@ -34,7 +34,7 @@ from connector.rules.history import (
     notice_key,
     retention_cutoff,
 )
-from connector.runtime import Runtime
+from connector.engine.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

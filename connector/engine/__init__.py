@@ -1,0 +1,11 @@
+"""The engine: what happens to an event after the door queued it, and to a deadline when it falls due.
+
+Owns the routing of events, deadlines and task updates to the capabilities (``routing``), the capabilities around the
+pure rules (``absence``: the absence plan; ``cases``: the escalation ladder), committing a job's decisions in one
+transaction (``consequences``), sending actions exactly once (``outbox``), the RQ entry points (``jobs``) and what
+the connector knows of RQ's insides (``rq_compat``), the due-set sweep (``scheduler``), who holds a role
+(``directory``), the clock and what a process works with (``runtime``).
+
+May import: the contract, the rules, the store, the adapters (to send and look up roles) and the configuration.
+Nothing imports the engine but the door, the command line and the app factory.
+"""
