@@ -1,13 +1,18 @@
-"""What handling one delivery or one deadline decided, gathered so it is written in one Redis transaction."""
+"""What handling one delivery or one deadline decided, gathered so it is written in one Redis transaction.
+
+The pupils the job read were checked out (``store.pupils.Checkout``): the transaction runs on the connection that
+watches them, so it writes nothing if one of them changed meanwhile (``Conflict``), and the caller judges again.
+"""
 from __future__ import annotations
 
 import json
 from typing import Any, Iterable
 
-from connector.engine import outbox
 from connector.contract.actions import Action
-from connector.rules.effects import Cancel, Schedule
+from connector.engine import outbox
 from connector.engine.runtime import Runtime
+from connector.rules.effects import Cancel, Schedule
+from connector.store.pupils import Checkout
 
 
 def deadline_member(tenant: str, deadline_id: str) -> str:
@@ -21,13 +26,20 @@ class Consequences:
     and then present in the same delivery ends with the watch dropped.
     """
 
-    def __init__(self, tenant: str, adapter: str):
+    def __init__(self, tenant: str, adapter: str, pupils: Checkout | None = None):
         self.tenant = tenant
         self.adapter = adapter
+        self.pupils = pupils
         self.schedules: dict[str, Schedule] = {}
         self.cancels: set[str] = set()
         self.actions: list[Action] = []
         self.writes: list = []  # callables taking a pipeline: state changes that must commit with the rest
+        self.aborts: list = []  # callables that undo what holding this job's place took (a case's lock)
+
+    @classmethod
+    def start(cls, rt: Runtime, tenant: str, adapter: str) -> "Consequences":
+        """A job's (or one attempt's) consequences, with its own checkout of the pupils it will read."""
+        return cls(tenant, adapter, Checkout(rt.redis, rt.keys, tenant))
 
     def add(self, effects: Iterable[Any]) -> None:
         for effect in effects:
@@ -47,10 +59,12 @@ class Consequences:
 
         ``nx``: set deadlines only where none is set yet (recurring routines must not move a leased one).
         """
-        if not (self.schedules or self.cancels or self.actions or self.writes):
-            return []
         keys, tenant = rt.keys, self.tenant
-        with rt.redis.pipeline(transaction=True) as pipe:
+        pupils = self.pupils or Checkout(rt.redis, keys, tenant)
+        if not (self.schedules or self.cancels or self.actions or self.writes or pupils.pending):
+            pupils.close()
+            return []
+        with pupils.transaction() as pipe:
             for write in self.writes:
                 write(pipe)
             for schedule in self.schedules.values():
@@ -65,5 +79,14 @@ class Consequences:
                 pipe.zrem(keys.due, deadline_member(tenant, deadline_id))
             writer = rt.tenant(tenant).actions_adapter or self.adapter
             outbox.add(pipe, rt, tenant, writer, self.actions, rt.clock.now().timestamp())
-            pipe.execute()
+            pupils.commit(pipe)
         return self.actions
+
+    def abort(self) -> None:
+        """The job will not commit this attempt: let go of what it holds, so its next attempt (or another job)
+        goes on at once."""
+        if self.pupils is not None:
+            self.pupils.close()
+        for undo in self.aborts:
+            undo()
+        self.aborts.clear()

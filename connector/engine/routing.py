@@ -18,6 +18,7 @@ from connector.config.schema import Tenant
 from connector.engine.consequences import Consequences
 from connector.rules.effects import Cancel
 from connector.engine.runtime import Runtime
+from connector.store.pupils import Conflict
 
 log = logging.getLogger(__name__)
 
@@ -51,34 +52,57 @@ def on_task_updated(rt: Runtime, tenant: Tenant, events: list[dict[str, Any]], f
 EVENT_HANDLERS.setdefault("task.updated", []).append(on_task_updated)
 
 
+JUDGE_ATTEMPTS = 25
+
+
+def judged(rt: Runtime, tenant_id: str, adapter: str, decide: Callable[[Consequences], None]) -> list[Action]:
+    """Run ``decide`` on a fresh checkout and commit what it found; again from the start when another job changed
+    a pupil it read (``Conflict``), so the decision is always made on what is stored. Returns the actions queued."""
+    for attempt in range(1, JUDGE_ATTEMPTS + 1):
+        found = Consequences.start(rt, tenant_id, adapter)
+        try:
+            decide(found)
+            return found.write(rt)
+        except Conflict:
+            found.abort()
+            log.info("tenant=%s: a pupil changed meanwhile; judging again (attempt %d)", tenant_id, attempt)
+        except BaseException:
+            found.abort()
+            raise
+    raise Conflict(f"tenant={tenant_id}: pupils kept changing for {JUDGE_ATTEMPTS} attempts; the job is retried")
+
+
 def handle_events(rt: Runtime, tenant_id: str, adapter: str, events: list[dict[str, Any]]) -> list[Action]:
     """Apply one delivery's events, grouped by type in arrival order; returns the actions queued."""
     tenant = rt.tenant(tenant_id)
-    found = Consequences(tenant_id, adapter)
     by_type: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for event in events:
         by_type[event["type"]].append(event)
-    for event_type, batch in by_type.items():
-        handlers = EVENT_HANDLERS.get(event_type)
-        if not handlers:
-            log.info("tenant=%s: no rule handles %s in this version (%d event(s))", tenant_id, event_type, len(batch))
-        for handler in handlers or ():
-            handler(rt, tenant, batch, found)
-    return found.write(rt)
+
+    def decide(found: Consequences) -> None:
+        for event_type, batch in by_type.items():
+            handlers = EVENT_HANDLERS.get(event_type)
+            if not handlers:
+                log.info("tenant=%s: no rule handles %s in this version (%d event(s))", tenant_id, event_type,
+                         len(batch))
+            for handler in handlers or ():
+                handler(rt, tenant, batch, found)
+    return judged(rt, tenant_id, adapter, decide)
 
 
 def fire_deadline(rt: Runtime, tenant_id: str, deadline_id: str) -> list[Action]:
     """Re-evaluate a deadline that fell due against the state as it is now, then forget it."""
     tenant = rt.tenant(tenant_id)
     raw = rt.redis.hget(rt.keys.deadlines(tenant_id), deadline_id)
-    found = Consequences(tenant_id, adapter="")
-    found.add([Cancel(deadline_id)])  # first, so a handler may set the same deadline again (a repeating rule)
-    if raw is not None:
-        payload = json.loads(raw)
-        found.adapter = payload["adapter"]
+    payload = json.loads(raw) if raw is not None else None
+
+    def decide(found: Consequences) -> None:
+        found.add([Cancel(deadline_id)])  # first, so a handler may set the same deadline again (a repeating rule)
+        if payload is None:
+            return
         handlers = DEADLINE_HANDLERS.get(payload["rule_id"])
         if not handlers:
             log.warning("tenant=%s: no handler for deadline rule %s", tenant_id, payload["rule_id"])
         for handler in handlers or ():
             handler(rt, tenant, payload, found)
-    return found.write(rt)
+    return judged(rt, tenant_id, payload["adapter"] if payload else "", decide)

@@ -2,9 +2,16 @@
 
 The seed: "Gjentagende fraværsmønster eller økende fravær: Samtale med elev og foreldre. Skolen kartlegger
 relasjonene … Kontaktlærer informerer ledelsen. Innen en uke." A pattern is found only in absences after the last
-completed conversation, so the same absences never open a second task; while a task is open, a newly found kind
-of pattern adds one note to its case, and nothing more.
-"""
+completed conversation, so the same absences never open a second task.
+
+Judged by the dates in the events, whatever order they come in: a changed day is judged as the end of every window
+it falls in (:func:`judged_days`), not only the window ending on it, so an older day that arrives last still
+completes a finding. What is written does not depend on which day completed it: one task and one alert per
+*episode* (the absences after the last completed conversation, :func:`episode`), due a week after the pattern is
+found, and one note on the task's case for each kind of pattern found in the episode (a weekday, a subject,
+occasions, an increase), each at most once. For the counting kinds (weekday, subject) the same marks in any order
+give the same task, alert and notes. Occasions and the trend may also shrink when a late day joins two absences
+into one or lands in the older window; a finding written is then one that was true on what was known."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -57,13 +64,41 @@ class Finding:
 
 def lookback(day: date, settings: Mapping[str, Any], calendar: SchoolCalendar) -> list[date]:
     """The school days up to ``day`` that the rule reads: a bounded window, whatever the history's length."""
-    span = max(
+    length = span(settings)
+    first = calendar.add_school_days(day, -(length - 1)) if length > 1 else day
+    return calendar.school_days(first, day)
+
+
+def span(settings: Mapping[str, Any]) -> int:
+    """How many school days, up to and including its last, the longest window the rule reads has."""
+    return max(
         settings["repeat_window_school_days"],
         settings["occasion_window_school_days"],
         2 * settings["increase_window_school_days"],
     )
-    first = calendar.add_school_days(day, -(span - 1)) if span > 1 else day
-    return calendar.school_days(first, day)
+
+
+def judged_days(changed: date, settings: Mapping[str, Any], calendar: SchoolCalendar, today: date) -> list[date]:
+    """The days to judge when ``changed`` changed: itself and every school day up to ``today`` whose window it
+    falls in (an older day that arrives late can complete a window ending after it)."""
+    if changed >= today or span(settings) <= 1:
+        return [changed]
+    last = min(calendar.add_school_days(changed, span(settings) - 1), today)
+    later = [d for d in calendar.school_days(changed, last) if d > changed]
+    return [changed, *later]
+
+
+def read_window(changed: date, settings: Mapping[str, Any], calendar: SchoolCalendar, today: date) -> list[date]:
+    """The days whose records judging ``changed`` needs: every window of :func:`judged_days`."""
+    ends = judged_days(changed, settings, calendar, today)
+    return sorted({*lookback(changed, settings, calendar), *ends,
+                   *(calendar.school_days(ends[0], ends[-1]) if len(ends) > 1 else ())})
+
+
+def episode(state: Mapping[str, Any] | None) -> str:
+    """What one task is about: the absences after the last completed conversation (or since records began)."""
+    closed = (state or {}).get("closed_on")
+    return f"after-{closed}" if closed else "first"
 
 
 def _last(days: list[date], n: int) -> list[date]:
@@ -148,10 +183,12 @@ def evaluate(
     settings: Mapping[str, Any], calendar: SchoolCalendar, language: str, teacher: str | None,
     leader: str | None, watched: bool = False, today: date | None = None,
 ) -> tuple[list[Action], dict[str, Any]]:
-    """Task (and an alert to the nearest leader) for a new pattern; a note for a newly found kind while open.
+    """The patterns the window ending on ``day`` shows: the episode's task and alert when none is open yet, and a
+    note for each kind of pattern the episode has not shown before.
 
     ``watched``: a persistence watch runs after a completed conversation, and the persistence rule has the word.
-    The week for the conversation counts from when the pattern is found (``today``), for registers sent late.
+    The week for the conversation counts from when the pattern is found (``today``), so the task is the same
+    whichever late day completed it.
     """
     state = dict(state or {})
     if not settings["enabled"]:
@@ -161,41 +198,41 @@ def evaluate(
     if not found:
         return [], state
     texts = settings.get("texts")
+    actions: list[Action] = []
+    if not state.get("open"):
+        if watched:
+            return [], state
+        occurrence = episode(state)
+        opening = opened(tenant, RULE_ID, student_id, occurrence)
+        due = calendar.add_school_days(max(day, today or day), settings["task_school_days"])
+        why = "\n".join(f"– {describe(f, settings, language)}" for f in found)
+        values = {"why": why, "due_date": long_date(due, language), "date": long_date(day, language)}
+        actions += [
+            Action(
+                kind="task", external_ref=opening["ref"], rule_id=RULE_ID,
+                student_id=student_id, assignee=Party(settings["responsible"], teacher), case_id=opening["case"],
+                title=render(language, "pattern.task.title", texts, **values),
+                body=render(language, "pattern.task.body", texts, **values), due_date=due.isoformat(),
+            ),
+            Action(
+                kind="alert", external_ref=external_ref(tenant, RULE_ID, student_id, occurrence, "alert"),
+                rule_id=RULE_ID, student_id=student_id, assignee=Party("nearest_leader", leader), severity="info",
+                title=render(language, "pattern.alert.title", texts, **values),
+                body=render(language, "pattern.alert.body", texts, **values),
+            ),
+        ]
+        state.update(open=opening, noted=[])
+    current = state["open"]
     noted = set(state.get("noted", []))
-    if state.get("open"):
-        current = state["open"]
-        notes = []
-        for finding in found:
-            if finding.key in noted:
-                continue
-            noted.add(finding.key)
-            notes.append(Action(
-                kind="note",
-                external_ref=external_ref(tenant, RULE_ID, student_id, f"{current['since']}/{finding.key}", "note"),
-                rule_id=RULE_ID, student_id=student_id, case_id=current["case"], title="",
-                body=render(language, "pattern.note.body", texts, finding=describe(finding, settings, language),
-                            since=long_date(date.fromisoformat(current["since"]), language)),
-            ))
-        state["noted"] = sorted(noted)
-        return notes, state
-    if watched:
-        return [], state
-    occurrence = day.isoformat()
-    opening = opened(tenant, RULE_ID, student_id, occurrence)
-    due = calendar.due_after(day, settings["task_school_days"], today)
-    why = "\n".join(f"– {describe(f, settings, language)}" for f in found)
-    values = {"why": why, "due_date": long_date(due, language), "date": long_date(day, language)}
-    task = Action(
-        kind="task", external_ref=opening["ref"], rule_id=RULE_ID,
-        student_id=student_id, assignee=Party(settings["responsible"], teacher), case_id=opening["case"],
-        title=render(language, "pattern.task.title", texts, **values),
-        body=render(language, "pattern.task.body", texts, **values), due_date=due.isoformat(),
-    )
-    alert = Action(
-        kind="alert", external_ref=external_ref(tenant, RULE_ID, student_id, occurrence, "alert"), rule_id=RULE_ID,
-        student_id=student_id, assignee=Party("nearest_leader", leader), severity="info",
-        title=render(language, "pattern.alert.title", texts, **values),
-        body=render(language, "pattern.alert.body", texts, **values),
-    )
-    state.update(open=opening, noted=sorted(f.key for f in found))
-    return [task, alert], state
+    for finding in found:
+        if finding.key in noted:
+            continue
+        noted.add(finding.key)
+        actions.append(Action(
+            kind="note",
+            external_ref=external_ref(tenant, RULE_ID, student_id, f"{current['since']}/{finding.key}", "note"),
+            rule_id=RULE_ID, student_id=student_id, case_id=current["case"], title="",
+            body=render(language, "pattern.note.body", texts, finding=describe(finding, settings, language)),
+        ))
+    state["noted"] = sorted(noted)
+    return actions, state

@@ -63,7 +63,9 @@ def evaluate(
     meeting = date.fromisoformat(state["meeting"])
     if state.get("fired_for") == meeting.isoformat():
         return [], state
-    days = [d for d in watch_days(meeting, settings, calendar) if d <= day]
+    # The whole watch as known now, not only up to the day that changed: a day that arrives late is judged with the
+    # days after it that came first.
+    days = [d for d in watch_days(meeting, settings, calendar) if d <= max(day, today or day)]
     per_day = settings["lessons_per_day"]
     absent_weight = sum(day_weight(records.get(d.isoformat(), {}), per_day) for d in days)
     rate = absent_weight / max(settings["watch_school_days"], 1)

@@ -22,12 +22,31 @@ class Keys:
         return f"{self.prefix}:delivery:{digest(tenant, adapter, delivery_id)}"
 
     def pupil(self, tenant: str, student_id: str) -> str:
-        """Hash of one pupil's compact history: ``g`` (group) and ``d:<date>`` (that day's absences)."""
+        """Hash of one pupil's state; its layout is ``store.pupils``'s."""
         return f"{self.prefix}:t:{tenant}:pupil:{student_id}"
 
     def notices(self, tenant: str, student_id: str) -> str:
         """Hash ``<from>|<to>`` -> reason code of the guardians' written notices (never their text)."""
         return f"{self.prefix}:t:{tenant}:notices:{student_id}"
+
+    def held(self, tenant: str, group: str, day: str) -> str:
+        """Set of the lesson ids a group had on a day (from lesson registers): single lessons or a day away."""
+        return f"{self.prefix}:t:{tenant}:held:{group}:{day}"
+
+    def routines(self, tenant: str) -> str:
+        """Hash ``<rule id>|<occurrence>`` -> ``done``: calendar routines already put on the due set."""
+        return f"{self.prefix}:t:{tenant}:routines"
+
+    def case(self, tenant: str, case_id: str) -> str:
+        """String: a guardian's case as JSON (ids, dates, codes; no message text)."""
+        return f"{self.prefix}:t:{tenant}:case:{case_id}"
+
+    def case_lock(self, tenant: str, case_id: str) -> str:
+        return f"{self.prefix}:t:{tenant}:case-lock:{case_id}"
+
+    def pupil_cases(self, tenant: str, student_id: str) -> str:
+        """Set of the pupil's open case ids: where a guardian's follow-up or a staff member's feedback belongs."""
+        return f"{self.prefix}:t:{tenant}:cases-of:{student_id}"
 
     def deadlines(self, tenant: str) -> str:
         """Hash deadline id -> JSON of what to re-evaluate when it falls due."""

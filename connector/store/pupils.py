@@ -1,0 +1,217 @@
+"""A pupil's state, and the one way a job reads and changes it: check out, decide, commit with compare-and-set.
+
+The pupil hash (``keys.pupil``) holds:
+
+===========================  ==========================================================================
+``g``                        the pupil's group
+``t``                        the retention cutoff the hash was last trimmed to (once per school year)
+``d:<YYYY-MM-DD>``           that day's absences, ``history.encode_day``'s ``key=code;…`` (no field: none)
+``s:<rule id>``              a rule's follow-up state (``followup.pack``)
+``h:<year>:<subject>``       undocumented minutes in a subject this school year (the absence limit)
+``L:<year>:<term>:<subject>``  the absence-limit level already acted on this term
+===========================  ==========================================================================
+
+and beside it the notices hash (``keys.notices``): ``<from>|<to>`` -> reason code, never the notice's text.
+
+**Check out, commit.** A job reads the pupils it works on through a :class:`Checkout`, which first ``WATCH``es their
+keys on the job's own connection; everything the job decided (the pupils' new days and states, and with them the
+deadlines and actions, see ``engine.consequences``) is then written in one ``MULTI``/``EXEC`` on that connection. If
+another job changed one of those pupils in between, ``EXEC`` writes nothing and :class:`Conflict` is raised: the
+job is judged again from the start on what is stored now. So no update is lost, and a job that dies at any line
+before ``EXEC`` has written nothing of its decisions — its retry starts from the same state, never from marks
+saved without their consequences. No lock is held, so a killed worker leaves nothing behind to wait for.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+from redis import Redis
+from redis.exceptions import WatchError
+
+from connector.store.keys import Keys
+from connector.store.scripts import Script
+
+GROUP = "g"
+TRIMMED = "t"
+STATE = "s:"
+
+
+def day_field(day: str) -> str:
+    return f"d:{day}"
+
+
+def state_field(rule_id: str) -> str:
+    return STATE + rule_id
+
+
+class Conflict(RuntimeError):
+    """Another job changed a pupil this job read: nothing was written, and the job is to be judged again."""
+
+
+# KEYS: pupil hashes, then each one's notices hash, in the same order. ARGV[1]: the retention cutoff ("" = none);
+# then per pupil the number of fields wanted and their names. Returns per pupil: the fields' values, the notices as
+# a flat list, and (when the hash was not yet trimmed to the cutoff) its day fields from before the cutoff.
+READ = Script("""
+local n = #KEYS / 2
+local cutoff = ARGV[1]
+local at = 2
+local out = {}
+for i = 1, n do
+  local count = tonumber(ARGV[at])
+  local fields = {}
+  for j = 1, count do fields[j] = ARGV[at + j] end
+  at = at + count + 1
+  local values = {}
+  if count > 0 then values = redis.call('HMGET', KEYS[i], unpack(fields)) end
+  local stale = {}
+  if cutoff ~= '' and redis.call('HGET', KEYS[i], 't') ~= cutoff then
+    for _, field in ipairs(redis.call('HKEYS', KEYS[i])) do
+      if string.sub(field, 1, 2) == 'd:' and string.sub(field, 3) < cutoff then stale[#stale + 1] = field end
+    end
+  end
+  out[i] = {values, redis.call('HGETALL', KEYS[n + i]), stale}
+end
+return out
+""")
+
+
+class Pupil:
+    """What a job read of one pupil: the fields it asked for, the notices, and day fields past the retention."""
+
+    def __init__(self, fields: dict[str, str | None], notices: dict[str, str], stale: list[str]):
+        self.fields, self.notices, self.stale = fields, notices, stale
+
+    def get(self, field: str) -> str | None:
+        return self.fields.get(field)
+
+    @property
+    def group(self) -> str | None:
+        return self.fields.get(GROUP)
+
+
+def _text(value: bytes | None) -> str | None:
+    return value.decode() if value is not None else None
+
+
+class Checkout:
+    """One job's view of the pupils it reads, and the writes it will commit with the rest of its decisions."""
+
+    def __init__(self, redis: Redis, keys: Keys, tenant: str):
+        self.redis, self.keys, self.tenant = redis, keys, tenant
+        self._pipe = None
+        self._watched: set[str] = set()
+        self._writes: list = []
+
+    # --- reading ---------------------------------------------------------------------------------------------------
+
+    def _watch(self, keys: Iterable[str]) -> None:
+        new = [key for key in keys if key not in self._watched]
+        if not new:
+            return
+        if self._pipe is None:
+            self._pipe = self.redis.pipeline(transaction=True)
+        self._pipe.watch(*new)
+        self._watched.update(new)
+
+    def read(self, wants: Mapping[str, Iterable[str]], cutoff: str = "") -> dict[str, Pupil]:
+        """The named fields of each pupil, and its notices, after watching them: one round trip for all.
+
+        ``cutoff``: also list each pupil's day fields from before it (once per school year), for :meth:`trim`.
+        """
+        students = list(wants)
+        if not students:
+            return {}
+        keys = [self.keys.pupil(self.tenant, s) for s in students]
+        keys += [self.keys.notices(self.tenant, s) for s in students]
+        self._watch(keys)
+        args: list[str] = [cutoff]
+        fields_of = []
+        for student in students:
+            fields = list(dict.fromkeys(wants[student]))
+            fields_of.append(fields)
+            args += [str(len(fields)), *fields]
+        replies = READ(self._pipe, keys, args)
+        pupils = {}
+        for student, fields, (values, notices, stale) in zip(students, fields_of, replies):
+            pairs = iter(notices)
+            pupils[student] = Pupil(
+                dict(zip(fields, (_text(v) for v in values))),
+                {k.decode(): v.decode() for k, v in zip(pairs, pairs)},
+                [f.decode() for f in stale],
+            )
+        return pupils
+
+    def members(self, key: str) -> set[str]:
+        """A small set that decisions read (a group's lessons held on a day), watched like the pupils."""
+        self._watch([key])
+        return {m.decode() for m in self._pipe.smembers(key)}
+
+    # --- writing (queued; sent by :meth:`commit`) -----------------------------------------------------------------
+
+    def set_day(self, student: str, day: str, encoded: str) -> None:
+        """A day's new record (``""``: no absence left, the field goes)."""
+        key, field = self.keys.pupil(self.tenant, student), day_field(day)
+        self._writes.append(lambda p: p.hset(key, field, encoded) if encoded else p.hdel(key, field))
+
+    def set_field(self, student: str, field: str, value: str) -> None:
+        key = self.keys.pupil(self.tenant, student)
+        self._writes.append(lambda p: p.hset(key, field, value))
+
+    def set_state(self, student: str, rule_id: str, packed: str) -> None:
+        self.set_field(student, state_field(rule_id), packed)
+
+    def set_group(self, student: str, group: str) -> None:
+        self.set_field(student, GROUP, group)
+
+    def add(self, student: str, field: str, delta: int) -> None:
+        key = self.keys.pupil(self.tenant, student)
+        self._writes.append(lambda p: p.hincrby(key, field, delta))
+
+    def trim(self, student: str, stale: list[str], cutoff: str) -> None:
+        """Drop day fields older than the retention and remember the cutoff trimmed to."""
+        key = self.keys.pupil(self.tenant, student)
+
+        def write(p):
+            if stale:
+                p.hdel(key, *stale)
+            p.hset(key, TRIMMED, cutoff)
+        self._writes.append(write)
+
+    def add_notice(self, student: str, notice_key: str, code: str) -> None:
+        key = self.keys.notices(self.tenant, student)
+        self._writes.append(lambda p: p.hset(key, notice_key, code))
+
+    def add_members(self, key: str, members: Iterable[str], ttl: int) -> None:
+        members = sorted(members)
+        self._writes.append(lambda p: (p.sadd(key, *members), p.expire(key, ttl)))
+
+    # --- committing ------------------------------------------------------------------------------------------------
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._writes)
+
+    def transaction(self):
+        """The pipeline to queue the job's writes on, in ``MULTI`` (on the watching connection if any)."""
+        if self._pipe is None:
+            self._pipe = self.redis.pipeline(transaction=True)
+        self._pipe.multi()
+        for write in self._writes:
+            write(self._pipe)
+        return self._pipe
+
+    def commit(self, pipe) -> list:
+        """``EXEC``: everything or nothing; :class:`Conflict` when a watched pupil changed since it was read."""
+        try:
+            return pipe.execute()
+        except WatchError:
+            raise Conflict(f"tenant={self.tenant}: a pupil changed while this job was deciding") from None
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Give the connection back (``UNWATCH`` if the job stopped before committing)."""
+        if self._pipe is not None:
+            self._pipe.reset()
+            self._pipe = None
+        self._watched.clear()
