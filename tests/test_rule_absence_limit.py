@@ -78,10 +78,10 @@ def test_eight_percent_warns_again_once_five_was_acted_on():
 
 
 def test_a_jump_past_both_warnings_sends_only_the_higher_one():
-    actions, acted = cross(500)
+    actions, acted = cross(500, language="nb")
     assert (kinds(actions), acted) == (WARNED, 0.08)
-    assert actions[0].title == "Absence warning in Matematikk: 8,3 % undocumented"
-    assert "passes 8 %" in actions[0].body
+    assert actions[0].title == "Varsel om fravær i Matematikk: 8,3 % udokumentert"
+    assert "Varselet sendes når fraværet passerer 8 %." in actions[0].body
 
 
 def test_ten_percent_gives_the_contact_teacher_a_task_due_in_three_school_days():
