@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Iterable
 
-from connector.actions import external_ref
+from connector.contract.actions import external_ref
 from connector.rules.calendar import SchoolCalendar
 from connector.rules.history import WHOLE_DAY, lesson_key, mark_code
 from connector.rules.plan import merge_plan

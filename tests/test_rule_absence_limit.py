@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from connector.actions import Party
+from connector.contract.actions import Party
 from connector.rules import absence_limit as rule
 from connector.rules.history import mark_code
 from tests.rule_support import CALENDAR, PUPIL, TENANT, day, lessons, ref, settings, whole_day

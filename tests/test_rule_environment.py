@@ -15,7 +15,7 @@ from datetime import date
 import pytest
 from marshmallow import ValidationError
 
-from connector.actions import Action, Party
+from connector.contract.actions import Action, Party
 from connector.rules import environment as rule
 from connector.rules import escalation
 from connector.rules.effects import Schedule

@@ -6,7 +6,7 @@ school leadership, with minutes as a note: by agreement, default within 10 schoo
 """
 from __future__ import annotations
 
-from connector.actions import Party, case_id
+from connector.contract.actions import Party, case_id
 from connector.rules import external_meeting as rule
 from tests.rule_support import CALENDAR, PUPIL, TENANT, day, ref, settings
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from connector.actions import Party, case_id
+from connector.contract.actions import Party, case_id
 from connector.rules import persistent as rule
 from tests.rule_support import CALENDAR, PUPIL, TENANT, day, history, lessons, ref, settings, whole_day
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from connector.actions import Party
+from connector.contract.actions import Party
 from connector.rules import prevention as rule
 from connector.rules.effects import Schedule
 from connector.rules.plan import merge_plan

@@ -6,7 +6,7 @@ follow-up, a conversation with the pupil and guardians (within 5 school days, as
 """
 from __future__ import annotations
 
-from connector.actions import Party
+from connector.contract.actions import Party
 from connector.rules import school_refusal as rule
 from connector.rules.followup import close, opened
 from tests.rule_support import CALENDAR, PUPIL, TENANT, day, ref, settings

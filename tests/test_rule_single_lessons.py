@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from connector.actions import Party
+from connector.contract.actions import Party
 from connector.rules import single_lessons as rule
 from connector.rules.effects import Schedule
 from connector.rules.followup import close, opened
