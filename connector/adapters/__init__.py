@@ -2,6 +2,12 @@
 
 Each subpackage exposes ``ADAPTER``, a subclass of :class:`connector.adapters.base.Adapter`. Adding a platform is
 adding a folder; nothing outside it changes, because the types are discovered here.
+
+Owns each platform's translation both ways (its events into the contract's, the contract's actions into its API),
+its settings, fixtures and admin README; ``base`` (the interface) and ``http`` (how a platform's answer is read).
+
+May import: the contract and the configuration's secret references. Never the rules, the engine, the store or the
+door (``tests/test_architecture.py``).
 """
 from __future__ import annotations
 
