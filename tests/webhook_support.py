@@ -118,11 +118,15 @@ def load(adapter: str, name: str) -> Fixture:
 
 @pytest.fixture
 def replay(request, client, rt):
-    """``replay(adapter, name, *, tenant, expect_status, expect_answer, expect_events, **signing)`` -> the events
-    queued by this one request, in the order the door queued them."""
+    """``replay(adapter, name, *, tenant, expect_status, expect_answer, expect_error, expect_events, **signing)``
+    -> the events queued by this one request, in the order the door queued them.
+
+    ``expect_answer`` is the whole JSON answer, ``expect_error`` only its ``error`` code (a refusal's message is the
+    adapter's prose, not part of what a replay pins)."""
 
     def replay_(adapter: str, name: str, *, tenant: str = "skole-a", expect_status: int = 202,
-                expect_answer: Any = None, expect_events: list[dict[str, Any]] | None = None, **signing: Any):
+                expect_answer: Any = None, expect_error: str | None = None,
+                expect_events: list[dict[str, Any]] | None = None, **signing: Any):
         entrance = door(adapter)
         for needed in entrance.needs:
             request.getfixturevalue(needed)
@@ -134,6 +138,8 @@ def replay(request, client, rt):
         assert response.status_code == expect_status, f"{adapter}/{name}: {response.status_code} {answer}"
         if expect_answer is not None:
             assert answer == expect_answer, f"{adapter}/{name}"
+        if expect_error is not None:
+            assert (answer or {}).get("error") == expect_error, f"{adapter}/{name}: {answer}"
         if 200 <= response.status_code < 300:
             REPLAYED.add((adapter, name))
         events = [event for job in queued_jobs(rt) if job.id not in before for event in job.args[3]]
