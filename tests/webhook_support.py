@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -148,3 +149,47 @@ def replay(request, client, rt):
         return events
 
     return replay_
+
+
+# --- the pattern check: every inbound fixture is replayed ---------------------------------------------------------
+
+AFTER_REPLAYS = "after_replays"
+DESELECTED: set[Path] = set()  # test files some of whose tests were deselected (-k, -m, --deselect, --lf)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", f"{AFTER_REPLAYS}: runs after every other test, to read what was replayed")
+
+
+def pytest_deselected(items):
+    DESELECTED.update(item.path for item in items)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    last = [item for item in items if item.get_closest_marker(AFTER_REPLAYS)]
+    items[:] = [item for item in items if not item.get_closest_marker(AFTER_REPLAYS)] + last
+
+
+def partial_run(adapter: str, session) -> str | None:
+    """Why this session cannot say whether ``adapter``'s fixtures are all replayed, or ``None`` when it ran every
+    test in the adapter's folder."""
+    folder = ADAPTERS / adapter
+    patterns = session.config.getini("python_files")
+    on_disk = {p for pattern in patterns for p in folder.glob(pattern)}
+    collected = {item.path for item in session.items if item.path.parent == folder}
+    if collected != on_disk:
+        return f"{len(collected)} of the {len(on_disk)} test files in connector/adapters/{adapter}/ were collected"
+    if any(path.parent == folder for path in DESELECTED):
+        return f"some of connector/adapters/{adapter}/'s tests were deselected"
+    narrowed = [arg for arg in session.config.args
+                if "::" in arg and Path(arg.split("::")[0]).resolve().parent == folder]
+    if narrowed:
+        return f"only some tests of connector/adapters/{adapter}/ were asked for ({narrowed[0]})"
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return "under pytest-xdist each worker keeps its own record of what it replayed"
+    return None
+
+
+def unreplayed(adapter: str, replayed: set[tuple[str, str]]) -> list[str]:
+    return [f.path.name for f in inbound_fixtures(adapter) if (adapter, f.name) not in replayed]
