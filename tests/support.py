@@ -29,6 +29,8 @@ from connector.engine.runtime import Runtime
 from connector.contract.signatures import sign
 from connector.engine.rq_compat import ConnectorWorker
 
+pytest_plugins = ["tests.webhook_support"]  # ``replay``: an adapter's fixtures through the real door
+
 REDIS_URL = os.environ.get("CONNECTOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
 PLATFORM = "https://platform.test/api"
 SECRET = "whsec_" + base64.b64encode(b"skoleflyt-test-secret-0001").decode()

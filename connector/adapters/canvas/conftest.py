@@ -1,5 +1,6 @@
 """What the Canvas tests share: a test RSA key set standing in for Instructure's, JWT signing as Live Events does,
-and a ``canvas`` adapter instance for tenant ``skole-a`` beside its ``generic`` one.
+a ``canvas`` adapter instance for tenant ``skole-a`` beside its ``generic`` one, and the Canvas door for the shared
+``replay`` (each inbound fixture holds a Live Event's claims; a replay signs them with the current key).
 
 Only Canvas's HTTP API and the JWKS endpoint are mocked (``platform``); Redis, the door and the worker are real.
 """
@@ -17,7 +18,9 @@ import responses
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+from connector.adapters.canvas.live_events import ALL_EVENT_TYPES
 from tests.support import add_adapter
+from tests.webhook_support import Door, Fixture, register
 
 CANVAS = "https://skole.instructure.com"
 JWKS_URL = "https://keys.example.test/main/jwks"
@@ -84,14 +87,29 @@ def canvas(rt, platform, monkeypatch, jwks, canvas_settings):
     return rt.adapter("skole-a", "canvas")
 
 
+def live_event(claims: dict[str, Any], rsa_keys: dict[str, rsa.RSAPrivateKey], kid: str = "kid-current",
+               content_type: str | None = "application/jwt", key: rsa.RSAPrivateKey | None = None,
+               body: bytes | None = None, **jwt_headers: Any) -> tuple[bytes, dict[str, str]]:
+    """The body and headers an HTTPS data stream with 'Sign Payload' posts: the claims as a JWT signed with ``kid``'s
+    key (or ``key``, claiming ``kid``); ``body`` replaces the JWT with anything at all."""
+    data = body if body is not None else sign(claims, key or rsa_keys[kid], kid, **jwt_headers)
+    return data, ({"content-type": content_type} if content_type else {})
+
+
+def signed_fixture(fixture: Fixture, request, **options: Any) -> tuple[bytes, dict[str, str]]:
+    return live_event(fixture.json(), request.getfixturevalue("rsa_keys"), **options)
+
+
+register(Door("canvas", instance="canvas", wrap=signed_fixture, needs=("canvas",), declared=lambda: ALL_EVENT_TYPES))
+
+
 @pytest.fixture
 def deliver(client, rsa_keys, canvas):
-    """POST a Live Event to the Canvas door the way an HTTPS data stream with 'Sign Payload' does."""
+    """POST claims a test made (a fixture's, changed) to the Canvas door as Canvas would; an unchanged fixture goes
+    through the shared ``replay`` instead."""
 
-    def post(claims: dict[str, Any], kid: str = "kid-current", content_type: str | None = "application/jwt",
-             key: rsa.RSAPrivateKey | None = None, body: bytes | None = None, **jwt_headers: Any):
-        data = body if body is not None else sign(claims, key or rsa_keys[kid], kid, **jwt_headers)
-        headers = {"content-type": content_type} if content_type else {}
+    def post(claims: dict[str, Any], **options: Any):
+        data, headers = live_event(claims, rsa_keys, **options)
         return client.post("/webhooks/skole-a/canvas", data=data, headers=headers)
 
     return post

@@ -53,13 +53,13 @@ def message_rule(monkeypatch):
 
 
 def test_guardians_canvas_message_reaches_the_rules_with_its_text_and_their_actions_land_in_canvas(
-        deliver, rt, platform, message_rule):
+        replay, rt, platform, message_rule):
     platform.add(responses.GET, SELF, json=fixture("outbound/get_user_self"))
     platform.add(responses.GET, CONVERSATION, json=fixture("outbound/get_conversation"))
     serve_roster(platform)
     accept_writes(platform)
 
-    assert deliver(fixture("conversation_message_created")).get_json() == {"accepted": 1}
+    replay("canvas", "conversation_message_created", expect_answer={"accepted": 1})
     run_worker(rt)
 
     (event,) = message_rule
@@ -74,7 +74,7 @@ def test_guardians_canvas_message_reaches_the_rules_with_its_text_and_their_acti
     assert sum(rt.redis.hlen(k) for k in ledger) == 2
 
     calls = len(platform.calls)
-    assert deliver(fixture("conversation_message_created")).get_json() == {"accepted": 0, "duplicate": True}
+    replay("canvas", "conversation_message_created", expect_answer={"accepted": 0, "duplicate": True})
     run_worker(rt)
     assert len(platform.calls) == calls  # Canvas re-sent the event: nothing read, nothing written twice
 

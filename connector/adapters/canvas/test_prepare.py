@@ -30,11 +30,12 @@ def serve_roster(platform, url: str = ROSTER, edit=lambda enrollments: enrollmen
 
 
 @pytest.fixture
-def pending(deliver, rt):
+def pending(replay, rt):
     """The message event as the door queued it: ids only."""
-    assert deliver(fixture("conversation_message_created")).status_code == 202
+    events = replay("canvas", "conversation_message_created", expect_status=202)
     (job,) = queued_jobs(rt)
-    return job.args[3]
+    assert job.args[3] == events
+    return events
 
 
 def serve_message(platform, conversation=None) -> None:

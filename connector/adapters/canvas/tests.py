@@ -65,25 +65,22 @@ def test_every_handled_event_type_has_a_fixture_and_every_fixture_is_replayed_by
 
 
 @pytest.mark.parametrize("name", sorted(REPLAYED))
-def test_signed_fixture_becomes_exactly_this_internal_event(deliver, rt, name):
-    response = deliver(fixture(name))
-    assert response.status_code == 202, response.get_json()
-    assert response.get_json() == {"accepted": 1}
+def test_signed_fixture_becomes_exactly_this_internal_event(replay, rt, name):
+    assert replay("canvas", name, expect_answer={"accepted": 1}) == [REPLAYED[name]]
     assert queued_events(rt) == [REPLAYED[name]]
 
 
 @pytest.mark.parametrize("name", sorted(IGNORED))
-def test_event_type_not_handled_is_answered_202_logged_at_info_and_counted(deliver, rt, caplog, name):
+def test_event_type_not_handled_is_answered_202_logged_at_info_and_counted(replay, rt, caplog, name):
     with caplog.at_level(logging.INFO):
-        response = deliver(fixture(name))
-    assert (response.status_code, response.get_json()) == (202, {"accepted": 0, "ignored": IGNORED[name]})
+        replay("canvas", name, expect_status=202, expect_answer={"accepted": 0, "ignored": IGNORED[name]})
     assert queued_jobs(rt) == []
     assert rt.redis.hget(rt.keys.ignored, IGNORED[name]) == b"1"
     assert any(IGNORED[name] in r.getMessage() and r.levelno == logging.INFO for r in caplog.records)
 
 
-def test_message_event_carries_ids_only_so_no_text_waits_in_the_queue(deliver, rt):
-    deliver(fixture("conversation_message_created"))
+def test_message_event_carries_ids_only_so_no_text_waits_in_the_queue(replay, rt):
+    replay("canvas", "conversation_message_created")
     (job,) = queued_jobs(rt)
     assert "body" not in json.dumps(job.args[3]) and "subject" not in json.dumps(job.args[3])
 
@@ -96,18 +93,17 @@ def test_global_ids_in_event_bodies_become_the_local_ids_of_the_rest_api(deliver
     assert (event[PENDING]["author_id"], event[PENDING]["conversation_id"]) == ("5001", "53")
 
 
-def test_pupil_enrollment_is_grouped_by_section_when_configured(deliver, rt, canvas):
+def test_pupil_enrollment_is_grouped_by_section_when_configured(replay, rt, canvas):
     canvas.settings = {**canvas.settings, "group_by": "section"}
-    deliver(fixture("enrollment_created__student"))
-    (event,) = queued_events(rt)
+    (event,) = replay("canvas", "enrollment_created__student")
+    assert queued_events(rt) == [event]
     assert event["group_id"] == "4811"
 
 
-def test_redelivered_event_is_accepted_once(deliver, rt):
-    first = deliver(fixture("conversation_message_created"))
-    second = deliver(fixture("conversation_message_created"))  # the same event, signed again
-    assert first.get_json() == {"accepted": 1}
-    assert second.get_json() == {"accepted": 0, "duplicate": True}
+def test_redelivered_event_is_accepted_once(replay, rt):
+    replay("canvas", "conversation_message_created", expect_answer={"accepted": 1})
+    replay("canvas", "conversation_message_created",  # the same event, signed again
+           expect_answer={"accepted": 0, "duplicate": True})
     assert len(queued_jobs(rt)) == 1
 
 
@@ -135,10 +131,10 @@ def test_body_that_is_not_a_jwt_is_refused_401(deliver, body):
     assert (response.status_code, response.get_json()["error"]) == (401, "invalid_signature")
 
 
-def test_signature_by_a_key_not_in_the_key_set_is_refused_401(deliver):
+def test_signature_by_a_key_not_in_the_key_set_is_refused_401(replay):
     stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    response = deliver(fixture("conversation_message_created"), key=stranger)  # claims kid-current, wrong key
-    assert (response.status_code, response.get_json()["error"]) == (401, "invalid_signature")
+    replay("canvas", "conversation_message_created", key=stranger,  # claims kid-current, wrong key
+           expect_status=401, expect_error="invalid_signature")
 
 
 def test_tampered_claims_are_refused_401(deliver, rsa_keys):
@@ -206,9 +202,10 @@ def test_signed_event_with_a_bad_id_is_422_naming_the_field(deliver):
     assert (response.status_code, response.get_json()["fields"]) == (422, {"body.message_id": ["Expected a Canvas id."]})
 
 
-def test_refusals_log_no_token_and_no_content(deliver, caplog):
+def test_refusals_log_no_token_and_no_content(replay, caplog):
     with caplog.at_level(logging.DEBUG):
-        deliver(fixture("conversation_message_created"), key=rsa.generate_private_key(65537, 2048))
+        replay("canvas", "conversation_message_created", key=rsa.generate_private_key(65537, 2048),
+               expect_status=401)
     assert TOKEN not in caplog.text and "foresatt.testesen" not in caplog.text
 
 
@@ -232,9 +229,9 @@ def test_events_signed_with_the_previous_or_next_key_are_accepted_during_rotatio
         assert deliver(claims, kid=kid).status_code == 202
 
 
-def test_a_key_rotated_in_since_the_last_fetch_is_found_by_one_refresh(deliver, platform, jwks):
+def test_a_key_rotated_in_since_the_last_fetch_is_found_by_one_refresh(replay, deliver, platform, jwks):
     rotated = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    assert deliver(fixture("conversation_message_created")).status_code == 202
+    replay("canvas", "conversation_message_created", expect_status=202)
     platform.replace(responses.GET, JWKS_URL, json={"keys": jwks["keys"][1:] + [public_jwk(rotated, "kid-after")]})
     claims = fixture("conversation_message_created")
     claims["body"]["message_id"] = "46"
@@ -242,19 +239,18 @@ def test_a_key_rotated_in_since_the_last_fetch_is_found_by_one_refresh(deliver, 
     assert jwks_fetches(platform) == 2
 
 
-def test_unknown_kid_is_refused_401_and_does_not_refetch_the_key_set_on_every_request(deliver, platform, rsa_keys):
+def test_unknown_kid_is_refused_401_and_does_not_refetch_the_key_set_on_every_request(replay, platform, rsa_keys):
     for _ in range(3):
-        response = deliver(fixture("conversation_message_created"), kid="kid-unknown", key=rsa_keys["kid-current"])
-        assert (response.status_code, response.get_json()["error"]) == (401, "unknown_key")
+        replay("canvas", "conversation_message_created", kid="kid-unknown", key=rsa_keys["kid-current"],
+               expect_status=401, expect_error="unknown_key")
     assert jwks_fetches(platform) == 2  # the first fetch, then one forced refresh; then pyjwt's cool-down holds
 
 
 @pytest.mark.parametrize("answer", [dict(status=502, body="Bad Gateway"), dict(json={"keys": []}),
                                     dict(body="<html>maintenance</html>")])
-def test_key_set_endpoint_down_or_garbled_is_answered_503_so_the_sender_retries(deliver, platform, answer):
+def test_key_set_endpoint_down_or_garbled_is_answered_503_so_the_sender_retries(replay, canvas, platform, answer):
     platform.replace(responses.GET, JWKS_URL, **answer)
-    response = deliver(fixture("conversation_message_created"))
-    assert (response.status_code, response.get_json()["error"]) == (503, "keys_unavailable")
+    replay("canvas", "conversation_message_created", expect_status=503, expect_error="keys_unavailable")
 
 
 class TestStaticKeySet:
@@ -264,13 +260,12 @@ class TestStaticKeySet:
     def canvas_settings(self, jwks):
         return {"jwks": {"keys": jwks["keys"][:2]}}
 
-    def test_event_signed_with_a_configured_key_is_accepted_without_fetching(self, deliver, platform):
-        assert deliver(fixture("conversation_message_created")).status_code == 202
+    def test_event_signed_with_a_configured_key_is_accepted_without_fetching(self, replay, platform):
+        replay("canvas", "conversation_message_created", expect_status=202)
         assert jwks_fetches(platform) == 0
 
-    def test_event_signed_with_a_key_not_configured_is_refused_401(self, deliver, platform):
-        response = deliver(fixture("conversation_message_created"), kid="kid-next")
-        assert (response.status_code, response.get_json()["error"]) == (401, "unknown_key")
+    def test_event_signed_with_a_key_not_configured_is_refused_401(self, replay, platform):
+        replay("canvas", "conversation_message_created", kid="kid-next", expect_status=401, expect_error="unknown_key")
         assert jwks_fetches(platform) == 0
 
 

@@ -20,6 +20,7 @@ from connector.adapters.m365.notifications import message_path
 from connector.adapters.m365.settings import M365Settings
 from connector.engine.directory import resolve
 from tests.support import add_adapter, queued_jobs, run_worker
+from tests.webhook_support import load
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TENANT = "84bd8158-6d4d-4958-8b9f-9d6445542f95"
@@ -40,10 +41,6 @@ CHAT_PATH = f"/chats/{CHAT_ID}/messages/1612289765949"
 TEACHERS_URL = f"{GRAPH}/education/classes/{CLASS_7A}/teachers"
 CHANNEL_PATH = ("/teams/fbe2bf47-16c8-47cf-b4a5-4b9b187c508b/channels/19:4a95f7d8db4c4e7fae857bcebe0623e6@thread.tacv2"
                 "/messages/1612293113399")
-
-
-def inbound(name: str) -> bytes:
-    return (FIXTURES / f"{name}.json").read_bytes()
 
 
 def answer(name: str) -> dict:
@@ -77,8 +74,13 @@ def login(platform, token: str = "token__client_credentials", status: int = 200)
     platform.add(responses.POST, TOKEN_URL, json=answer(token), status=status)
 
 
-def replay(client, body: bytes, content_type: str = "application/json"):
+def post_notification(client, body: bytes, content_type: str = "application/json"):
+    """A notification a test wrote or changed; an unchanged fixture goes through the shared ``replay``."""
     return client.post("/webhooks/skole-a/teams", data=body, content_type=content_type)
+
+
+def notification(name: str) -> dict:
+    return load("m365", name).json()
 
 
 def queued_events(rt) -> list[dict]:
@@ -126,58 +128,55 @@ def test_every_inbound_and_outbound_fixture_is_replayed_by_a_test():
 # --- in: the door ----------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", sorted(REPLAYED))
-def test_new_message_notification_is_queued_as_a_message_to_read_in_the_worker(client, rt, teams, name):
-    response = replay(client, inbound(name))
-    assert (response.status_code, response.get_json()) == (202, {"accepted": 1})
-    (event,) = queued_events(rt)
+def test_new_message_notification_is_queued_as_a_message_to_read_in_the_worker(replay, rt, name):
+    (event,) = replay("m365", name, expect_status=202, expect_answer={"accepted": 1})
+    assert queued_events(rt) == [event]
     assert event.pop("timestamp")
     assert event == {"type": "message.created", "m365_message": REPLAYED[name]}
 
 
 @pytest.mark.parametrize("name", sorted(IGNORED))
-def test_lifecycle_notification_is_answered_202_logged_and_counted(client, rt, teams, name, caplog):
+def test_lifecycle_notification_is_answered_202_logged_and_counted(replay, rt, name, caplog):
     caplog.set_level(logging.INFO)
-    response = replay(client, inbound(name))
-    assert (response.status_code, response.get_json()) == (202, {"accepted": 0, "ignored": IGNORED[name]})
+    replay("m365", name, expect_status=202, expect_answer={"accepted": 0, "ignored": IGNORED[name]})
     assert queued_jobs(rt) == []
     assert rt.redis.hget(rt.keys.ignored, IGNORED[name]) == b"1"
     assert f"ignored event type '{IGNORED[name]}'" in caplog.text
 
 
 def test_edited_message_is_ignored_not_dropped_silently(client, rt, teams):
-    notification = json.loads(inbound("change_notification__channel_message_created"))
-    notification["value"][0]["changeType"] = "updated"
-    response = replay(client, json.dumps(notification).encode())
+    edited = notification("change_notification__channel_message_created")
+    edited["value"][0]["changeType"] = "updated"
+    response = post_notification(client, json.dumps(edited).encode())
     assert response.get_json() == {"accepted": 0, "ignored": "chatMessage.updated"}
     assert rt.redis.hget(rt.keys.ignored, "chatMessage.updated") == b"1"
 
 
-def test_redelivered_notification_is_queued_once(client, rt, teams):
-    body = inbound("change_notification__channel_message_created")
-    assert replay(client, body).get_json() == {"accepted": 1}
-    assert replay(client, body).get_json() == {"accepted": 0, "duplicate": True}
+def test_redelivered_notification_is_queued_once(replay, rt):
+    replay("m365", "change_notification__channel_message_created", expect_answer={"accepted": 1})
+    replay("m365", "change_notification__channel_message_created", expect_answer={"accepted": 0, "duplicate": True})
     assert len(queued_jobs(rt)) == 1
 
 
 @pytest.mark.parametrize("client_state", ["someone-elses-state", None])
 def test_wrong_or_missing_client_state_is_refused_401(client, rt, teams, client_state):
-    notification = json.loads(inbound("change_notification__channel_message_created"))
-    notification["value"][0]["clientState"] = client_state
-    response = replay(client, json.dumps(notification).encode())
+    forged = notification("change_notification__channel_message_created")
+    forged["value"][0]["clientState"] = client_state
+    response = post_notification(client, json.dumps(forged).encode())
     assert (response.status_code, response.get_json()["error"]) == (401, "invalid_client_state")
     assert queued_jobs(rt) == []
 
 
 def test_notification_from_another_tenant_is_refused_401(client, rt, teams):
-    notification = json.loads(inbound("change_notification__channel_message_created"))
-    notification["value"][0]["tenantId"] = "00000000-0000-0000-0000-000000000000"
-    assert replay(client, json.dumps(notification).encode()).status_code == 401
+    foreign = notification("change_notification__channel_message_created")
+    foreign["value"][0]["tenantId"] = "00000000-0000-0000-0000-000000000000"
+    assert post_notification(client, json.dumps(foreign).encode()).status_code == 401
 
 
-def test_client_state_being_rotated_in_is_accepted_beside_the_old_one(client, rt, teams, monkeypatch):
+def test_client_state_being_rotated_in_is_accepted_beside_the_old_one(replay, rt, teams, monkeypatch):
     monkeypatch.setenv("SKOLE_A_M365_STATE", CLIENT_STATE)
     monkeypatch.setenv("SKOLE_A_M365_STATE_NEXT", "the-next-client-state")
-    assert replay(client, inbound("change_notification__channel_message_created")).status_code == 202
+    replay("m365", "change_notification__channel_message_created", expect_status=202)
 
 
 @pytest.mark.parametrize("body,content_type,status,code", [
@@ -187,14 +186,14 @@ def test_client_state_being_rotated_in_is_accepted_beside_the_old_one(client, rt
     (b"", "text/plain; charset=utf-8", 400, "validation_not_answered"),
 ])
 def test_bodies_graph_never_sends_are_refused_with_their_status(client, rt, teams, body, content_type, status, code):
-    response = replay(client, body, content_type)
+    response = post_notification(client, body, content_type)
     assert (response.status_code, response.get_json()["error"]) == (status, code)
 
 
 def test_chat_message_notification_naming_no_message_is_refused_422_with_the_field(client, rt, teams):
-    notification = json.loads(inbound("change_notification__channel_message_created"))
-    notification["value"][0]["resource"] = "teams('x')/channels('y')"
-    response = replay(client, json.dumps(notification).encode())
+    unaddressed = notification("change_notification__channel_message_created")
+    unaddressed["value"][0]["resource"] = "teams('x')/channels('y')"
+    response = post_notification(client, json.dumps(unaddressed).encode())
     assert (response.status_code, response.get_json()["fields"]) == (422, {"value.0.resource": [
         "Not a channel or chat message path."]})
 
@@ -559,7 +558,7 @@ def test_retried_action_does_not_call_graph_twice(rt, teams, platform):
 
 # --- end to end ------------------------------------------------------------------------------------------------
 
-def test_teams_message_reaches_the_contact_teachers_activity_feed_end_to_end(client, rt, teams, platform, monkeypatch):
+def test_teams_message_reaches_the_contact_teachers_activity_feed_end_to_end(replay, rt, teams, platform, monkeypatch):
     """No rule acts on ``message.created`` yet (the classifier comes with the escalation ladder), so a stand-in
     handler alerts the class's contact teacher. Everything else is the real path: Graph's notification at the
     door, the job, ``prepare`` reading the message and its author's role from Graph, the role lookup, the outbox,
@@ -582,8 +581,7 @@ def test_teams_message_reaches_the_contact_teachers_activity_feed_end_to_end(cli
     platform.add(responses.GET, TEACHERS_URL, json=answer("education_class_teachers"))
     platform.add(responses.POST, activity_url(TEACHER), status=204)
 
-    response = replay(client, inbound("change_notification__chat_message_created_with_resource_data"))
-    assert response.get_json() == {"accepted": 1}
+    replay("m365", "change_notification__chat_message_created_with_resource_data", expect_answer={"accepted": 1})
     run_worker(rt)
 
     (call,) = calls_to(platform, "sendActivityNotification")

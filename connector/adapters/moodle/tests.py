@@ -20,7 +20,8 @@ from connector.contract.actions import Action, Party, external_ref
 from connector.adapters.moodle.events import EVENT_NAMES
 from connector.adapters.moodle.settings import MoodleSettings
 from connector.adapters.moodle.webservice import MoodleError
-from tests.support import SECRET, add_adapter, queued_jobs, run_worker, signed_headers
+from tests.support import SECRET, add_adapter, queued_jobs, run_worker
+from tests.webhook_support import load
 
 FIXTURES = Path(__file__).parent / "fixtures"
 OUTBOUND = FIXTURES / "outbound"
@@ -56,17 +57,6 @@ def moodle(rt, monkeypatch, moodle_settings):
         **moodle_settings,
     })
     return rt.adapter("skole-a", "moodle")
-
-
-def fixture_body(name: str) -> tuple[bytes, str]:
-    (path,) = [p for p in INBOUND if p.stem == name]
-    media = "application/x-www-form-urlencoded" if path.suffix == ".txt" else "application/json"
-    return path.read_bytes(), media
-
-
-def replay(client, name: str, **headers):
-    body, media = fixture_body(name)
-    return client.post(WEBHOOK, data=body, headers={"content-type": media, **headers})
 
 
 def outbound(name: str):
@@ -158,47 +148,41 @@ def test_every_outbound_fixture_is_used_by_a_test():
 
 
 @pytest.mark.parametrize("name", sorted(REPLAYED))
-def test_fixture_becomes_exactly_this_queued_event(client, rt, moodle, name):
-    response = replay(client, name)
-    assert response.status_code == 202, response.get_json()
-    assert response.get_json() == {"accepted": len(REPLAYED[name])}
+def test_fixture_becomes_exactly_this_queued_event(replay, rt, name):
+    assert replay("moodle", name, expect_answer={"accepted": len(REPLAYED[name])}) == REPLAYED[name]
     assert queued_events(rt) == REPLAYED[name]
 
 
 @pytest.mark.parametrize("name", sorted(SIGNED))
-def test_standard_webhooks_signed_variant_needs_no_token_in_the_body(client, rt, moodle, name):
-    body, media = fixture_body(name)
-    response = client.post(WEBHOOK, data=body, headers={**signed_headers(body), "content-type": media})
-    assert response.status_code == 202, response.get_json()
+def test_standard_webhooks_signed_variant_needs_no_token_in_the_body(replay, rt, name):
+    assert replay("moodle", name) == SIGNED[name]
     assert queued_events(rt) == SIGNED[name]
 
 
 @pytest.mark.parametrize("name", sorted(IGNORED))
-def test_event_type_not_handled_is_answered_202_logged_and_counted(client, rt, moodle, caplog, name):
+def test_event_type_not_handled_is_answered_202_logged_and_counted(replay, rt, caplog, name):
     caplog.set_level(logging.INFO)
-    response = replay(client, name)
-    assert response.status_code == 202
-    assert response.get_json() == {"accepted": 0, "ignored": IGNORED[name]}
+    assert replay("moodle", name, expect_status=202, expect_answer={"accepted": 0, "ignored": IGNORED[name]}) == []
     assert queued_jobs(rt) == []
     assert rt.redis.hget(rt.keys.ignored, IGNORED[name]) == b"1"
     assert any(r.levelno == logging.INFO and repr(IGNORED[name]) in r.getMessage() for r in caplog.records)
 
 
-def test_form_encoded_and_json_posts_of_one_event_are_one_delivery(client, rt, moodle):
+def test_form_encoded_and_json_posts_of_one_event_are_one_delivery(replay, rt):
     """The plugin's 2019 task posts form fields, its release posts JSON; a switch between them must not double."""
-    assert replay(client, "attendance_taken").get_json() == {"accepted": 1}
-    assert replay(client, "attendance_taken__form_encoded").get_json() == {"accepted": 0, "duplicate": True}
+    replay("moodle", "attendance_taken", expect_answer={"accepted": 1})
+    replay("moodle", "attendance_taken__form_encoded", expect_answer={"accepted": 0, "duplicate": True})
     assert len(queued_jobs(rt)) == 1
 
 
-def test_redelivered_event_is_queued_once(client, rt, moodle):
-    assert replay(client, "attendance_taken").status_code == 202
-    assert replay(client, "attendance_taken").get_json() == {"accepted": 0, "duplicate": True}
+def test_redelivered_event_is_queued_once(replay, rt):
+    replay("moodle", "attendance_taken", expect_status=202)
+    assert replay("moodle", "attendance_taken", expect_answer={"accepted": 0, "duplicate": True}) == []
     assert len(queued_jobs(rt)) == 1
 
 
 def event_with(name: str, **changes) -> bytes:
-    body = json.loads(fixture_body(name)[0])
+    body = load("moodle", name).json()
     body.update(changes)
     return json.dumps(body).encode()
 
@@ -212,33 +196,27 @@ def test_wrong_or_missing_token_is_401(client, rt, moodle, token):
     assert queued_jobs(rt) == []
 
 
-def test_token_is_compared_in_constant_time(client, rt, moodle, monkeypatch):
+def test_token_is_compared_in_constant_time(replay, rt, moodle, monkeypatch):
     compared = []
     real = hmac.compare_digest
     monkeypatch.setattr(hmac, "compare_digest", lambda a, b: compared.append(1) or real(a, b))
-    assert replay(client, "attendance_taken").status_code == 202
+    replay("moodle", "attendance_taken", expect_status=202)
     assert compared
 
 
-def test_bad_signature_is_401_even_with_the_right_token_in_the_body(client, rt, moodle):
-    body, media = fixture_body("attendance_taken")
-    headers = signed_headers(body, secret="whsec_" + "QW5vdGhlclNlY3JldEZvclRlc3Rz")
-    response = client.post(WEBHOOK, data=body, headers={**headers, "content-type": media})
-    assert response.status_code == 401
-    assert response.get_json()["error"] == "invalid_signature"
+def test_bad_signature_is_401_even_with_the_right_token_in_the_body(replay, rt):
+    replay("moodle", "attendance_taken", signed=True, secret="whsec_" + "QW5vdGhlclNlY3JldEZvclRlc3Rz",
+           expect_status=401, expect_error="invalid_signature")
 
 
 @pytest.mark.parametrize("moodle_settings", [{"webhook_secrets": []}])
-def test_signed_delivery_is_401_when_no_secret_is_configured(client, rt, moodle):
-    body, media = fixture_body("attendance_taken__signed")
-    response = client.post(WEBHOOK, data=body, headers={**signed_headers(body), "content-type": media})
-    assert response.status_code == 401
+def test_signed_delivery_is_401_when_no_secret_is_configured(replay, rt, moodle):
+    replay("moodle", "attendance_taken__signed", expect_status=401)
 
 
-def test_stale_signature_timestamp_is_401(client, rt, moodle):
-    body, media = fixture_body("attendance_taken__signed")
-    headers = signed_headers(body, timestamp=int(datetime.now(timezone.utc).timestamp()) - 3600)
-    assert client.post(WEBHOOK, data=body, headers={**headers, "content-type": media}).status_code == 401
+def test_stale_signature_timestamp_is_401(replay, rt):
+    replay("moodle", "attendance_taken__signed", timestamp=int(datetime.now(timezone.utc).timestamp()) - 3600,
+           expect_status=401)
 
 
 def test_body_that_is_not_json_is_400(client, rt, moodle):
@@ -246,9 +224,8 @@ def test_body_that_is_not_json_is_400(client, rt, moodle):
     assert response.status_code == 400
 
 
-def test_other_media_type_is_415(client, rt, moodle):
-    body, _ = fixture_body("attendance_taken")
-    assert client.post(WEBHOOK, data=body, headers={"content-type": "text/plain"}).status_code == 415
+def test_other_media_type_is_415(replay, rt):
+    replay("moodle", "attendance_taken", content_type="text/plain", expect_status=415)
 
 
 def test_event_without_name_is_422_naming_the_field(client, rt, moodle):
@@ -282,25 +259,25 @@ REGISTER_42 = {
 }
 
 
-def test_attendance_taken_becomes_one_register_with_every_pupils_status(client, rt, moodle, platform):
+def test_attendance_taken_becomes_one_register_with_every_pupils_status(replay, rt, moodle, platform):
     answer(platform, "mod_attendance_get_session", "mod_attendance_get_session")
-    replay(client, "attendance_taken")
-    assert moodle.prepare(queued_events(rt)) == [REGISTER_42]
+    events = replay("moodle", "attendance_taken")
+    assert moodle.prepare(events) == [REGISTER_42]
     (call,) = calls(platform, "mod_attendance_get_session")
     assert call == {"wstoken": WS_TOKEN, "sessionid": "42"}
 
 
-def test_prepared_register_carries_no_name_and_no_remark(client, rt, moodle, platform):
+def test_prepared_register_carries_no_name_and_no_remark(replay, rt, moodle, platform):
     answer(platform, "mod_attendance_get_session", "mod_attendance_get_session")
-    replay(client, "attendance_taken")
-    text = json.dumps(moodle.prepare(queued_events(rt)), ensure_ascii=False)
+    events = replay("moodle", "attendance_taken")
+    text = json.dumps(moodle.prepare(events), ensure_ascii=False)
     assert "Elev" not in text and "Tannlege" not in text
 
 
-def test_pupil_marking_themself_becomes_one_mark(client, rt, moodle, platform):
+def test_pupil_marking_themself_becomes_one_mark(replay, rt, moodle, platform):
     answer(platform, "mod_attendance_get_session", "mod_attendance_get_session")
-    replay(client, "attendance_taken_by_student")
-    assert moodle.prepare(queued_events(rt)) == [{
+    events = replay("moodle", "attendance_taken_by_student")
+    assert moodle.prepare(events) == [{
         "type": "attendance.marked", "timestamp": "2026-11-23T08:29:00+00:00", "student_id": "12",
         "status": "absent", "documented": False, "date": "2026-11-23", "group_id": "7",
         "lesson": {"id": "attendance-session-42", "start": "09:25", "end": "10:10"},
@@ -311,10 +288,10 @@ def test_pupil_marking_themself_becomes_one_mark(client, rt, moodle, platform):
     "T": {"status": "present", "documented": False}, "F": {"status": "absent", "documented": False},
     "S": {"status": "late", "documented": False}, "G": {"status": "absent", "documented": True},
 }}])
-def test_renamed_acronyms_follow_the_configured_mapping_and_group_sessions_name_the_group(client, rt, moodle, platform):
+def test_renamed_acronyms_follow_the_configured_mapping_and_group_sessions_name_the_group(replay, rt, moodle, platform):
     answer(platform, "mod_attendance_get_session", "mod_attendance_get_session__renamed_statuses")
-    replay(client, "attendance_taken__legacy_fields")
-    (register,) = moodle.prepare(queued_events(rt))
+    events = replay("moodle", "attendance_taken__legacy_fields")
+    (register,) = moodle.prepare(events)
     assert register["group_id"] == "7:12"
     assert register["lesson"] == {"id": "attendance-session-43", "start": "10:10", "end": "10:55"}
     assert register["marks"] == [
@@ -325,12 +302,12 @@ def test_renamed_acronyms_follow_the_configured_mapping_and_group_sessions_name_
     ]
 
 
-def test_unmapped_acronym_is_read_by_its_grade_and_named_in_a_warning(client, rt, moodle, platform, caplog):
+def test_unmapped_acronym_is_read_by_its_grade_and_named_in_a_warning(replay, rt, moodle, platform, caplog):
     """Full grade means the pupil was there; anything less is absence without a notice, never silently present."""
     answer(platform, "mod_attendance_get_session", "mod_attendance_get_session__renamed_statuses")
-    replay(client, "attendance_taken__legacy_fields")
+    events = replay("moodle", "attendance_taken__legacy_fields")
     caplog.set_level(logging.WARNING)
-    (register,) = moodle.prepare(queued_events(rt))
+    (register,) = moodle.prepare(events)
     assert register["marks"] == [
         {"student_id": "21", "status": "present", "documented": False},
         {"student_id": "22", "status": "absent", "documented": False},
@@ -342,26 +319,26 @@ def test_unmapped_acronym_is_read_by_its_grade_and_named_in_a_warning(client, rt
         assert acronym in warned
 
 
-def test_session_deleted_before_the_worker_ran_drops_its_event(client, rt, moodle, platform):
+def test_session_deleted_before_the_worker_ran_drops_its_event(replay, rt, moodle, platform):
     answer(platform, "mod_attendance_get_session", "exception__invalidrecord")
-    replay(client, "attendance_taken")
-    assert moodle.prepare(queued_events(rt)) == []
+    events = replay("moodle", "attendance_taken")
+    assert moodle.prepare(events) == []
 
 
 @pytest.mark.parametrize("fixture,outcome", [("exception__sitemaintenance", "retry"),
                                              ("exception__accessexception", "dead")])
-def test_moodle_error_while_fetching_the_session_fails_the_job_for_rq_to_retry(client, rt, moodle, platform, fixture,
+def test_moodle_error_while_fetching_the_session_fails_the_job_for_rq_to_retry(replay, rt, moodle, platform, fixture,
                                                                              outcome):
     answer(platform, "mod_attendance_get_session", fixture)
-    replay(client, "attendance_taken")
+    events = replay("moodle", "attendance_taken")
     with pytest.raises(MoodleError) as raised:
-        moodle.prepare(queued_events(rt))
+        moodle.prepare(events)
     assert raised.value.outcome == outcome
 
 
-def test_complete_events_pass_through_prepare_without_a_call(client, rt, moodle, platform):
-    replay(client, "role_assigned__student")
-    assert moodle.prepare(queued_events(rt)) == REPLAYED["role_assigned__student"]
+def test_complete_events_pass_through_prepare_without_a_call(replay, rt, moodle, platform):
+    events = replay("moodle", "role_assigned__student")
+    assert moodle.prepare(events) == REPLAYED["role_assigned__student"]
     assert len(platform.calls) == 0
 
 
@@ -619,11 +596,11 @@ def test_retried_action_does_not_call_moodle_twice(rt, moodle, platform):
 # --- secrets and names stay out of logs ------------------------------------------------------------------------
 
 
-def test_no_token_and_no_name_in_any_log_line_or_queued_job(client, rt, moodle, platform, caplog):
+def test_no_token_and_no_name_in_any_log_line_or_queued_job(client, replay, rt, moodle, platform, caplog):
     caplog.set_level(logging.DEBUG)
     client.post(WEBHOOK, data=event_with("attendance_taken", token="guessed-token-123"),
                 headers={"content-type": "application/json"})
-    replay(client, "attendance_taken")
+    replay("moodle", "attendance_taken")
     jobs = json.dumps([job.args for job in queued_jobs(rt)])
     answer(platform, "mod_attendance_get_session", "mod_attendance_get_session")
     moodle.prepare(queued_events(rt))
@@ -668,7 +645,7 @@ def at(rt, moment: datetime) -> None:
     run_worker(rt)
 
 
-def test_register_taken_in_moodle_ends_as_a_message_task_to_the_courses_teacher(client, rt, moodle, platform):
+def test_register_taken_in_moodle_ends_as_a_message_task_to_the_courses_teacher(replay, rt, moodle, platform):
     """attendance_taken -> the session's statuses from mod_attendance -> pupil 12 absent without a notice -> three
     school days later the contact teacher (found in Moodle) gets the task as a message; the guardians' reminder
     cannot be delivered in Moodle and waits in the dead letters for an admin."""
@@ -682,7 +659,7 @@ def test_register_taken_in_moodle_ends_as_a_message_task_to_the_courses_teacher(
         return [c for c in calls(platform, "core_message_send_instant_messages")
                 if c["messages[0][clientmsgid]"] == task_ref]
 
-    assert replay(client, "attendance_taken").status_code == 202
+    replay("moodle", "attendance_taken", expect_status=202)
     run_worker(rt)
     assert functions(platform)[0] == "mod_attendance_get_session"
     at(rt, datetime(2026, 11, 26, 22, 59, tzinfo=timezone.utc))  # Thursday 23:59 in Oslo: still in time
