@@ -148,7 +148,7 @@ def test_worker_burst_runs_the_queued_jobs_and_returns(rt, redis_client, monkeyp
         assert rt.queue.count == 0
         assert not redis_client.exists(job.key)
     finally:  # RQ names the worker itself, so its keys do not carry the test's prefix
-        for key in redis_client.scan_iter(match="rq:worker:*"):
+        for key in redis_client.scan_iter(match="rq:worker:*", _type="hash"):  # other runs' keys may be sets
             if redis_client.hget(key, "queues") == rt.token.encode():
                 redis_client.delete(key)
 
@@ -170,7 +170,7 @@ def test_the_worker_logs_itself_but_not_every_job_that_went_well(rt, redis_clien
         assert cli.main(["worker", "--burst"]) == 0
     finally:
         logging.getLogger("rq.worker").removeHandler(keep)
-        for key in redis_client.scan_iter(match="rq:worker:*"):
+        for key in redis_client.scan_iter(match="rq:worker:*", _type="hash"):  # other runs' keys may be sets
             if redis_client.hget(key, "queues") == rt.token.encode():
                 redis_client.delete(key)
     assert any("started with PID" in line for line in lines)
