@@ -268,6 +268,21 @@ def test_redis_down_at_intake_is_503_not_202(rt):
     assert response.status_code == 503
 
 
+def test_redis_down_for_an_ignored_event_type_is_503_not_500(rt):
+    """Counting an ignored type is a Redis write too: the sender must hear "retry", not a crash."""
+    from redis import Redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    from connector import create_app
+    from connector.runtime import Runtime
+
+    down = Runtime(rt.config, Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0)), clock=rt.clock)
+    response = post_event(create_app(runtime=down).test_client(), "grade.published", {"anything": 1})
+    assert response.status_code == 503
+    assert response.get_json()["error"] == "unavailable"
+
+
 def test_wrong_method_and_unknown_path_are_json(client, rt):
     assert client.get("/webhooks/skole-a/generic").status_code == 405
     response = client.get("/nowhere")
