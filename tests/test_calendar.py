@@ -267,3 +267,65 @@ def test_due_after_counts_from_today_when_the_due_date_has_passed():
     assert calendar.due_after(date(2026, 11, 26), 2) == date(2026, 11, 30)
     assert calendar.due_after(date(2026, 11, 26), 2, today=date(2026, 11, 27)) == date(2026, 11, 30)
     assert calendar.due_after(date(2026, 11, 26), 2, today=date(2026, 12, 7)) == date(2026, 12, 9)
+
+
+# --- the ends of the calendar: nothing raises near date.min and date.max, whatever reaches a rule ----------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+AT_THE_ENDS = [date.min, date.min + timedelta(days=3), date.max - timedelta(days=3), date.max]
+AROUND_THE_ENDS = st.one_of(
+    st.dates(max_value=date.min + timedelta(days=40)),
+    st.dates(min_value=date.max - timedelta(days=40)),
+    st.dates(min_value=date(2024, 1, 1), max_value=date(2029, 12, 31)),
+    st.dates(),
+)
+
+
+@pytest.mark.parametrize("kind", ["froland", "unconfigured"])
+@pytest.mark.parametrize("day", AT_THE_ENDS)
+def test_school_day_arithmetic_at_date_min_and_date_max_clamps_instead_of_raising(request, kind, day):
+    calendar = request.getfixturevalue(kind)
+    for n in (-10, -1, 0, 1, 10):
+        moved = calendar.add_school_days(day, n)
+        assert date.min <= moved <= date.max
+        assert (moved >= day) if n >= 0 else (moved <= day)
+        calendar.due_after(day, n, today=date(2026, 11, 23))
+        calendar.due_after(date(2026, 11, 23), n, today=day)
+    assert calendar.next_school_day(day) >= day
+    for other in AT_THE_ENDS + [date(2026, 11, 23)]:
+        assert calendar.school_days_between(day, other) == -calendar.school_days_between(other, day)
+    assert calendar.school_days_between(day, day) == 0
+    assert calendar.count_school_days(day, day) == int(calendar.is_school_day(day))
+    assert len(calendar.school_days(day, min(day + timedelta(days=2), date.max) if day < date.max else day)) <= 3
+
+
+def test_at_date_max_counting_forward_stays_on_the_last_day():
+    calendar = SchoolCalendar()
+    assert date.max.weekday() == 4  # a Friday: 9999-12-31 is itself a school day in the fallback
+    assert calendar.add_school_days(date.max, 1) == date.max
+    assert calendar.add_school_days(date.max - timedelta(days=3), 5) == date.max
+    assert calendar.add_school_days(date.min, -1) == date.min
+    assert calendar.school_days(date.max - timedelta(days=1), date.max) == [date.max - timedelta(days=1), date.max]
+
+
+@pytest.mark.parametrize("moment, expected", [
+    ("9999-12-31T23:59:59-01:00", date.max),
+    ("9999-12-31T23:59:59+00:00", date.max),
+    ("0001-01-01T00:00:00+01:00", date.min),
+    ("0001-01-01T00:00:00+00:00", date.min),
+])
+def test_local_date_of_an_instant_at_the_ends_is_clamped(froland, moment, expected):
+    assert froland.local_date(datetime.fromisoformat(moment)) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(day=AROUND_THE_ENDS, other=AROUND_THE_ENDS, n=st.integers(min_value=-40, max_value=40))
+def test_no_date_makes_the_calendar_raise(day, other, n):
+    calendar = SchoolCalendar.from_mapping([FROLAND_2026_27])
+    moved = calendar.add_school_days(day, n)
+    assert date.min <= moved <= date.max
+    calendar.due_after(day, n, today=other)
+    assert calendar.school_days_between(day, other) == -calendar.school_days_between(other, day)
+    calendar.local_date(datetime(day.year, day.month, day.day, tzinfo=timezone(timedelta(hours=n % 24 - 12))))

@@ -119,25 +119,51 @@ def test_malformed_json_is_400(client, rt):
     assert response.get_json()["error"] == "malformed_json"
 
 
-def test_body_that_is_not_utf8_is_refused_as_unverifiable_not_500(client, rt):
-    """The reference verifier works on text, so a body that is not UTF-8 (thus not JSON) cannot pass it."""
+def signed_by_hand(body: bytes, msg_id: str) -> dict:
+    """Headers for ``body`` signed over its raw bytes with HMAC-SHA256, as the contract says, without our helpers."""
     import base64
     import hashlib
     import hmac
 
-    body = b'{"type": "\xff\xfe"}'
     key = base64.b64decode(SECRET.removeprefix("whsec_"))
     stamp = str(int(time.time()))
-    mac = hmac.new(key, b"msg_latin." + stamp.encode() + b"." + body, hashlib.sha256).digest()
-    headers = {
+    mac = hmac.new(key, msg_id.encode() + b"." + stamp.encode() + b"." + body, hashlib.sha256).digest()
+    return {
         "content-type": "application/json",
-        "webhook-id": "msg_latin",
+        "webhook-id": msg_id,
         "webhook-timestamp": stamp,
         "webhook-signature": "v1," + base64.b64encode(mac).decode(),
     }
-    response = post_raw(client, body, headers)
-    assert response.status_code == 401
+
+
+@pytest.mark.parametrize("body", [
+    '{"type": "attendance.register", "data": {"group_id": "7A \u00e6\u00f8\u00e5"}}'.encode("latin-1"),
+    b'{"type": "\xff\xfe"}',
+    '{"type": "attendance.register"}'.encode("utf-16"),
+    b'{"type": "\xed\xa0\x80"}',  # a surrogate encoded as if it were UTF-8, which it is not
+])
+def test_correctly_signed_body_that_is_not_utf8_is_400_not_401(client, rt, body):
+    """The signature covers the raw bytes, so a signed latin-1 body is authentic; it is malformed, not forged."""
+    response = post_raw(client, body, signed_by_hand(body, "msg_latin"))
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "malformed_json"
+    assert "UTF-8" in response.get_json()["message"]
     assert queued_jobs(rt) == []
+
+
+def test_the_signature_over_raw_bytes_is_the_reference_package_s_for_utf8_bodies(client, rt):
+    from datetime import datetime, timezone
+
+    from standardwebhooks.webhooks import Webhook
+
+    from connector.webhooks.verify import sign
+
+    body = envelope("attendance.register", dict(REGISTER, group_id="7\u00c5"))
+    stamp = int(time.time())
+    reference = Webhook(SECRET).sign("msg_ref", datetime.fromtimestamp(stamp, tz=timezone.utc), body.decode())
+    assert sign(body, "msg_ref", stamp, SECRET) == reference
+    assert signed_by_hand(body, "msg_ref")["webhook-signature"] == reference
+    assert post_raw(client, body, signed_by_hand(body, "msg_ref")).status_code == 202
 
 
 def test_not_json_content_type_is_415(client, rt):
@@ -266,6 +292,21 @@ def test_redis_down_at_intake_is_503_not_202(rt):
     down = Runtime(rt.config, Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0)), clock=rt.clock)
     response = post_event(create_app(runtime=down).test_client(), "attendance.register", REGISTER)
     assert response.status_code == 503
+
+
+def test_redis_down_for_an_ignored_event_type_is_503_not_500(rt):
+    """Counting an ignored type is a Redis write too: the sender must hear "retry", not a crash."""
+    from redis import Redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    from connector import create_app
+    from connector.runtime import Runtime
+
+    down = Runtime(rt.config, Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0)), clock=rt.clock)
+    response = post_event(create_app(runtime=down).test_client(), "grade.published", {"anything": 1})
+    assert response.status_code == 503
+    assert response.get_json()["error"] == "unavailable"
 
 
 def test_wrong_method_and_unknown_path_are_json(client, rt):

@@ -2,14 +2,19 @@
 
 The reference ``standardwebhooks`` package does the HMAC, the constant-time compare, several signatures in one
 header and the ±5 minute window. Around it this module adds what a public endpoint needs: any of several secrets
-(key rotation on our side), and every malformed header answered as "unauthorised" instead of an exception.
+(key rotation on our side), every malformed header answered as "unauthorised" instead of an exception, and the
+signature computed over the body's own bytes: the package decodes the body as UTF-8 before signing it, so a correctly
+signed body that is not UTF-8 would be "unauthorised" (401) when it is malformed (400, once the JSON is read).
 """
 from __future__ import annotations
 
+import base64
 import logging
+from datetime import datetime, timezone
+from math import floor
 from typing import Iterable, Mapping
 
-from standardwebhooks.webhooks import Webhook
+from standardwebhooks.webhooks import Webhook, hmac_data
 
 log = logging.getLogger(__name__)
 
@@ -20,15 +25,32 @@ class SignatureError(Exception):
     """Why a request was refused, in words safe to send back: no secret, no signature value."""
 
 
+class _RawBodyWebhook(Webhook):
+    """The package's ``Webhook``, signing exactly the bytes received.
+
+    ``Webhook.verify`` turns the body into text and ``sign`` encodes ``"{id}.{timestamp}.{body}"`` back to UTF-8;
+    given the body decoded with ``surrogateescape``, which every byte sequence survives, and encoded back the same
+    way, the signed bytes are the received ones whether or not they are UTF-8. Everything else (the timestamp
+    window, several signatures, the constant-time compare) stays the package's. ``tests/test_webhooks.py`` signs a
+    latin-1 body by hand to keep this honest.
+    """
+
+    def sign(self, msg_id: str, timestamp: datetime, data: str) -> str:
+        stamp = str(floor(timestamp.replace(tzinfo=timezone.utc).timestamp()))
+        signed = f"{msg_id}.{stamp}.".encode("utf-8", "surrogateescape") + data.encode("utf-8", "surrogateescape")
+        return f"v1,{base64.b64encode(hmac_data(self._whsecret, signed)).decode()}"
+
+
 def verify(body: bytes, headers: Mapping[str, str], secrets: Iterable[str]) -> str:
     """Return the ``webhook-id`` when one signature matches one of ``secrets``; raise ``SignatureError`` if not."""
     wanted = {name: headers.get(name) for name in HEADERS}
     missing = [name for name, value in wanted.items() if not value]
     if missing:
         raise SignatureError(f"Missing header(s): {', '.join(missing)}.")
+    text = body.decode("utf-8", "surrogateescape")
     for secret in secrets:
         try:
-            Webhook(secret).verify(body, wanted, json_parse=False)
+            _RawBodyWebhook(secret).verify(text, wanted, json_parse=False)
             return wanted["webhook-id"]
         except Exception as exc:  # the package raises ValueError/binascii.Error on malformed input too
             reason = str(exc) if "timestamp" in str(exc) else None
@@ -39,6 +61,5 @@ def verify(body: bytes, headers: Mapping[str, str], secrets: Iterable[str]) -> s
 
 def sign(body: bytes, msg_id: str, timestamp: int, secret: str) -> str:
     """A ``webhook-signature`` value, built exactly as a sender builds it (tests, the bench, the example client)."""
-    from datetime import datetime, timezone
-
-    return Webhook(secret).sign(msg_id, datetime.fromtimestamp(timestamp, tz=timezone.utc), body.decode())
+    moment = datetime.fromtimestamp(timestamp, tz=timezone.utc)
+    return _RawBodyWebhook(secret).sign(msg_id, moment, body.decode("utf-8", "surrogateescape"))

@@ -2,12 +2,16 @@
 
 A school day is a weekday that is not a Norwegian public holiday, not one of the school's extra days off and, once
 the school has entered its calendar (skolerute), inside one of its school years and outside that year's breaks.
+
+The calendar never raises on a date: counting past ``date.max`` (or back past ``date.min``) stops there, and an
+instant whose Oslo date would lie beyond either end is given that end. The door refuses such dates long before
+(``connector.webhooks.schemas.check_windows``); this is the guard for whatever reaches a rule another way.
 """
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import MAXYEAR, date, datetime, timedelta
 from functools import cache
 from typing import Iterable, Mapping
 
@@ -133,7 +137,7 @@ class SchoolCalendar:
         between(a, b) + between(b, c) == between(a, c).
         """
         if end >= start:
-            return self.count_school_days(start + ONE_DAY, end)
+            return 0 if start == date.max else self.count_school_days(start + ONE_DAY, end)
         return -self.count_school_days(end + ONE_DAY, start)
 
     def count_school_days(self, first: date, last: date) -> int:
@@ -142,11 +146,9 @@ class SchoolCalendar:
             return 0
         if self._first is None:
             return self._fallback_count(first, last)
-        return (
-            self._fallback_count(first, min(last, self._first - ONE_DAY))
-            + bisect_right(self._days, last) - bisect_left(self._days, first)
-            + self._fallback_count(max(first, self._last + ONE_DAY), last)
-        )
+        before = self._fallback_count(first, min(last, self._first - ONE_DAY)) if self._first > date.min else 0
+        after = self._fallback_count(max(first, self._last + ONE_DAY), last) if self._last < date.max else 0
+        return before + bisect_right(self._days, last) - bisect_left(self._days, first) + after
 
     def next_school_day(self, d: date) -> date:
         return d if self.is_school_day(d) else self._forward(d, 1)
@@ -158,7 +160,10 @@ class SchoolCalendar:
         """The school's date of an instant: a mark at 00:30 Oslo time belongs to that Oslo day, not the UTC one."""
         if moment.tzinfo is None or moment.utcoffset() is None:
             raise ValueError(f"local_date needs an aware datetime, got naive {moment.isoformat()}")
-        return moment.astimezone(OSLO).date()
+        try:
+            return moment.astimezone(OSLO).date()
+        except OverflowError:  # within hours of year 1 or 9999: the Oslo date lies beyond the end there is
+            return date.max if moment.year == MAXYEAR else date.min
 
     def start_of_day(self, d: date) -> datetime:
         """Midnight in Oslo, so a deadline "end of the school day before" is the same wall-clock time all year."""
@@ -185,7 +190,8 @@ class SchoolCalendar:
         return weekdays - off
 
     def _forward(self, d: date, n: int) -> date:
-        """Bisects through the configured years; steps day by day only in the fallback, at most n school days."""
+        """Bisects through the configured years; steps day by day only in the fallback, at most n school days.
+        Stops at ``date.max``, the last day there is."""
         while True:
             if self._configured(d):
                 pos = bisect_right(self._days, d)
@@ -193,6 +199,8 @@ class SchoolCalendar:
                     return self._days[pos + n - 1]
                 n -= len(self._days) - pos
                 d = self._last
+            if d == date.max:
+                return d
             d += ONE_DAY
             if self.is_school_day(d):
                 n -= 1
@@ -207,6 +215,8 @@ class SchoolCalendar:
                     return self._days[pos - n]
                 n -= pos
                 d = self._first
+            if d == date.min:
+                return d
             d -= ONE_DAY
             if self.is_school_day(d):
                 n -= 1
@@ -218,6 +228,8 @@ def _each_day(first: date, last: date) -> Iterable[date]:
     d = first
     while d <= last:
         yield d
+        if d == date.max:
+            return
         d += ONE_DAY
 
 

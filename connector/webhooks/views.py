@@ -55,15 +55,17 @@ def receive(tenant: str, adapter: str):
     except RecursionError:  # a body nested deeper than any parser here goes: the sender's fault, whatever adapter
         log.info("refused delivery tenant=%s adapter=%s status=400 code=too_deep", tenant, adapter)
         return error(400, "malformed_json", "The body is nested too deeply to be read.")
+    try:  # every Redis call of the door is in here: Redis down is "retry" (503), never a 500
+        if inbound.ignored_type is not None:
+            rt.redis.hincrby(rt.keys.ignored, inbound.ignored_type, 1)
+        else:
+            queued = enqueue_delivery(rt, tenant, adapter, inbound.delivery_id, inbound.events)
+    except RedisError:
+        log.exception("could not store delivery tenant=%s adapter=%s", tenant, adapter)
+        return error(503, "unavailable", "The event could not be stored; please retry.")
     if inbound.ignored_type is not None:
-        rt.redis.hincrby(rt.keys.ignored, inbound.ignored_type, 1)
         log.info("ignored event type %r tenant=%s adapter=%s", inbound.ignored_type, tenant, adapter)
         return jsonify({"accepted": 0, "ignored": inbound.ignored_type}), 202
-    try:
-        queued = enqueue_delivery(rt, tenant, adapter, inbound.delivery_id, inbound.events)
-    except RedisError:
-        log.exception("could not queue delivery tenant=%s adapter=%s", tenant, adapter)
-        return error(503, "unavailable", "The event could not be stored; please retry.")
     if not queued:
         return jsonify({"accepted": 0, "duplicate": True}), 202
     return jsonify({"accepted": len(inbound.events)}), 202

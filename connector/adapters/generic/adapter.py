@@ -67,9 +67,13 @@ class GenericAdapter(Adapter):
             delivery_id = verify(body, headers, secrets)
         except SignatureError as exc:
             raise InboundError(401, "invalid_signature", str(exc)) from None
+        try:  # JSON is UTF-8 (RFC 8259); json.loads would also take UTF-16 and UTF-8-encoded surrogates
+            text = body.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise InboundError(400, "malformed_json", "The body is not UTF-8 (JSON must be).") from None
         try:
-            envelope = json.loads(body)
-        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nesting deeper than any event
+            envelope = json.loads(text)
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than any event
             raise InboundError(400, "malformed_json", "The body is not valid JSON.") from None
         if not isinstance(envelope, dict):
             raise InboundError(422, "invalid_event", "The body must be a JSON object.", {"_schema": ["Not an object."]})
