@@ -156,7 +156,7 @@ def test_the_signature_over_raw_bytes_is_the_reference_package_s_for_utf8_bodies
 
     from standardwebhooks.webhooks import Webhook
 
-    from connector.webhooks.verify import sign
+    from connector.contract.signatures import sign
 
     body = envelope("attendance.register", dict(REGISTER, group_id="7\u00c5"))
     stamp = int(time.time())
@@ -301,7 +301,7 @@ def test_redis_down_for_an_ignored_event_type_is_503_not_500(rt):
     from redis.retry import Retry
 
     from connector import create_app
-    from connector.runtime import Runtime
+    from connector.engine.runtime import Runtime
 
     down = Runtime(rt.config, Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0)), clock=rt.clock)
     response = post_event(create_app(runtime=down).test_client(), "grade.published", {"anything": 1})

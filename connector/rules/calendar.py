@@ -5,7 +5,7 @@ the school has entered its calendar (skolerute), inside one of its school years 
 
 The calendar never raises on a date: counting past ``date.max`` (or back past ``date.min``) stops there, and an
 instant whose Oslo date would lie beyond either end is given that end. The door refuses such dates long before
-(``connector.webhooks.schemas.check_windows``); this is the guard for whatever reaches a rule another way.
+(``connector.contract.events.check_windows``); this is the guard for whatever reaches a rule another way.
 """
 from __future__ import annotations
 
