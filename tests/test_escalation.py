@@ -11,9 +11,10 @@ from datetime import date, datetime, timezone
 import pytest
 
 from connector import absence, cases, processing
-from connector.actions import external_ref
+from connector.actions import Action, external_ref
 from connector.rules import escalation
 from connector.rules.calendar import SchoolCalendar
+from connector.rules.effects import Schedule
 from tests.cases_support import (  # noqa: F401 - ``school`` is a fixture
     CONTACT_TEACHER, GUARDIAN, accept_all, at, level_of, message, school, send_message, sent, steps, the_case,
     update,
@@ -331,7 +332,8 @@ def test_a_missed_acknowledgement_reminds_the_owner_then_alerts_the_level_above(
     assert reminder["recipient"] == {"role": "contact_teacher", "id": "u-kl-7a"}
     assert reminder["title"] == f"Påminnelse, sak {case_id}: bekrefte at saken er tatt"
     assert "gikk ut onsdag 25. november 2026" in reminder["body"]
-    assert "Frist: mandag 30. november 2026. Går også denne fristen ut, får sosiallærer/skolemiljøteam beskjed" \
+    # two school days of grace counted from the missed deadline (Wed 25), not from the day it was noticed
+    assert "Frist: fredag 27. november 2026. Går også denne fristen ut, får sosiallærer/skolemiljøteam beskjed" \
         in reminder["body"]
     assert len(sent(platform, "notes", "escalation.reminder")) == 1
 
@@ -392,8 +394,39 @@ def test_a_deadline_already_past_when_the_escalation_arrives_fires_at_once(clien
     at(rt, rt.clock.now())
     titles = [a["title"] for a in sent(platform, "alerts", "escalation.reminder")]
     assert any(title.endswith("bekrefte at saken er tatt") for title in titles)
-    # the reminded person still gets the grace period from today, not from the long-past deadline
-    assert the_case(rt)["lines"]["school"]["due"]["ack"] == "2026-12-09"
+    # the grace period counts from the missed deadline (Thu 26 Nov), so it too had passed: the level above is told
+    assert the_case(rt)["lines"]["school"]["due"]["ack"] == "2026-11-30"
+    assert {a["recipient"]["role"] for a in sent(platform, "alerts", "escalation.supervisor_alert")} == {
+        "nearest_leader"}
+
+
+def test_a_case_reported_eight_school_days_late_gets_its_reminder_and_supervisor_alert_in_the_same_run(
+        client, rt, platform, school):
+    """Written Wednesday 11 Nov, received Monday 23 Nov: acknowledge was due Fri 13 (grace to Tue 17), feedback
+    Wed 18 (grace to Fri 20). Every one of those has passed, so each fires now, in order."""
+    accept_all(platform)
+    send_message(client, rt, OWN_CHILD, created_at="2026-11-11T09:00:00+01:00")
+    at(rt, rt.clock.now())
+    alerts = [(a["rule_id"], a["title"].split(": ")[-1], a["recipient"]["role"]) for a in sent(platform, "alerts")]
+    assert sorted(alerts) == sorted([
+        ("escalation.reminder", "bekrefte at saken er tatt", "contact_teacher"),
+        ("escalation.supervisor_alert", "bekrefte at saken er tatt", "social_teacher"),
+        ("escalation.reminder", "gi foresatt tilbakemelding", "contact_teacher"),
+        ("escalation.supervisor_alert", "gi foresatt tilbakemelding", "social_teacher"),
+    ])
+    for obligation in ("bekrefte at saken er tatt", "gi foresatt tilbakemelding"):  # the reminder first
+        assert [rule for rule, what, _ in alerts if what == obligation] == [
+            "escalation.reminder", "escalation.supervisor_alert"]
+    (supervisor,) = [a for a in sent(platform, "alerts", "escalation.supervisor_alert")
+                     if a["title"].endswith("bekrefte at saken er tatt")]
+    assert "gikk ut tirsdag 17. november 2026, også etter en påminnelse" in supervisor["body"]
+    case = the_case(rt)
+    assert case["lines"]["school"]["due"] == {"ack": "2026-11-17", "feedback": "2026-11-20"}
+    assert case["lines"]["school"]["misses"] == {"ack": 2, "feedback": 2}
+    assert rt.redis.hlen(rt.keys.deadlines("skole-a")) == 0
+    at(rt, datetime(2026, 12, 10, 8, 0, tzinfo=timezone.utc))
+    assert len(sent(platform, "alerts")) == 4  # nothing fires twice
+    assert level_of(case) == (0, "contact_teacher")
 
 
 # --- Feedback to the guardian --------------------------------------------------------------------------------------
@@ -635,6 +668,36 @@ def test_a_deadline_for_a_level_the_case_has_left_does_nothing():
     escalation.escalate(case, "school", date(2026, 11, 24), ctx, by="level", agreement="x")
     stale = {"line": "school", "level": 0, "obligation": "ack", "miss": 0, "due": "2026-11-25"}
     assert escalation.on_deadline(case, stale, ctx) == []
+
+
+def _opened(today: date) -> tuple[dict, escalation.Context]:
+    from dataclasses import replace
+
+    case = _case()
+    ctx = _ctx()
+    escalation.open_case(case, ctx, date(2026, 11, 23))
+    return case, replace(ctx, today=today)
+
+
+def test_the_grace_period_counts_from_the_missed_deadline_not_from_the_day_it_was_noticed():
+    case, ctx = _opened(today=date(2026, 11, 26))  # the ack deadline (Wed 25) noticed a day late
+    effects = escalation.on_deadline(case, {"line": "school", "level": 0, "obligation": "ack", "miss": 0,
+                                            "due": "2026-11-25"}, ctx)
+    (again,) = [e for e in effects if isinstance(e, Schedule)]
+    assert again.payload["due"] == "2026-11-27" and again.payload["miss"] == 1  # 2 school days after Wed 25
+    assert [e.rule_id for e in effects if isinstance(e, Action)] == ["escalation.reminder"] * 2
+
+
+def test_a_grace_period_already_over_alerts_the_supervisor_in_the_same_call():
+    case, ctx = _opened(today=date(2026, 12, 3))
+    effects = escalation.on_deadline(case, {"line": "school", "level": 0, "obligation": "ack", "miss": 0,
+                                            "due": "2026-11-25"}, ctx)
+    assert not [e for e in effects if isinstance(e, Schedule)]
+    assert [(e.rule_id, e.kind) for e in effects] == [
+        ("escalation.reminder", "alert"), ("escalation.reminder", "note"),
+        ("escalation.supervisor_alert", "alert"), ("escalation.supervisor_alert", "note")]
+    assert [e["step"] for e in case["history"]][-2:] == ["reminded", "supervisor_alerted"]
+    assert case["lines"]["school"]["misses"]["ack"] == 2
 
 
 def test_the_stored_case_holds_ids_and_codes_only():

@@ -3,8 +3,8 @@
 The seed, in capitals: "saker skal alltid søkes løst på lavest mulig nivå – løft saken når det er nødvendig", and
 "da bør det være en enighet/blitt snakket om før neste nivå kobles inn". So a case starts at the lowest level of its
 track and moves up one level at a time, and only on an explicit escalation that carries the record of that talk.
-Time never moves it: a missed deadline reminds the level's owner, a second miss tells the level above as
-supervisor, and the case stays where it is.
+Time never moves it: a missed deadline reminds the level's owner, a second miss (the grace period, counted from
+the missed deadline, passing too) tells the level above as supervisor, and the case stays where it is.
 
 A case is plain JSON data (see :func:`new_case`); the functions here update the case they are given and return the
 effects (actions to send, deadlines to set or drop). They read no clock, Redis or HTTP: the caller passes the
@@ -46,7 +46,7 @@ class LadderSettings(Schema):
     # "The level acknowledges within 2 school days and gives the guardian feedback within 5" (DOMAIN §2).
     acknowledge_school_days = fields.Integer(validate=validate.Range(min=0, max=30))
     feedback_school_days = fields.Integer(validate=validate.Range(min=0, max=60))
-    # After a reminder, how long the owner has before the level above is told.
+    # After a miss, how long the owner has before the level above is told, counted from the missed deadline.
     second_miss_school_days = fields.Integer(validate=validate.Range(min=0, max=30))
     # Track B: start the parents' line (class parent rep → FAU → principal) beside the school line.
     parents_line = fields.Boolean()
@@ -545,42 +545,66 @@ def on_feedback(case: dict, sender_role: str, day: date, message_id: str, ctx: C
 
 def on_deadline(case: dict, payload: Mapping[str, Any], ctx: Context) -> list:
     """A level's acknowledge or feedback deadline fell due. If it is still unmet: the first miss reminds the owner
-    and sets a second deadline; the second tells the level above as supervisor. The case never moves here."""
+    and sets a second deadline; the second tells the level above as supervisor. The case never moves here.
+
+    The grace period counts from the missed deadline, not from the day the connector noticed (DOMAIN §2). When the
+    events arrived late and the second deadline has passed too, it fires at once, in the same run, after the
+    reminder: a case reported long after the fact gets its reminder and its supervisor alert together.
+    """
     line, index, obligation, miss = payload["line"], payload["level"], payload["obligation"], payload["miss"]
     state = case["lines"].get(line)
     if case["status"] != "open" or state is None or state["status"] != "open" or state["level"] != index:
         return []
     if state["paused"] or (state["acknowledged"] if obligation == "ack" else state["feedback"]):
         return []
-    level = levels(case, line)[index]
     due = date.fromisoformat(payload["due"])
-    values = {**case_values(case, ctx, line), "due": long_date(due, ctx.language),
-              "obligation": text(ctx, f"escalation.obligation.{obligation}"),
-              "obligation_do": text(ctx, f"escalation.obligation_do.{obligation}")}
-    occurrence = f"{line}:{index}:{obligation}"
     if miss == 0:
-        # The new deadline counts from the later of the missed one and today: a deadline that fired late (a
-        # backfilled message) still leaves the reminded person the full grace period.
-        new_last = _last_day(ctx, max(due, ctx.today), ctx.settings["second_miss_school_days"])
-        state["misses"][obligation] = 1
-        state["due"][obligation] = new_last.isoformat()
-        above = supervisor(case, line, index)
-        values.update(
-            new_due=long_date(new_last, ctx.language),
-            next_step=text(ctx, "escalation.next_step.supervisor", supervisor_name=level_name(ctx, above))
-            if above else text(ctx, "escalation.next_step.none"),
-        )
-        log(case, ctx.today, "reminded", line, obligation=obligation, due=payload["due"])
-        return [
-            alert(case, ctx, RULE_REMINDER, occurrence, party(level, ctx),
-                  text(ctx, "escalation.reminder.title", **values), text(ctx, "escalation.reminder.body", **values)),
-            note(case, ctx, RULE_REMINDER, occurrence, text(ctx, "escalation.reminder.note", **values)),
-            _schedule(case, ctx, line, index, obligation, new_last, 1),
-        ]
+        new_last = _last_day(ctx, due, ctx.settings["second_miss_school_days"])
+        effects = _first_miss(case, ctx, line, index, obligation, due, new_last)
+        if new_last >= ctx.today:  # the whole of new_last still counts
+            return effects + [_schedule(case, ctx, line, index, obligation, new_last, 1)]
+        return effects + _second_miss(case, ctx, line, index, obligation, new_last)
+    return _second_miss(case, ctx, line, index, obligation, due)
+
+
+def _miss_values(case: Mapping, ctx: Context, line: str, obligation: str, due: date) -> dict[str, str]:
+    return {**case_values(case, ctx, line), "due": long_date(due, ctx.language),
+            "obligation": text(ctx, f"escalation.obligation.{obligation}"),
+            "obligation_do": text(ctx, f"escalation.obligation_do.{obligation}")}
+
+
+def _first_miss(case: dict, ctx: Context, line: str, index: int, obligation: str, due: date, new_last: date) -> list:
+    """Remind the level's owner, with the new deadline ``new_last``."""
+    state = case["lines"][line]
+    level = levels(case, line)[index]
+    state["misses"][obligation] = 1
+    state["due"][obligation] = new_last.isoformat()
+    above = supervisor(case, line, index)
+    values = _miss_values(case, ctx, line, obligation, due)
+    values.update(
+        new_due=long_date(new_last, ctx.language),
+        next_step=text(ctx, "escalation.next_step.supervisor", supervisor_name=level_name(ctx, above))
+        if above else text(ctx, "escalation.next_step.none"),
+    )
+    occurrence = f"{line}:{index}:{obligation}"
+    log(case, ctx.today, "reminded", line, obligation=obligation, due=due.isoformat())
+    return [
+        alert(case, ctx, RULE_REMINDER, occurrence, party(level, ctx),
+              text(ctx, "escalation.reminder.title", **values), text(ctx, "escalation.reminder.body", **values)),
+        note(case, ctx, RULE_REMINDER, occurrence, text(ctx, "escalation.reminder.note", **values)),
+    ]
+
+
+def _second_miss(case: dict, ctx: Context, line: str, index: int, obligation: str, due: date) -> list:
+    """The grace period ending ``due`` passed too: tell the level above as supervisor."""
+    state = case["lines"][line]
+    level = levels(case, line)[index]
     state["misses"][obligation] = 2
     above = supervisor(case, line, index)
+    values = _miss_values(case, ctx, line, obligation, due)
+    occurrence = f"{line}:{index}:{obligation}"
     if above is None:  # the school owner holds it: nobody above in the school's ladder, remind once more
-        log(case, ctx.today, "reminded", line, obligation=obligation, due=payload["due"])
+        log(case, ctx.today, "reminded", line, obligation=obligation, due=due.isoformat())
         values.update(new_due=text(ctx, "escalation.asap"), next_step=text(ctx, "escalation.next_step.none"))
         return [
             alert(case, ctx, RULE_REMINDER, occurrence + ":again", party(level, ctx),
@@ -588,7 +612,7 @@ def on_deadline(case: dict, payload: Mapping[str, Any], ctx: Context) -> list:
             note(case, ctx, RULE_REMINDER, occurrence + ":again", text(ctx, "escalation.reminder.note", **values)),
         ]
     values["supervisor_name"] = level_name(ctx, above)
-    log(case, ctx.today, "supervisor_alerted", line, obligation=obligation, supervisor=above.key, due=payload["due"])
+    log(case, ctx.today, "supervisor_alerted", line, obligation=obligation, supervisor=above.key, due=due.isoformat())
     return [
         alert(case, ctx, RULE_SUPERVISOR, occurrence, party(above, ctx),
               text(ctx, "escalation.supervisor_alert.title", **values),
