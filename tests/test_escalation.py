@@ -265,15 +265,60 @@ def test_an_update_on_an_earlier_levels_task_changes_nothing(client, rt, platfor
 # --- Track B -------------------------------------------------------------------------------------------------------
 
 
-def test_track_b_runs_the_school_line_and_the_parents_line_side_by_side(client, rt, platform, school):
+def open_several_children_case(client, rt, platform) -> dict:
     accept_all(platform)
     send_message(client, rt, SEVERAL)
+    return level_task(platform, "contact_teacher")
+
+
+def involve_parents(client, rt, school_task: dict, completed_at: str = "2026-11-24T15:00:00+01:00", **kwargs) -> None:
+    update(client, rt, school_task["external_ref"], status="open", outcome="involve_parents",
+           completed_at=completed_at, **kwargs)
+
+
+def test_a_track_b_case_opens_with_one_level_task_to_the_contact_teacher(client, rt, platform, school):
+    school_task = open_several_children_case(client, rt, platform)
     case = the_case(rt)
     assert (case["category"], case["track"]) == ("several_children_case", "B")
-    school_task = level_task(platform, "contact_teacher")
+    assert [(t["assignee"]["role"], t["rule_id"]) for t in sent(platform, "tasks")] == [
+        ("contact_teacher", "escalation.level_task")]
+    assert list(case["lines"]) == ["school"] and steps(case) == ["created"]
+    assert "Trinn 1 av 3 i trappen for saker som gjelder flere barn, skolens linje" in school_task["body"]
+    assert "sett utfallet til «involver foreldre»" in school_task["body"]
+    (created,) = sent(platform, "notes")
+    assert "Saken ligger hos kontaktlærer (med sosiallærer/miljøterapeut), som skal" in created["body"]
+    assert "trinnkontakt" not in created["body"]
+
+
+def test_involve_parents_gives_the_class_parent_rep_its_level_task_once(client, rt, platform, school):
+    school_task = open_several_children_case(client, rt, platform)
+    involve_parents(client, rt, school_task, msg_id="msg_parents")
+    involve_parents(client, rt, school_task, msg_id="msg_parents")  # redelivered
+    involve_parents(client, rt, school_task, msg_id="msg_parents_resent")  # the same update sent again
+    involve_parents(client, rt, school_task, completed_at="2026-11-25T09:00:00+01:00")  # asked once more, later
+    (parents_task,) = [t for t in sent(platform, "tasks") if t["assignee"]["role"] == "class_parent_rep"]
+    assert parents_task["assignee"] == {"role": "class_parent_rep", "id": "u-trinnkontakt"}
+    assert parents_task["due_date"] == "2026-12-01"  # 5 school days from Tuesday 24, the day in completed_at
+    assert "Trinn 1 av 3 i trappen for saker som gjelder flere barn, foreldrenes linje" in parents_task["body"]
+    assert "ba kontaktlærer (med sosiallærer/miljøterapeut) på skolens linje om at trinnkontakten kobles inn" in \
+        parents_task["body"]
+    assert "involver foreldre" not in parents_task["body"]
+    (started,) = [n for n in sent(platform, "notes") if "Foreldrenes linje er startet" in n["body"]]
+    assert started["rule_id"] == "escalation.level_task"
+    assert sent(platform, "alerts") == []
+    case = the_case(rt)
+    assert level_of(case, "parents") == (0, "class_parent_rep") and case["lines"]["parents"]["since"] == "2026-11-24"
+    assert level_of(case, "school") == (0, "contact_and_social_teacher")  # the school line stays where it is
+    assert case["lines"]["school"]["acknowledged"] == "2026-11-24" and case["status"] == "open"
+    assert steps(case).count("line_started") == 1
+
+
+def test_track_b_runs_the_school_line_and_the_parents_line_side_by_side(client, rt, platform, school):
+    school_task = open_several_children_case(client, rt, platform)
+    involve_parents(client, rt, school_task)
+    case = the_case(rt)
     parents_task = level_task(platform, "class_parent_rep")
     assert parents_task["assignee"] == {"role": "class_parent_rep", "id": "u-trinnkontakt"}
-    assert "Trinn 1 av 3 i trappen for saker som gjelder flere barn, skolens linje" in school_task["body"]
     assert "sammen med sosiallærer/miljøterapeut" in school_task["body"]
     assert "Trinn 1 av 3 i trappen for saker som gjelder flere barn, foreldrenes linje" in parents_task["body"]
     assert "Drøft saken med kontaktlæreren" in parents_task["body"]
@@ -297,6 +342,7 @@ def test_track_b_runs_the_school_line_and_the_parents_line_side_by_side(client, 
            completed_at="2026-11-25T10:00:00+01:00")
     leader = level_task(platform, "nearest_leader")
     assert "Trinn 2 av 3 i trappen for saker som gjelder flere barn, skolens linje" in leader["body"]
+    assert "involver foreldre" not in leader["body"]  # the parents' line is already running
     update(client, rt, leader["external_ref"], outcome="escalate", note="Enige om å ta det til rektor.",
            completed_at="2026-11-27T10:00:00+01:00")
     assert len([t for t in sent(platform, "tasks") if t["assignee"]["role"] == "principal"]) == 1
@@ -311,10 +357,28 @@ def test_track_b_runs_the_school_line_and_the_parents_line_side_by_side(client, 
 
 @pytest.mark.parametrize("tenant_plan", [{"escalation.level_task": {"parents_line": False}}])
 def test_a_school_can_leave_the_parents_line_out(client, rt, platform, school, tenant_plan):
-    accept_all(platform)
-    send_message(client, rt, SEVERAL)
+    school_task = open_several_children_case(client, rt, platform)
+    assert "involver foreldre" not in school_task["body"]
+    involve_parents(client, rt, school_task)
     assert [t["assignee"]["role"] for t in sent(platform, "tasks")] == ["contact_teacher"]
-    assert list(the_case(rt)["lines"]) == ["school"]
+    (alert,) = sent(platform, "alerts")
+    assert alert["recipient"] == {"role": "contact_teacher", "id": "u-kl-7a"}
+    assert alert["title"] == f"Sak {the_case(rt)['id']}: foreldrenes linje kan ikke kobles inn"
+    case = the_case(rt)
+    assert list(case["lines"]) == ["school"]
+    assert case["history"][-1]["reason"] == "not_used_by_school"
+
+
+def test_involve_parents_on_a_case_about_ones_own_child_starts_nothing_and_says_so(client, rt, platform, school):
+    task = open_own_child_case(client, rt, platform)
+    assert "involver foreldre" not in task["body"]
+    involve_parents(client, rt, task)
+    assert len(sent(platform, "tasks")) == 1
+    (alert,) = sent(platform, "alerts")
+    assert "finnes bare i saker som gjelder flere barn" in alert["body"]
+    case = the_case(rt)
+    assert list(case["lines"]) == ["school"] and case["history"][-1]["reason"] == "no_parents_line"
+    assert case["status"] == "open" and level_of(case) == (0, "contact_teacher")
 
 
 # --- Deadlines on school days: remind, then alert the level above; never move -------------------------------------
@@ -461,8 +525,7 @@ def test_feedback_is_tracked_per_level(client, rt, platform, school):
 
 
 def test_on_track_b_the_parents_representatives_give_the_parents_lines_feedback(client, rt, platform, school):
-    accept_all(platform)
-    send_message(client, rt, SEVERAL)
+    involve_parents(client, rt, open_several_children_case(client, rt, platform))
     send_message(client, rt, "Hei, jeg har tatt det opp med kontaktlærer.", message_id="m-30",
                  sender={"id": "u-trinnkontakt", "role": "class_parent_rep"}, recipients=[GUARDIAN],
                  created_at="2026-11-24T20:00:00+01:00")
