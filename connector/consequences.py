@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any, Iterable
 
 from connector import outbox
 from connector.actions import Action
 from connector.rules.effects import Cancel, Schedule
 from connector.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 
 def deadline_member(tenant: str, deadline_id: str) -> str:
@@ -28,6 +31,8 @@ class Consequences:
         self.cancels: set[str] = set()
         self.actions: list[Action] = []
         self.writes: list = []  # callables taking a pipeline: state changes that must commit with the rest
+        self.releases: list = []  # callables giving back what the job holds (locks) if it ends without committing
+        self.committed = False
 
     def add(self, effects: Iterable[Any]) -> None:
         for effect in effects:
@@ -48,6 +53,7 @@ class Consequences:
         ``nx``: set deadlines only where none is set yet (recurring routines must not move a leased one).
         """
         if not (self.schedules or self.cancels or self.actions or self.writes):
+            self.committed = True
             return []
         keys, tenant = rt.keys, self.tenant
         with rt.redis.pipeline(transaction=True) as pipe:
@@ -66,4 +72,18 @@ class Consequences:
             writer = rt.tenant(tenant).actions_adapter or self.adapter
             outbox.add(pipe, rt, tenant, writer, self.actions, rt.clock.now().timestamp())
             pipe.execute()
+        self.committed = True
         return self.actions
+
+    def release(self) -> None:
+        """Call in a ``finally`` around the handlers and :meth:`write`: if the job ends without committing (a handler
+        raised, or the commit failed), what it holds is given back now, not when the locks expire, so the retry and
+        every other job can go on at once. After a commit it does nothing: the transaction gave everything back."""
+        if self.committed:
+            return
+        releases, self.releases = self.releases, []
+        for release in releases:
+            try:
+                release()
+            except Exception:  # never hide the error that ended the job; the locks still expire on their own
+                log.warning("tenant=%s: could not release what a failed job held", self.tenant, exc_info=True)

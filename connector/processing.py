@@ -58,13 +58,17 @@ def handle_events(rt: Runtime, tenant_id: str, adapter: str, events: list[dict[s
     by_type: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for event in events:
         by_type[event["type"]].append(event)
-    for event_type, batch in by_type.items():
-        handlers = EVENT_HANDLERS.get(event_type)
-        if not handlers:
-            log.info("tenant=%s: no rule handles %s in this version (%d event(s))", tenant_id, event_type, len(batch))
-        for handler in handlers or ():
-            handler(rt, tenant, batch, found)
-    return found.write(rt)
+    try:
+        for event_type, batch in by_type.items():
+            handlers = EVENT_HANDLERS.get(event_type)
+            if not handlers:
+                log.info("tenant=%s: no rule handles %s in this version (%d event(s))", tenant_id, event_type,
+                         len(batch))
+            for handler in handlers or ():
+                handler(rt, tenant, batch, found)
+        return found.write(rt)
+    finally:
+        found.release()
 
 
 def fire_deadline(rt: Runtime, tenant_id: str, deadline_id: str) -> list[Action]:
@@ -73,12 +77,15 @@ def fire_deadline(rt: Runtime, tenant_id: str, deadline_id: str) -> list[Action]
     raw = rt.redis.hget(rt.keys.deadlines(tenant_id), deadline_id)
     found = Consequences(tenant_id, adapter="")
     found.add([Cancel(deadline_id)])  # first, so a handler may set the same deadline again (a repeating rule)
-    if raw is not None:
-        payload = json.loads(raw)
-        found.adapter = payload["adapter"]
-        handlers = DEADLINE_HANDLERS.get(payload["rule_id"])
-        if not handlers:
-            log.warning("tenant=%s: no handler for deadline rule %s", tenant_id, payload["rule_id"])
-        for handler in handlers or ():
-            handler(rt, tenant, payload, found)
-    return found.write(rt)
+    try:
+        if raw is not None:
+            payload = json.loads(raw)
+            found.adapter = payload["adapter"]
+            handlers = DEADLINE_HANDLERS.get(payload["rule_id"])
+            if not handlers:
+                log.warning("tenant=%s: no handler for deadline rule %s", tenant_id, payload["rule_id"])
+            for handler in handlers or ():
+                handler(rt, tenant, payload, found)
+        return found.write(rt)
+    finally:
+        found.release()

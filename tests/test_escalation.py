@@ -683,6 +683,54 @@ def test_a_job_that_gives_up_on_a_busy_case_releases_the_cases_it_already_holds(
     assert rt.redis.get(cases.lock_key(rt, "skole-a", second)) == b"another-job"
 
 
+def test_a_job_whose_handler_raises_after_checkout_releases_the_case_at_once(client, rt, platform, school,
+                                                                            monkeypatch):
+    open_own_child_case(client, rt, platform)
+    case_id = the_case(rt)["id"]
+    event = {"type": "message.created", "timestamp": "2026-11-23T08:00:00+00:00",
+             **message("Oppdatering.", message_id="m-20", sender=CONTACT_TEACHER, recipients=[GUARDIAN])}
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in a rule")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(escalation, "on_feedback", broken)  # called after the job checked the case out
+        with pytest.raises(RuntimeError, match="a bug in a rule"):
+            processing.handle_events(rt, "skole-a", "generic", [event])
+    assert rt.redis.get(cases.lock_key(rt, "skole-a", case_id)) is None
+    monkeypatch.setattr(cases, "LOCK_WAIT_SECONDS", 0)  # the next job must not have to wait for LOCK_TTL
+    assert [a.rule_id for a in processing.handle_events(rt, "skole-a", "generic", [event])] == ["escalation.feedback"]
+    assert the_case(rt)["lines"]["school"]["feedback"] == ["2026-11-23"]
+
+
+def test_a_deadline_whose_handler_raises_releases_the_case_at_once(client, rt, platform, school, monkeypatch):
+    open_own_child_case(client, rt, platform)
+    case_id = the_case(rt)["id"]
+    deadline = escalation.deadline_id(case_id, "school", 0, "ack")
+    rt.clock.set(THU_00_OSLO)
+    with monkeypatch.context() as patch:
+        patch.setattr(escalation, "on_deadline", lambda *args: 1 / 0)
+        with pytest.raises(ZeroDivisionError):
+            processing.fire_deadline(rt, "skole-a", deadline)
+    assert rt.redis.get(cases.lock_key(rt, "skole-a", case_id)) is None
+    assert rt.redis.hexists(rt.keys.deadlines("skole-a"), deadline)  # nothing committed: the lease will retry it
+    monkeypatch.setattr(cases, "LOCK_WAIT_SECONDS", 0)
+    assert [a.rule_id for a in processing.fire_deadline(rt, "skole-a", deadline)] == ["escalation.reminder"] * 2
+
+
+def test_committing_a_case_costs_no_script_round_trip(client, rt, platform, school, monkeypatch):
+    """A script registered inside a pipeline makes redis-py ask ``SCRIPT EXISTS`` before every commit."""
+    from redis.client import Pipeline
+
+    loads = []
+    monkeypatch.setattr(Pipeline, "load_scripts", lambda pipe: loads.append(pipe.scripts))
+    task = open_own_child_case(client, rt, platform)
+    update(client, rt, task["external_ref"], outcome="escalate", note=TALK, completed_at="2026-11-24T14:00:00+01:00")
+    assert level_of(the_case(rt)) == (1, "school_environment")
+    assert list(rt.redis.scan_iter(match=cases.lock_key(rt, "skole-a", "*"))) == []  # every lock given back
+    assert loads == []
+
+
 # --- The pure ladder -----------------------------------------------------------------------------------------------
 
 
