@@ -67,6 +67,11 @@ def pupil_cases_key(rt: Runtime, tenant_id: str, student_id: str) -> str:
     return f"{rt.keys.prefix}:t:{tenant_id}:cases-of:{student_id}"
 
 
+def pupil_lock_key(rt: Runtime, tenant_id: str, student_id: str) -> str:
+    """Held while a guardian's message is matched against the pupil's open cases (``cases-of``), until it commits."""
+    return f"{rt.keys.prefix}:t:{tenant_id}:cases-of-lock:{student_id}"
+
+
 def case_id_for(tenant_id: str, message_id: str) -> str:
     """Derived from the message that opened it, so a redelivered or retried message finds its case again."""
     return "c-" + digest(tenant_id, message_id, length=12)
@@ -157,6 +162,18 @@ def _commit(rt: Runtime, tenant_id: str, session: _Session, pipe) -> None:
                 pipe.srem(pupil_cases_key(rt, tenant_id, pupil), case_id)
     for key, token in session.locks.items():
         pipe.eval(RELEASE_LOCK, 1, key, token)
+
+
+def _hold_pupils(rt: Runtime, tenant: Tenant, found: Consequences, pupils: list[str]) -> None:
+    """Whether a guardian's message opens a case depends on the pupils' open cases, and a new case's id comes from
+    the message, so two messages about one pupil never meet on a case lock. Each pupil's lock is taken before its
+    open cases are read and given back by the commit that adds the new case to them: two messages at the same
+    instant open one case, and the second joins it. In sorted order, so jobs about overlapping pupils cannot hold
+    one each and wait for the other; a job that already holds a case lock and waits here gives up after
+    LOCK_WAIT_SECONDS, gives everything back and is retried."""
+    session = _session(rt, tenant, found)
+    for pupil in sorted(set(pupils)):
+        _acquire(rt, tenant, session, pupil_lock_key(rt, tenant.id, pupil), f"the open cases of pupil {pupil}")
 
 
 def _open_cases(rt: Runtime, tenant: Tenant, pupils: list[str], found: Consequences) -> list[dict]:
@@ -254,6 +271,7 @@ def _intake(rt: Runtime, tenant: Tenant, event: dict[str, Any], found: Consequen
         log.info("tenant=%s message=%s: %s names no pupil; no case", tenant.id, message_id, result.category)
         return
     day = _day(tenant, event["created_at"])
+    _hold_pupils(rt, tenant, found, pupils)
     open_cases = _open_cases(rt, tenant, pupils, found)
     same = [case for case in open_cases if case["category"] == result.category]
     # A new report under the law's routes is never swallowed as a request to lift some other open case.

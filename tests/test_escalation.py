@@ -6,6 +6,7 @@ Clock: Monday 23 November 2026, 09:00 in Oslo; the platform's API is the only th
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import date, datetime, timezone
 
 import pytest
@@ -729,6 +730,120 @@ def test_committing_a_case_costs_no_script_round_trip(client, rt, platform, scho
     assert level_of(the_case(rt)) == (1, "school_environment")
     assert list(rt.redis.scan_iter(match=cases.lock_key(rt, "skole-a", "*"))) == []  # every lock given back
     assert loads == []
+
+
+# --- Two messages about one pupil at the same instant ------------------------------------------------------------
+
+
+def guardian_event(message_id: str, student: str = "s-1") -> dict:
+    return {"type": "message.created", "timestamp": "2026-11-23T08:00:00+00:00",
+            **message(OWN_CHILD, message_id=message_id, students=[student])}
+
+
+def run_job(rt, event: dict, outcome: list) -> None:
+    """One worker's job; what it returned or raised is kept for the test to look at."""
+    try:
+        outcome.append(processing.handle_events(rt, "skole-a", "generic", [event]))
+    except BaseException as exc:  # noqa: BLE001 - handed to the test
+        outcome.append(exc)
+
+
+class PauseAfterReading:
+    """Wraps ``cases._open_cases``: the first job to read the pupil's open cases stops right after, before its
+    commit, until the test resumes it."""
+
+    def __init__(self, real):
+        self.real = real
+        self.read, self.resume = threading.Event(), threading.Event()
+        self._first = threading.Lock()
+
+    def __call__(self, *args, **kwargs):
+        found = self.real(*args, **kwargs)
+        if self._first.acquire(blocking=False):
+            self.read.set()
+            assert self.resume.wait(10), "the test never resumed the paused job"
+        return found
+
+
+def the_only_case_of(rt, pupil: str = "s-1") -> dict:
+    ids = rt.redis.smembers(cases.pupil_cases_key(rt, "skole-a", pupil))
+    assert len(ids) == 1, f"pupil {pupil} has {len(ids)} open cases"
+    return cases.load_case(rt, "skole-a", ids.pop().decode())
+
+
+def test_a_message_arriving_while_another_about_the_pupil_is_not_yet_committed_is_retried_and_joins_its_case(
+        rt, school, monkeypatch):
+    pause = PauseAfterReading(cases._open_cases)
+    monkeypatch.setattr(cases, "_open_cases", pause)
+    first: list = []
+    job_a = threading.Thread(target=run_job, args=(rt, guardian_event("m-a"), first))
+    job_a.start()
+    try:
+        assert pause.read.wait(5), "job A never read the open cases"
+        monkeypatch.setattr(cases, "LOCK_WAIT_SECONDS", 0)
+        with pytest.raises(cases.CaseBusy, match="open cases of pupil s-1"):  # job B, on another worker, now
+            processing.handle_events(rt, "skole-a", "generic", [guardian_event("m-b")])
+    finally:
+        pause.resume.set()
+        job_a.join(10)
+    assert [a.rule_id for a in first[0]] == ["escalation.level_task", "escalation.level_task"]  # task and note
+    assert processing.handle_events(rt, "skole-a", "generic", [guardian_event("m-b")]) == []  # RQ's retry of B
+    case = the_only_case_of(rt)
+    assert case["id"] == cases.case_id_for("skole-a", "m-a")
+    assert case["messages"] == ["m-a", "m-b"] and steps(case) == ["created", "message"]
+    assert list(rt.redis.scan_iter(match=f"{rt.keys.prefix}:*lock*")) == []
+
+
+def test_a_message_that_waits_for_the_pupils_lock_joins_the_case_the_first_one_opened(rt, school, monkeypatch):
+    pause = PauseAfterReading(cases._open_cases)
+    monkeypatch.setattr(cases, "_open_cases", pause)
+    b_waits = threading.Event()
+    try_lock = cases._try_lock
+
+    def noticing_try_lock(rt_, key, token):
+        taken = try_lock(rt_, key, token)
+        if not taken and threading.current_thread().name == "job-b":
+            b_waits.set()
+        return taken
+
+    monkeypatch.setattr(cases, "_try_lock", noticing_try_lock)
+    first: list = []
+    second: list = []
+    job_a = threading.Thread(target=run_job, args=(rt, guardian_event("m-a"), first), name="job-a")
+    job_b = threading.Thread(target=run_job, args=(rt, guardian_event("m-b"), second), name="job-b")
+    job_a.start()
+    try:
+        assert pause.read.wait(5), "job A never read the open cases"
+        job_b.start()
+        assert b_waits.wait(5), "job B did not wait for the pupil's lock"
+    finally:
+        pause.resume.set()
+        job_a.join(10)
+        if job_b.ident is not None:  # started
+            job_b.join(10)
+    assert len(first[0]) == 2 and second == [[]]  # B opened nothing and sent nothing
+    case = the_only_case_of(rt)
+    assert case["messages"] == ["m-a", "m-b"]
+
+
+def test_two_workers_with_messages_about_the_same_pupil_at_the_same_instant_open_one_case(rt, school):
+    def job(event: dict, start: threading.Barrier, outcome: list) -> None:
+        start.wait(5)
+        run_job(rt, event, outcome)
+
+    for round_ in range(20):
+        pupil = f"s-race-{round_}"
+        start = threading.Barrier(2)
+        outcomes: list = [[], []]
+        workers = [threading.Thread(target=job, args=(guardian_event(f"m-{round_}-{side}", pupil), start, outcome))
+                   for side, outcome in zip("ab", outcomes)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(15)
+        assert all(len(outcome) == 1 and isinstance(outcome[0], list) for outcome in outcomes), (round_, outcomes)
+        assert sorted(the_only_case_of(rt, pupil)["messages"]) == [f"m-{round_}-a", f"m-{round_}-b"], round_
+        assert sorted(len(outcome[0]) for outcome in outcomes) == [0, 2]  # one opened it (task, note), one joined
 
 
 # --- The pure ladder -----------------------------------------------------------------------------------------------
