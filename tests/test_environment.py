@@ -157,9 +157,10 @@ def test_a_principal_who_misses_the_staff_investigation_twice_is_followed_up_by_
     send_message(client, rt, TEACHER)
     at(rt, datetime(2026, 11, 24, 23, 0, tzinfo=timezone.utc))
     assert one(platform, "alerts", "escalation.reminder")["recipient"]["role"] == "principal"
-    at(rt, datetime(2026, 11, 26, 23, 0, tzinfo=timezone.utc))  # Wed 25 + 2 school days = Fri 27 ... not yet
+    # the grace counts from the missed deadline: Tue 24 + 2 school days = Thu 26, so Thursday 23:59 is still in time
+    at(rt, datetime(2026, 11, 26, 22, 59, tzinfo=timezone.utc))
     assert sent(platform, "alerts", "escalation.supervisor_alert") == []
-    at(rt, datetime(2026, 11, 27, 23, 0, tzinfo=timezone.utc))
+    at(rt, datetime(2026, 11, 26, 23, 0, tzinfo=timezone.utc))
     assert one(platform, "alerts", "escalation.supervisor_alert")["recipient"] == {"role": "school_owner",
                                                                                    "id": "u-eier"}
     assert the_case(rt)["lines"]["school"]["level"] == 0

@@ -6,14 +6,16 @@ Clock: Monday 23 November 2026, 09:00 in Oslo; the platform's API is the only th
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import date, datetime, timezone
 
 import pytest
 
 from connector.engine import absence, cases, routing as processing
-from connector.contract.actions import external_ref
+from connector.contract.actions import Action, external_ref
 from connector.rules import escalation
 from connector.rules.calendar import SchoolCalendar
+from connector.rules.effects import Schedule
 from tests.cases_support import (  # noqa: F401 - ``school`` is a fixture
     CONTACT_TEACHER, GUARDIAN, accept_all, at, level_of, message, school, send_message, sent, steps, the_case,
     update,
@@ -264,15 +266,60 @@ def test_an_update_on_an_earlier_levels_task_changes_nothing(client, rt, platfor
 # --- Track B -------------------------------------------------------------------------------------------------------
 
 
-def test_track_b_runs_the_school_line_and_the_parents_line_side_by_side(client, rt, platform, school):
+def open_several_children_case(client, rt, platform) -> dict:
     accept_all(platform)
     send_message(client, rt, SEVERAL)
+    return level_task(platform, "contact_teacher")
+
+
+def involve_parents(client, rt, school_task: dict, completed_at: str = "2026-11-24T15:00:00+01:00", **kwargs) -> None:
+    update(client, rt, school_task["external_ref"], status="open", outcome="involve_parents",
+           completed_at=completed_at, **kwargs)
+
+
+def test_a_track_b_case_opens_with_one_level_task_to_the_contact_teacher(client, rt, platform, school):
+    school_task = open_several_children_case(client, rt, platform)
     case = the_case(rt)
     assert (case["category"], case["track"]) == ("several_children_case", "B")
-    school_task = level_task(platform, "contact_teacher")
+    assert [(t["assignee"]["role"], t["rule_id"]) for t in sent(platform, "tasks")] == [
+        ("contact_teacher", "escalation.level_task")]
+    assert list(case["lines"]) == ["school"] and steps(case) == ["created"]
+    assert "Trinn 1 av 3 i trappen for saker som gjelder flere barn, skolens linje" in school_task["body"]
+    assert "sett utfallet til «involver foreldre»" in school_task["body"]
+    (created,) = sent(platform, "notes")
+    assert "Saken ligger hos kontaktlærer (med sosiallærer/miljøterapeut), som skal" in created["body"]
+    assert "trinnkontakt" not in created["body"]
+
+
+def test_involve_parents_gives_the_class_parent_rep_its_level_task_once(client, rt, platform, school):
+    school_task = open_several_children_case(client, rt, platform)
+    involve_parents(client, rt, school_task, msg_id="msg_parents")
+    involve_parents(client, rt, school_task, msg_id="msg_parents")  # redelivered
+    involve_parents(client, rt, school_task, msg_id="msg_parents_resent")  # the same update sent again
+    involve_parents(client, rt, school_task, completed_at="2026-11-25T09:00:00+01:00")  # asked once more, later
+    (parents_task,) = [t for t in sent(platform, "tasks") if t["assignee"]["role"] == "class_parent_rep"]
+    assert parents_task["assignee"] == {"role": "class_parent_rep", "id": "u-trinnkontakt"}
+    assert parents_task["due_date"] == "2026-12-01"  # 5 school days from Tuesday 24, the day in completed_at
+    assert "Trinn 1 av 3 i trappen for saker som gjelder flere barn, foreldrenes linje" in parents_task["body"]
+    assert "ba kontaktlærer (med sosiallærer/miljøterapeut) på skolens linje om at trinnkontakten kobles inn" in \
+        parents_task["body"]
+    assert "involver foreldre" not in parents_task["body"]
+    (started,) = [n for n in sent(platform, "notes") if "Foreldrenes linje er startet" in n["body"]]
+    assert started["rule_id"] == "escalation.level_task"
+    assert sent(platform, "alerts") == []
+    case = the_case(rt)
+    assert level_of(case, "parents") == (0, "class_parent_rep") and case["lines"]["parents"]["since"] == "2026-11-24"
+    assert level_of(case, "school") == (0, "contact_and_social_teacher")  # the school line stays where it is
+    assert case["lines"]["school"]["acknowledged"] == "2026-11-24" and case["status"] == "open"
+    assert steps(case).count("line_started") == 1
+
+
+def test_track_b_runs_the_school_line_and_the_parents_line_side_by_side(client, rt, platform, school):
+    school_task = open_several_children_case(client, rt, platform)
+    involve_parents(client, rt, school_task)
+    case = the_case(rt)
     parents_task = level_task(platform, "class_parent_rep")
     assert parents_task["assignee"] == {"role": "class_parent_rep", "id": "u-trinnkontakt"}
-    assert "Trinn 1 av 3 i trappen for saker som gjelder flere barn, skolens linje" in school_task["body"]
     assert "sammen med sosiallærer/miljøterapeut" in school_task["body"]
     assert "Trinn 1 av 3 i trappen for saker som gjelder flere barn, foreldrenes linje" in parents_task["body"]
     assert "Drøft saken med kontaktlæreren" in parents_task["body"]
@@ -296,6 +343,7 @@ def test_track_b_runs_the_school_line_and_the_parents_line_side_by_side(client, 
            completed_at="2026-11-25T10:00:00+01:00")
     leader = level_task(platform, "nearest_leader")
     assert "Trinn 2 av 3 i trappen for saker som gjelder flere barn, skolens linje" in leader["body"]
+    assert "involver foreldre" not in leader["body"]  # the parents' line is already running
     update(client, rt, leader["external_ref"], outcome="escalate", note="Enige om å ta det til rektor.",
            completed_at="2026-11-27T10:00:00+01:00")
     assert len([t for t in sent(platform, "tasks") if t["assignee"]["role"] == "principal"]) == 1
@@ -310,10 +358,28 @@ def test_track_b_runs_the_school_line_and_the_parents_line_side_by_side(client, 
 
 @pytest.mark.parametrize("tenant_plan", [{"escalation.level_task": {"parents_line": False}}])
 def test_a_school_can_leave_the_parents_line_out(client, rt, platform, school, tenant_plan):
-    accept_all(platform)
-    send_message(client, rt, SEVERAL)
+    school_task = open_several_children_case(client, rt, platform)
+    assert "involver foreldre" not in school_task["body"]
+    involve_parents(client, rt, school_task)
     assert [t["assignee"]["role"] for t in sent(platform, "tasks")] == ["contact_teacher"]
-    assert list(the_case(rt)["lines"]) == ["school"]
+    (alert,) = sent(platform, "alerts")
+    assert alert["recipient"] == {"role": "contact_teacher", "id": "u-kl-7a"}
+    assert alert["title"] == f"Sak {the_case(rt)['id']}: foreldrenes linje kan ikke kobles inn"
+    case = the_case(rt)
+    assert list(case["lines"]) == ["school"]
+    assert case["history"][-1]["reason"] == "not_used_by_school"
+
+
+def test_involve_parents_on_a_case_about_ones_own_child_starts_nothing_and_says_so(client, rt, platform, school):
+    task = open_own_child_case(client, rt, platform)
+    assert "involver foreldre" not in task["body"]
+    involve_parents(client, rt, task)
+    assert len(sent(platform, "tasks")) == 1
+    (alert,) = sent(platform, "alerts")
+    assert "finnes bare i saker som gjelder flere barn" in alert["body"]
+    case = the_case(rt)
+    assert list(case["lines"]) == ["school"] and case["history"][-1]["reason"] == "no_parents_line"
+    assert case["status"] == "open" and level_of(case) == (0, "contact_teacher")
 
 
 # --- Deadlines on school days: remind, then alert the level above; never move -------------------------------------
@@ -331,7 +397,8 @@ def test_a_missed_acknowledgement_reminds_the_owner_then_alerts_the_level_above(
     assert reminder["recipient"] == {"role": "contact_teacher", "id": "u-kl-7a"}
     assert reminder["title"] == f"Påminnelse, sak {case_id}: bekrefte at saken er tatt"
     assert "gikk ut onsdag 25. november 2026" in reminder["body"]
-    assert "Frist: mandag 30. november 2026. Går også denne fristen ut, får sosiallærer/skolemiljøteam beskjed" \
+    # two school days of grace counted from the missed deadline (Wed 25), not from the day it was noticed
+    assert "Frist: fredag 27. november 2026. Går også denne fristen ut, får sosiallærer/skolemiljøteam beskjed" \
         in reminder["body"]
     assert len(sent(platform, "notes", "escalation.reminder")) == 1
 
@@ -392,8 +459,39 @@ def test_a_deadline_already_past_when_the_escalation_arrives_fires_at_once(clien
     at(rt, rt.clock.now())
     titles = [a["title"] for a in sent(platform, "alerts", "escalation.reminder")]
     assert any(title.endswith("bekrefte at saken er tatt") for title in titles)
-    # the reminded person still gets the grace period from today, not from the long-past deadline
-    assert the_case(rt)["lines"]["school"]["due"]["ack"] == "2026-12-09"
+    # the grace period counts from the missed deadline (Thu 26 Nov), so it too had passed: the level above is told
+    assert the_case(rt)["lines"]["school"]["due"]["ack"] == "2026-11-30"
+    assert {a["recipient"]["role"] for a in sent(platform, "alerts", "escalation.supervisor_alert")} == {
+        "nearest_leader"}
+
+
+def test_a_case_reported_eight_school_days_late_gets_its_reminder_and_supervisor_alert_in_the_same_run(
+        client, rt, platform, school):
+    """Written Wednesday 11 Nov, received Monday 23 Nov: acknowledge was due Fri 13 (grace to Tue 17), feedback
+    Wed 18 (grace to Fri 20). Every one of those has passed, so each fires now, in order."""
+    accept_all(platform)
+    send_message(client, rt, OWN_CHILD, created_at="2026-11-11T09:00:00+01:00")
+    at(rt, rt.clock.now())
+    alerts = [(a["rule_id"], a["title"].split(": ")[-1], a["recipient"]["role"]) for a in sent(platform, "alerts")]
+    assert sorted(alerts) == sorted([
+        ("escalation.reminder", "bekrefte at saken er tatt", "contact_teacher"),
+        ("escalation.supervisor_alert", "bekrefte at saken er tatt", "social_teacher"),
+        ("escalation.reminder", "gi foresatt tilbakemelding", "contact_teacher"),
+        ("escalation.supervisor_alert", "gi foresatt tilbakemelding", "social_teacher"),
+    ])
+    for obligation in ("bekrefte at saken er tatt", "gi foresatt tilbakemelding"):  # the reminder first
+        assert [rule for rule, what, _ in alerts if what == obligation] == [
+            "escalation.reminder", "escalation.supervisor_alert"]
+    (supervisor,) = [a for a in sent(platform, "alerts", "escalation.supervisor_alert")
+                     if a["title"].endswith("bekrefte at saken er tatt")]
+    assert "gikk ut tirsdag 17. november 2026, også etter en påminnelse" in supervisor["body"]
+    case = the_case(rt)
+    assert case["lines"]["school"]["due"] == {"ack": "2026-11-17", "feedback": "2026-11-20"}
+    assert case["lines"]["school"]["misses"] == {"ack": 2, "feedback": 2}
+    assert rt.redis.hlen(rt.keys.deadlines("skole-a")) == 0
+    at(rt, datetime(2026, 12, 10, 8, 0, tzinfo=timezone.utc))
+    assert len(sent(platform, "alerts")) == 4  # nothing fires twice
+    assert level_of(case) == (0, "contact_teacher")
 
 
 # --- Feedback to the guardian --------------------------------------------------------------------------------------
@@ -428,8 +526,7 @@ def test_feedback_is_tracked_per_level(client, rt, platform, school):
 
 
 def test_on_track_b_the_parents_representatives_give_the_parents_lines_feedback(client, rt, platform, school):
-    accept_all(platform)
-    send_message(client, rt, SEVERAL)
+    involve_parents(client, rt, open_several_children_case(client, rt, platform))
     send_message(client, rt, "Hei, jeg har tatt det opp med kontaktlærer.", message_id="m-30",
                  sender={"id": "u-trinnkontakt", "role": "class_parent_rep"}, recipients=[GUARDIAN],
                  created_at="2026-11-24T20:00:00+01:00")
@@ -587,6 +684,168 @@ def test_a_job_that_gives_up_on_a_busy_case_releases_the_cases_it_already_holds(
     assert rt.redis.get(cases.lock_key(rt, "skole-a", second)) == b"another-job"
 
 
+def test_a_job_whose_handler_raises_after_checkout_releases_the_case_at_once(client, rt, platform, school,
+                                                                            monkeypatch):
+    open_own_child_case(client, rt, platform)
+    case_id = the_case(rt)["id"]
+    event = {"type": "message.created", "timestamp": "2026-11-23T08:00:00+00:00",
+             **message("Oppdatering.", message_id="m-20", sender=CONTACT_TEACHER, recipients=[GUARDIAN])}
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in a rule")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(escalation, "on_feedback", broken)  # called after the job checked the case out
+        with pytest.raises(RuntimeError, match="a bug in a rule"):
+            processing.handle_events(rt, "skole-a", "generic", [event])
+    assert rt.redis.get(cases.lock_key(rt, "skole-a", case_id)) is None
+    monkeypatch.setattr(cases, "LOCK_WAIT_SECONDS", 0)  # the next job must not have to wait for LOCK_TTL
+    assert [a.rule_id for a in processing.handle_events(rt, "skole-a", "generic", [event])] == ["escalation.feedback"]
+    assert the_case(rt)["lines"]["school"]["feedback"] == ["2026-11-23"]
+
+
+def test_a_deadline_whose_handler_raises_releases_the_case_at_once(client, rt, platform, school, monkeypatch):
+    open_own_child_case(client, rt, platform)
+    case_id = the_case(rt)["id"]
+    deadline = escalation.deadline_id(case_id, "school", 0, "ack")
+    rt.clock.set(THU_00_OSLO)
+    with monkeypatch.context() as patch:
+        patch.setattr(escalation, "on_deadline", lambda *args: 1 / 0)
+        with pytest.raises(ZeroDivisionError):
+            processing.fire_deadline(rt, "skole-a", deadline)
+    assert rt.redis.get(cases.lock_key(rt, "skole-a", case_id)) is None
+    assert rt.redis.hexists(rt.keys.deadlines("skole-a"), deadline)  # nothing committed: the lease will retry it
+    monkeypatch.setattr(cases, "LOCK_WAIT_SECONDS", 0)
+    assert [a.rule_id for a in processing.fire_deadline(rt, "skole-a", deadline)] == ["escalation.reminder"] * 2
+
+
+def test_committing_a_case_costs_no_script_round_trip(client, rt, platform, school, monkeypatch):
+    """A script registered inside a pipeline makes redis-py ask ``SCRIPT EXISTS`` before every commit."""
+    from redis.client import Pipeline
+
+    loads = []
+    monkeypatch.setattr(Pipeline, "load_scripts", lambda pipe: loads.append(pipe.scripts))
+    task = open_own_child_case(client, rt, platform)
+    update(client, rt, task["external_ref"], outcome="escalate", note=TALK, completed_at="2026-11-24T14:00:00+01:00")
+    assert level_of(the_case(rt)) == (1, "school_environment")
+    assert list(rt.redis.scan_iter(match=cases.lock_key(rt, "skole-a", "*"))) == []  # every lock given back
+    assert loads == []
+
+
+# --- Two messages about one pupil at the same instant ------------------------------------------------------------
+
+
+def guardian_event(message_id: str, student: str = "s-1") -> dict:
+    return {"type": "message.created", "timestamp": "2026-11-23T08:00:00+00:00",
+            **message(OWN_CHILD, message_id=message_id, students=[student])}
+
+
+def run_job(rt, event: dict, outcome: list) -> None:
+    """One worker's job; what it returned or raised is kept for the test to look at."""
+    try:
+        outcome.append(processing.handle_events(rt, "skole-a", "generic", [event]))
+    except BaseException as exc:  # noqa: BLE001 - handed to the test
+        outcome.append(exc)
+
+
+class PauseAfterReading:
+    """Wraps ``cases._open_cases``: the first job to read the pupil's open cases stops right after, before its
+    commit, until the test resumes it."""
+
+    def __init__(self, real):
+        self.real = real
+        self.read, self.resume = threading.Event(), threading.Event()
+        self._first = threading.Lock()
+
+    def __call__(self, *args, **kwargs):
+        found = self.real(*args, **kwargs)
+        if self._first.acquire(blocking=False):
+            self.read.set()
+            assert self.resume.wait(10), "the test never resumed the paused job"
+        return found
+
+
+def the_only_case_of(rt, pupil: str = "s-1") -> dict:
+    ids = rt.redis.smembers(cases.pupil_cases_key(rt, "skole-a", pupil))
+    assert len(ids) == 1, f"pupil {pupil} has {len(ids)} open cases"
+    return cases.load_case(rt, "skole-a", ids.pop().decode())
+
+
+def test_a_message_arriving_while_another_about_the_pupil_is_not_yet_committed_is_retried_and_joins_its_case(
+        rt, school, monkeypatch):
+    pause = PauseAfterReading(cases._open_cases)
+    monkeypatch.setattr(cases, "_open_cases", pause)
+    first: list = []
+    job_a = threading.Thread(target=run_job, args=(rt, guardian_event("m-a"), first))
+    job_a.start()
+    try:
+        assert pause.read.wait(5), "job A never read the open cases"
+        monkeypatch.setattr(cases, "LOCK_WAIT_SECONDS", 0)
+        with pytest.raises(cases.CaseBusy, match="open cases of pupil s-1"):  # job B, on another worker, now
+            processing.handle_events(rt, "skole-a", "generic", [guardian_event("m-b")])
+    finally:
+        pause.resume.set()
+        job_a.join(10)
+    assert [a.rule_id for a in first[0]] == ["escalation.level_task", "escalation.level_task"]  # task and note
+    assert processing.handle_events(rt, "skole-a", "generic", [guardian_event("m-b")]) == []  # RQ's retry of B
+    case = the_only_case_of(rt)
+    assert case["id"] == cases.case_id_for("skole-a", "m-a")
+    assert case["messages"] == ["m-a", "m-b"] and steps(case) == ["created", "message"]
+    assert list(rt.redis.scan_iter(match=f"{rt.keys.prefix}:*lock*")) == []
+
+
+def test_a_message_that_waits_for_the_pupils_lock_joins_the_case_the_first_one_opened(rt, school, monkeypatch):
+    pause = PauseAfterReading(cases._open_cases)
+    monkeypatch.setattr(cases, "_open_cases", pause)
+    b_waits = threading.Event()
+    try_lock = cases._try_lock
+
+    def noticing_try_lock(rt_, key, token):
+        taken = try_lock(rt_, key, token)
+        if not taken and threading.current_thread().name == "job-b":
+            b_waits.set()
+        return taken
+
+    monkeypatch.setattr(cases, "_try_lock", noticing_try_lock)
+    first: list = []
+    second: list = []
+    job_a = threading.Thread(target=run_job, args=(rt, guardian_event("m-a"), first), name="job-a")
+    job_b = threading.Thread(target=run_job, args=(rt, guardian_event("m-b"), second), name="job-b")
+    job_a.start()
+    try:
+        assert pause.read.wait(5), "job A never read the open cases"
+        job_b.start()
+        assert b_waits.wait(5), "job B did not wait for the pupil's lock"
+    finally:
+        pause.resume.set()
+        job_a.join(10)
+        if job_b.ident is not None:  # started
+            job_b.join(10)
+    assert len(first[0]) == 2 and second == [[]]  # B opened nothing and sent nothing
+    case = the_only_case_of(rt)
+    assert case["messages"] == ["m-a", "m-b"]
+
+
+def test_two_workers_with_messages_about_the_same_pupil_at_the_same_instant_open_one_case(rt, school):
+    def job(event: dict, start: threading.Barrier, outcome: list) -> None:
+        start.wait(5)
+        run_job(rt, event, outcome)
+
+    for round_ in range(20):
+        pupil = f"s-race-{round_}"
+        start = threading.Barrier(2)
+        outcomes: list = [[], []]
+        workers = [threading.Thread(target=job, args=(guardian_event(f"m-{round_}-{side}", pupil), start, outcome))
+                   for side, outcome in zip("ab", outcomes)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(15)
+        assert all(len(outcome) == 1 and isinstance(outcome[0], list) for outcome in outcomes), (round_, outcomes)
+        assert sorted(the_only_case_of(rt, pupil)["messages"]) == [f"m-{round_}-a", f"m-{round_}-b"], round_
+        assert sorted(len(outcome[0]) for outcome in outcomes) == [0, 2]  # one opened it (task, note), one joined
+
+
 # --- The pure ladder -----------------------------------------------------------------------------------------------
 
 
@@ -635,6 +894,36 @@ def test_a_deadline_for_a_level_the_case_has_left_does_nothing():
     escalation.escalate(case, "school", date(2026, 11, 24), ctx, by="level", agreement="x")
     stale = {"line": "school", "level": 0, "obligation": "ack", "miss": 0, "due": "2026-11-25"}
     assert escalation.on_deadline(case, stale, ctx) == []
+
+
+def _opened(today: date) -> tuple[dict, escalation.Context]:
+    from dataclasses import replace
+
+    case = _case()
+    ctx = _ctx()
+    escalation.open_case(case, ctx, date(2026, 11, 23))
+    return case, replace(ctx, today=today)
+
+
+def test_the_grace_period_counts_from_the_missed_deadline_not_from_the_day_it_was_noticed():
+    case, ctx = _opened(today=date(2026, 11, 26))  # the ack deadline (Wed 25) noticed a day late
+    effects = escalation.on_deadline(case, {"line": "school", "level": 0, "obligation": "ack", "miss": 0,
+                                            "due": "2026-11-25"}, ctx)
+    (again,) = [e for e in effects if isinstance(e, Schedule)]
+    assert again.payload["due"] == "2026-11-27" and again.payload["miss"] == 1  # 2 school days after Wed 25
+    assert [e.rule_id for e in effects if isinstance(e, Action)] == ["escalation.reminder"] * 2
+
+
+def test_a_grace_period_already_over_alerts_the_supervisor_in_the_same_call():
+    case, ctx = _opened(today=date(2026, 12, 3))
+    effects = escalation.on_deadline(case, {"line": "school", "level": 0, "obligation": "ack", "miss": 0,
+                                            "due": "2026-11-25"}, ctx)
+    assert not [e for e in effects if isinstance(e, Schedule)]
+    assert [(e.rule_id, e.kind) for e in effects] == [
+        ("escalation.reminder", "alert"), ("escalation.reminder", "note"),
+        ("escalation.supervisor_alert", "alert"), ("escalation.supervisor_alert", "note")]
+    assert [e["step"] for e in case["history"]][-2:] == ["reminded", "supervisor_alerted"]
+    assert case["lines"]["school"]["misses"]["ack"] == 2
 
 
 def test_the_stored_case_holds_ids_and_codes_only():

@@ -15,7 +15,7 @@ from connector.contract.terms import CATEGORIES
 STATUSES = ("present", "absent", "late", "left_early")
 REASON_CODES = ("illness", "medical", "family", "school_refusal", "other")
 TASK_STATUSES = ("open", "completed", "cancelled")
-OUTCOMES = ("resolved", "escalate", "external_involved", "no_action")
+OUTCOMES = ("resolved", "escalate", "involve_parents", "external_involved", "no_action")
 
 MAX_MARKS = 5000
 

@@ -6,9 +6,9 @@ handed to the absence plan, case categories open or continue a case (``rules/esc
 case's tasks acknowledges, escalates or resolves. README.md, "Escalation ladder", says what counts as what.
 
 A case is one JSON value in Redis, written in the same transaction as the actions and deadlines it caused. While a
-job works on a case it holds the case's lock, released by that transaction: two workers handling a task update
-and a deadline of the same case cannot overwrite each other's change. A job that cannot get the lock fails and is
-retried (deliveries by RQ, deadlines by the due set's lease).
+job works on a case it holds the case's lock, released by that transaction, or at once if the job fails before it:
+two workers handling a task update and a deadline of the same case cannot overwrite each other's change. A job that
+cannot get the lock fails and is retried (deliveries by RQ, deadlines by the due set's lease).
 
 The message body is read only here, inside the job, to classify it; it is never stored or logged — the case keeps
 the message ids, the category and the rule that matched.
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import uuid
 import weakref
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 
 LOCK_TTL_MS = 60_000
 LOCK_WAIT_SECONDS = 10.0
+LOCK_POLL_SECONDS = 0.05
 SEEN_LIMIT = 500  # ids of events already applied to a case; enough for any case's life, bounded all the same
 
 RELEASE_LOCK = """
@@ -65,6 +67,11 @@ def pupil_cases_key(rt: Runtime, tenant_id: str, student_id: str) -> str:
     return f"{rt.keys.prefix}:t:{tenant_id}:cases-of:{student_id}"
 
 
+def pupil_lock_key(rt: Runtime, tenant_id: str, student_id: str) -> str:
+    """Held while a guardian's message is matched against the pupil's open cases (``cases-of``), until it commits."""
+    return f"{rt.keys.prefix}:t:{tenant_id}:cases-of-lock:{student_id}"
+
+
 def case_id_for(tenant_id: str, message_id: str) -> str:
     """Derived from the message that opened it, so a redelivered or retried message finds its case again."""
     return "c-" + digest(tenant_id, message_id, length=12)
@@ -72,52 +79,101 @@ def case_id_for(tenant_id: str, message_id: str) -> str:
 
 # --- Loading and committing ----------------------------------------------------------------------------------------
 
-# The cases a job has checked out, per ``Consequences`` (one per job): a case is locked and read once per job,
-# and written once, with its final state, when the job commits.
-_sessions: "weakref.WeakKeyDictionary[Consequences, dict[str, dict]]" = weakref.WeakKeyDictionary()
+
+class _Session:
+    """What one job holds: the cases it checked out (each locked and read once per job) and the locks it took. The
+    job's transaction writes the cases with their final state and gives the locks back; a job that ends without
+    committing gives them back at once (``Consequences.release``)."""
+
+    def __init__(self) -> None:
+        self.cases: dict[str, dict | None] = {}
+        self.locks: dict[str, str] = {}  # lock key -> this job's token
+
+
+# One session per ``Consequences``, that is per job.
+_sessions: "weakref.WeakKeyDictionary[Consequences, _Session]" = weakref.WeakKeyDictionary()
+_sessions_guard = threading.Lock()
+
+
+def _session(rt: Runtime, tenant: Tenant, found: Consequences) -> _Session:
+    with _sessions_guard:
+        session = _sessions.get(found)
+        if session is None:
+            session = _sessions[found] = _Session()
+            found.writes.append(partial(_commit, rt, tenant.id, session))
+            found.releases.append(partial(_release_all, rt, session))
+    return session
+
+
+def _try_lock(rt: Runtime, key: str, token: str) -> bool:
+    return bool(rt.redis.set(key, token, nx=True, px=LOCK_TTL_MS))
+
+
+def _acquire(rt: Runtime, tenant: Tenant, session: _Session, key: str, what: str) -> None:
+    """Take ``key`` for this job, waiting up to LOCK_WAIT_SECONDS; else give back everything the job holds and raise
+    :class:`CaseBusy`, so the job is retried instead of writing over another job's change."""
+    if key in session.locks:
+        return
+    token = uuid.uuid4().hex
+    give_up = time.monotonic() + LOCK_WAIT_SECONDS
+    while not _try_lock(rt, key, token):
+        if time.monotonic() >= give_up:
+            _release_all(rt, session)  # this job will not commit: let the others go on at once
+            raise CaseBusy(f"tenant={tenant.id}: {what} is held by another job")
+        time.sleep(LOCK_POLL_SECONDS)
+    session.locks[key] = token
 
 
 def _checkout(rt: Runtime, tenant: Tenant, found: Consequences, case_id: str) -> dict | None:
-    session = _sessions.setdefault(found, {})
-    if case_id in session:
-        return session[case_id]["case"]
-    token = uuid.uuid4().hex
-    lock = lock_key(rt, tenant.id, case_id)
-    give_up = time.monotonic() + LOCK_WAIT_SECONDS
-    while not rt.redis.set(lock, token, nx=True, px=LOCK_TTL_MS):
-        if time.monotonic() > give_up:
-            _release_all(rt, tenant.id, session)  # this job will not commit: let the others go on at once
-            raise CaseBusy(f"tenant={tenant.id}: case {case_id} is held by another job")
-        time.sleep(0.05)
-    raw = rt.redis.get(case_key(rt, tenant.id, case_id))
-    entry = {"case": json.loads(raw) if raw else None, "token": token}
-    session[case_id] = entry
-    found.writes.append(partial(_commit, rt, tenant.id, case_id, entry, token))
-    return entry["case"]
+    session = _session(rt, tenant, found)
+    if case_id not in session.cases:
+        _acquire(rt, tenant, session, lock_key(rt, tenant.id, case_id), f"case {case_id}")
+        raw = rt.redis.get(case_key(rt, tenant.id, case_id))
+        session.cases[case_id] = json.loads(raw) if raw else None
+    return session.cases[case_id]
 
 
-def _release_all(rt: Runtime, tenant_id: str, session: dict[str, dict]) -> None:
-    release = rt.redis.register_script(RELEASE_LOCK)
-    for case_id, entry in session.items():
-        release(keys=[lock_key(rt, tenant_id, case_id)], args=[entry["token"]])
-    session.clear()
+def _release_all(rt: Runtime, session: _Session) -> None:
+    if session.locks:
+        with rt.redis.pipeline(transaction=False) as pipe:
+            for key, token in session.locks.items():
+                pipe.eval(RELEASE_LOCK, 1, key, token)
+            pipe.execute()
+    session.locks.clear()
+    session.cases.clear()
 
 
 def _adopt(found: Consequences, case: dict) -> None:
     """A new case, checked out (and locked) under its id just before: committed with the job."""
-    _sessions[found][case["id"]]["case"] = case
+    _sessions[found].cases[case["id"]] = case
 
 
-def _commit(rt: Runtime, tenant_id: str, case_id: str, entry: dict, token: str, pipe) -> None:
-    case = entry["case"]
-    if case is not None:
+def _commit(rt: Runtime, tenant_id: str, session: _Session, pipe) -> None:
+    """Inside the job's transaction: every case it checked out, and its locks given back. ``EVAL`` with the script's
+    text, not a registered script: in a pipeline that would cost a ``SCRIPT EXISTS`` round trip on every commit."""
+    for case_id, case in session.cases.items():
+        if case is None:
+            continue
         pipe.set(case_key(rt, tenant_id, case_id), json.dumps(case, separators=(",", ":")))
         for pupil in case["pupils"]:
             if case["status"] == "open":
                 pipe.sadd(pupil_cases_key(rt, tenant_id, pupil), case_id)
             else:
                 pipe.srem(pupil_cases_key(rt, tenant_id, pupil), case_id)
-    rt.redis.register_script(RELEASE_LOCK)(keys=[lock_key(rt, tenant_id, case_id)], args=[token], client=pipe)
+    for key, token in session.locks.items():
+        pipe.eval(RELEASE_LOCK, 1, key, token)
+
+
+def _hold_pupils(rt: Runtime, tenant: Tenant, found: Consequences, pupils: list[str]) -> None:
+    """Whether a guardian's message opens a case depends on the pupils' open cases, and a new case's id comes from
+    the message, so two messages about one pupil never meet on a case lock. Each pupil's lock is taken before its
+    open cases are read and given back by the commit that adds the new case to them: two messages at the same
+    instant open one case, and the second joins it. In sorted order, so jobs about overlapping pupils cannot hold
+    one each and wait for the other; a job that already holds a case lock and waits here gives up after
+    LOCK_WAIT_SECONDS, gives everything back and is retried."""
+    session = _session(rt, tenant, found)
+    for pupil in sorted(set(pupils)):
+        _acquire(rt, tenant, session, pupil_lock_key(rt, tenant.id, pupil), f"the open cases of pupil {pupil}")
 
 
 def _open_cases(rt: Runtime, tenant: Tenant, pupils: list[str], found: Consequences) -> list[dict]:
@@ -215,6 +271,7 @@ def _intake(rt: Runtime, tenant: Tenant, event: dict[str, Any], found: Consequen
         log.info("tenant=%s message=%s: %s names no pupil; no case", tenant.id, message_id, result.category)
         return
     day = _day(tenant, event["created_at"])
+    _hold_pupils(rt, tenant, found, pupils)
     open_cases = _open_cases(rt, tenant, pupils, found)
     same = [case for case in open_cases if case["category"] == result.category]
     # A new report under the law's routes is never swallowed as a request to lift some other open case.

@@ -6,6 +6,7 @@ watches them, so it writes nothing if one of them changed meanwhile (``Conflict`
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any, Iterable
 
 from connector.contract.actions import Action
@@ -13,6 +14,8 @@ from connector.engine import outbox
 from connector.engine.runtime import Runtime
 from connector.rules.effects import Cancel, Schedule
 from connector.store.pupils import Checkout
+
+log = logging.getLogger(__name__)
 
 
 def deadline_member(tenant: str, deadline_id: str) -> str:
@@ -34,7 +37,8 @@ class Consequences:
         self.cancels: set[str] = set()
         self.actions: list[Action] = []
         self.writes: list = []  # callables taking a pipeline: state changes that must commit with the rest
-        self.aborts: list = []  # callables that undo what holding this job's place took (a case's lock)
+        self.releases: list = []  # callables giving back what the job holds (locks) if it ends without committing
+        self.committed = False
 
     @classmethod
     def start(cls, rt: Runtime, tenant: str, adapter: str) -> "Consequences":
@@ -63,6 +67,7 @@ class Consequences:
         pupils = self.pupils or Checkout(rt.redis, keys, tenant)
         if not (self.schedules or self.cancels or self.actions or self.writes or pupils.pending):
             pupils.close()
+            self.committed = True
             return []
         with pupils.transaction() as pipe:
             for write in self.writes:
@@ -80,13 +85,21 @@ class Consequences:
             writer = rt.tenant(tenant).actions_adapter or self.adapter
             outbox.add(pipe, rt, tenant, writer, self.actions, rt.clock.now().timestamp())
             pupils.commit(pipe)
+        self.committed = True
         return self.actions
 
-    def abort(self) -> None:
-        """The job will not commit this attempt: let go of what it holds, so its next attempt (or another job)
-        goes on at once."""
+    def release(self) -> None:
+        """Call in a ``finally`` around the handlers and :meth:`write`: if the job ends without committing (a handler
+        raised, the commit failed, or a pupil changed meanwhile), what it holds is given back now, not when the locks
+        expire, so the retry and every other job can go on at once. After a commit it only gives back the
+        connection: the transaction gave everything else back."""
         if self.pupils is not None:
             self.pupils.close()
-        for undo in self.aborts:
-            undo()
-        self.aborts.clear()
+        if self.committed:
+            return
+        releases, self.releases = self.releases, []
+        for release in releases:
+            try:
+                release()
+            except Exception:  # never hide the error that ended the job; the locks still expire on their own
+                log.warning("tenant=%s: could not release what a failed job held", self.tenant, exc_info=True)

@@ -64,11 +64,9 @@ def judged(rt: Runtime, tenant_id: str, adapter: str, decide: Callable[[Conseque
             decide(found)
             return found.write(rt)
         except Conflict:
-            found.abort()
             log.info("tenant=%s: a pupil changed meanwhile; judging again (attempt %d)", tenant_id, attempt)
-        except BaseException:
-            found.abort()
-            raise
+        finally:
+            found.release()
     raise Conflict(f"tenant={tenant_id}: pupils kept changing for {JUDGE_ATTEMPTS} attempts; the job is retried")
 
 

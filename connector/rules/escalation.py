@@ -3,8 +3,8 @@
 The seed, in capitals: "saker skal alltid søkes løst på lavest mulig nivå – løft saken når det er nødvendig", and
 "da bør det være en enighet/blitt snakket om før neste nivå kobles inn". So a case starts at the lowest level of its
 track and moves up one level at a time, and only on an explicit escalation that carries the record of that talk.
-Time never moves it: a missed deadline reminds the level's owner, a second miss tells the level above as
-supervisor, and the case stays where it is.
+Time never moves it: a missed deadline reminds the level's owner, a second miss (the grace period, counted from
+the missed deadline, passing too) tells the level above as supervisor, and the case stays where it is.
 
 A case is plain JSON data (see :func:`new_case`); the functions here update the case they are given and return the
 effects (actions to send, deadlines to set or drop). They read no clock, Redis or HTTP: the caller passes the
@@ -46,9 +46,10 @@ class LadderSettings(Schema):
     # "The level acknowledges within 2 school days and gives the guardian feedback within 5" (DOMAIN §2).
     acknowledge_school_days = fields.Integer(validate=validate.Range(min=0, max=30))
     feedback_school_days = fields.Integer(validate=validate.Range(min=0, max=60))
-    # After a reminder, how long the owner has before the level above is told.
+    # After a miss, how long the owner has before the level above is told, counted from the missed deadline.
     second_miss_school_days = fields.Integer(validate=validate.Range(min=0, max=30))
-    # Track B: start the parents' line (class parent rep → FAU → principal) beside the school line.
+    # Track B: the parents' line (class parent rep → FAU → principal) may be used. It starts only when a school-line
+    # task is updated with ``outcome: involve_parents``, and then runs beside the school line.
     parents_line = fields.Boolean()
 
 
@@ -212,6 +213,11 @@ def open_lines(case: Mapping) -> list[str]:
     return [name for name, state in case["lines"].items() if state["status"] == "open"]
 
 
+def parents_line_usable(case: Mapping, ctx: "Context") -> bool:
+    """Track B's parents' line exists for this case and the school uses it (the ``parents_line`` setting)."""
+    return "parents" in LADDERS[case["track"]] and bool(ctx.settings["parents_line"])
+
+
 # --- Texts ---------------------------------------------------------------------------------------------------------
 
 
@@ -342,10 +348,13 @@ def start_level(
         _schedule(case, ctx, line, index, "feedback", feedback_last, 0),
     ]
     if level_task is None:
+        duties = text(ctx, f"escalation.duties.{case['track']}.{line}.{level.key}")
+        if line == "school" and "parents" not in case["lines"] and parents_line_usable(case, ctx):
+            duties += " " + text(ctx, "escalation.involve_parents.hint")
         values = {
             **case_values(case, ctx, line),
             "why": why,
-            "duties": text(ctx, f"escalation.duties.{case['track']}.{line}.{level.key}"),
+            "duties": duties,
             "ack_due": long_date(ack_last, ctx.language),
             "feedback_due": long_date(feedback_last, ctx.language),
         }
@@ -370,19 +379,15 @@ def _activity_plan(case: dict, ctx: Context, line: str, index: int, holder: Part
 
 
 def open_case(case: dict, ctx: Context, day: date) -> list:
-    """A ladder case (track A or B) starts at the lowest level of each of its lines."""
-    effects: list = []
-    lines = list(LADDERS[case["track"]])
-    if case["track"] == "B" and not ctx.settings["parents_line"]:
-        lines = ["school"]
+    """A ladder case (track A or B) opens with one level task: the lowest level of the school line. Track B's
+    parents' line starts later, and only if a school-line level asks for it (:func:`involve_parents`)."""
+    line = "school"
     why = text(ctx, "escalation.why.created", **case_values(case, ctx))
-    for line in lines:
-        effects += start_level(case, line, 0, day, ctx, why=why)
-        log(case, day, "created" if line == lines[0] else "line_started", line)
-    names = text(ctx, "escalation.and").join(level_name(ctx, levels(case, line)[0]) for line in lines)
+    effects = start_level(case, line, 0, day, ctx, why=why)
+    log(case, day, "created", line)
     effects.append(note(case, ctx, RULE_LEVEL_TASK, "created", text(
-        ctx, "escalation.created.body", **case_values(case, ctx), holders=names, rule=case["rule"],
-        guardian=case["guardian"] or "-",
+        ctx, "escalation.created.body", **case_values(case, ctx), holders=level_name(ctx, levels(case, line)[0]),
+        rule=case["rule"], guardian=case["guardian"] or "-",
         messages=", ".join(case["messages"]), track_name=text(ctx, f"escalation.track.{case['track']}"),
     )))
     return effects
@@ -425,6 +430,8 @@ def on_level_update(case: dict, line: str, index: int, update: Mapping[str, Any]
             agreement = text(ctx, "escalation.agreement.quoted", note=note_text)
             return effects + escalate(case, line, day, ctx, by="level", agreement=agreement)
         return effects + _refuse(case, line, day, ctx, update["key"], "escalation.not_escalated")
+    if outcome == "involve_parents":
+        return effects + involve_parents(case, line, day, ctx, update["key"])
     if outcome in ("resolved", "no_action") or (status == "completed" and outcome is None):
         return effects + resolve(case, line, day, ctx, outcome or "completed")
     if outcome == "external_involved":
@@ -452,8 +459,30 @@ def on_guardian_request(case: dict, day: date, message_id: str, rule_id: str, ct
     return _refuse(case, line, day, ctx, f"request:{message_id}", "escalation.guardian_request")
 
 
+def involve_parents(case: dict, line: str, day: date, ctx: Context, key: str) -> list:
+    """Track B: a school-line level brings in the class parent rep ("ved behov kobles ... trinnkontakt inn"), and the
+    parents' line starts at its lowest level beside the school line — once: asked again, nothing starts twice.
+    Where there is no parents' line to start (track A, the §12 routes, a school that does not use it), the level's
+    owner is told so."""
+    if "parents" in case["lines"]:
+        return []
+    if line != "school" or not parents_line_usable(case, ctx):
+        log(case, day, "parents_line_refused", line,
+            reason="not_used_by_school" if "parents" in LADDERS[case["track"]] else "no_parents_line")
+        return _refuse(case, line, day, ctx, key, "escalation.no_parents_line")
+    by = levels(case, line)[case["lines"][line]["level"]]
+    values = {**case_values(case, ctx), "from_level": level_name(ctx, by), "involved_on": long_date(day, ctx.language),
+              "to_level": level_name(ctx, levels(case, "parents")[0])}
+    effects = start_level(case, "parents", 0, day, ctx, why=text(ctx, "escalation.why.parents_involved", **values))
+    log(case, day, "line_started", "parents", by=by.key)
+    effects.append(note(case, ctx, RULE_LEVEL_TASK, "parents",
+                        text(ctx, "escalation.parents_involved.body", **values)))
+    return effects
+
+
 def _refuse(case: dict, line: str, day: date, ctx: Context, key: str, text_id: str) -> list:
-    """No move without the record of the talk: tell the level's owner what is missing."""
+    """Nothing moved (no record of the talk, the top of the ladder, no parents' line): tell the level's owner why
+    and what to do."""
     state = case["lines"][line]
     level = levels(case, line)[state["level"]]
     values = case_values(case, ctx, line)
@@ -545,42 +574,66 @@ def on_feedback(case: dict, sender_role: str, day: date, message_id: str, ctx: C
 
 def on_deadline(case: dict, payload: Mapping[str, Any], ctx: Context) -> list:
     """A level's acknowledge or feedback deadline fell due. If it is still unmet: the first miss reminds the owner
-    and sets a second deadline; the second tells the level above as supervisor. The case never moves here."""
+    and sets a second deadline; the second tells the level above as supervisor. The case never moves here.
+
+    The grace period counts from the missed deadline, not from the day the connector noticed (DOMAIN §2). When the
+    events arrived late and the second deadline has passed too, it fires at once, in the same run, after the
+    reminder: a case reported long after the fact gets its reminder and its supervisor alert together.
+    """
     line, index, obligation, miss = payload["line"], payload["level"], payload["obligation"], payload["miss"]
     state = case["lines"].get(line)
     if case["status"] != "open" or state is None or state["status"] != "open" or state["level"] != index:
         return []
     if state["paused"] or (state["acknowledged"] if obligation == "ack" else state["feedback"]):
         return []
-    level = levels(case, line)[index]
     due = date.fromisoformat(payload["due"])
-    values = {**case_values(case, ctx, line), "due": long_date(due, ctx.language),
-              "obligation": text(ctx, f"escalation.obligation.{obligation}"),
-              "obligation_do": text(ctx, f"escalation.obligation_do.{obligation}")}
-    occurrence = f"{line}:{index}:{obligation}"
     if miss == 0:
-        # The new deadline counts from the later of the missed one and today: a deadline that fired late (a
-        # backfilled message) still leaves the reminded person the full grace period.
-        new_last = _last_day(ctx, max(due, ctx.today), ctx.settings["second_miss_school_days"])
-        state["misses"][obligation] = 1
-        state["due"][obligation] = new_last.isoformat()
-        above = supervisor(case, line, index)
-        values.update(
-            new_due=long_date(new_last, ctx.language),
-            next_step=text(ctx, "escalation.next_step.supervisor", supervisor_name=level_name(ctx, above))
-            if above else text(ctx, "escalation.next_step.none"),
-        )
-        log(case, ctx.today, "reminded", line, obligation=obligation, due=payload["due"])
-        return [
-            alert(case, ctx, RULE_REMINDER, occurrence, party(level, ctx),
-                  text(ctx, "escalation.reminder.title", **values), text(ctx, "escalation.reminder.body", **values)),
-            note(case, ctx, RULE_REMINDER, occurrence, text(ctx, "escalation.reminder.note", **values)),
-            _schedule(case, ctx, line, index, obligation, new_last, 1),
-        ]
+        new_last = _last_day(ctx, due, ctx.settings["second_miss_school_days"])
+        effects = _first_miss(case, ctx, line, index, obligation, due, new_last)
+        if new_last >= ctx.today:  # the whole of new_last still counts
+            return effects + [_schedule(case, ctx, line, index, obligation, new_last, 1)]
+        return effects + _second_miss(case, ctx, line, index, obligation, new_last)
+    return _second_miss(case, ctx, line, index, obligation, due)
+
+
+def _miss_values(case: Mapping, ctx: Context, line: str, obligation: str, due: date) -> dict[str, str]:
+    return {**case_values(case, ctx, line), "due": long_date(due, ctx.language),
+            "obligation": text(ctx, f"escalation.obligation.{obligation}"),
+            "obligation_do": text(ctx, f"escalation.obligation_do.{obligation}")}
+
+
+def _first_miss(case: dict, ctx: Context, line: str, index: int, obligation: str, due: date, new_last: date) -> list:
+    """Remind the level's owner, with the new deadline ``new_last``."""
+    state = case["lines"][line]
+    level = levels(case, line)[index]
+    state["misses"][obligation] = 1
+    state["due"][obligation] = new_last.isoformat()
+    above = supervisor(case, line, index)
+    values = _miss_values(case, ctx, line, obligation, due)
+    values.update(
+        new_due=long_date(new_last, ctx.language),
+        next_step=text(ctx, "escalation.next_step.supervisor", supervisor_name=level_name(ctx, above))
+        if above else text(ctx, "escalation.next_step.none"),
+    )
+    occurrence = f"{line}:{index}:{obligation}"
+    log(case, ctx.today, "reminded", line, obligation=obligation, due=due.isoformat())
+    return [
+        alert(case, ctx, RULE_REMINDER, occurrence, party(level, ctx),
+              text(ctx, "escalation.reminder.title", **values), text(ctx, "escalation.reminder.body", **values)),
+        note(case, ctx, RULE_REMINDER, occurrence, text(ctx, "escalation.reminder.note", **values)),
+    ]
+
+
+def _second_miss(case: dict, ctx: Context, line: str, index: int, obligation: str, due: date) -> list:
+    """The grace period ending ``due`` passed too: tell the level above as supervisor."""
+    state = case["lines"][line]
+    level = levels(case, line)[index]
     state["misses"][obligation] = 2
     above = supervisor(case, line, index)
+    values = _miss_values(case, ctx, line, obligation, due)
+    occurrence = f"{line}:{index}:{obligation}"
     if above is None:  # the school owner holds it: nobody above in the school's ladder, remind once more
-        log(case, ctx.today, "reminded", line, obligation=obligation, due=payload["due"])
+        log(case, ctx.today, "reminded", line, obligation=obligation, due=due.isoformat())
         values.update(new_due=text(ctx, "escalation.asap"), next_step=text(ctx, "escalation.next_step.none"))
         return [
             alert(case, ctx, RULE_REMINDER, occurrence + ":again", party(level, ctx),
@@ -588,7 +641,7 @@ def on_deadline(case: dict, payload: Mapping[str, Any], ctx: Context) -> list:
             note(case, ctx, RULE_REMINDER, occurrence + ":again", text(ctx, "escalation.reminder.note", **values)),
         ]
     values["supervisor_name"] = level_name(ctx, above)
-    log(case, ctx.today, "supervisor_alerted", line, obligation=obligation, supervisor=above.key, due=payload["due"])
+    log(case, ctx.today, "supervisor_alerted", line, obligation=obligation, supervisor=above.key, due=due.isoformat())
     return [
         alert(case, ctx, RULE_SUPERVISOR, occurrence, party(above, ctx),
               text(ctx, "escalation.supervisor_alert.title", **values),
