@@ -20,7 +20,7 @@ from pathlib import Path
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from connector.engine import cases, outbox, runtime, scheduler
+from connector.engine import cases, failed_jobs, outbox, runtime, scheduler
 from connector.config.schema import Config, ConfigError, check_config, load_config
 from connector.store.connection import connect, embedded_url
 from connector.engine.runtime import Runtime
@@ -189,9 +189,7 @@ def dead_letters_list_command(args: argparse.Namespace) -> int:
         )
         for letter in letters
     ]
-    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
-    for row in (header, *rows):
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    _table(header, rows)
     return 0
 
 
@@ -205,6 +203,39 @@ def dead_letters_retry_command(args: argparse.Namespace) -> int:
     for letter_id in missing:
         print(f"no such dead letter: {letter_id}", file=sys.stderr)
     print(f"put {retried} dead letter(s) back into the outbox")
+    return 1 if missing else 0
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    for row in (header, *rows):
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def jobs_failed_command(args: argparse.Namespace) -> int:
+    """Deliveries and due items whose job failed for good: ids, times and the error's kind and place, no event data."""
+    found = [job for job in failed_jobs.failed_jobs(_runtime(args)) if args.tenant in (None, job.tenant)]
+    if not found:
+        print("no failed jobs")
+        return 0
+    _table(("id", "what", "tenant", "adapter", "failed_at", "reason"), [
+        (job.id, job.what, job.tenant, job.adapter,
+         job.failed_at.isoformat(timespec="seconds") if job.failed_at else "-", job.reason)
+        for job in found
+    ])
+    return 0
+
+
+def jobs_retry_command(args: argparse.Namespace) -> int:
+    """Run failed jobs again (after the cause is fixed): each is queued as it was first queued."""
+    rt = _runtime(args)
+    known = {job.id for job in failed_jobs.failed_jobs(rt) if args.tenant in (None, job.tenant)}
+    wanted = sorted(known) if args.all else args.ids
+    missing = [job_id for job_id in wanted if job_id not in known]
+    retried = sum(failed_jobs.retry(rt, job_id) for job_id in wanted if job_id in known)
+    for job_id in missing:
+        print(f"no such failed job: {job_id}", file=sys.stderr)
+    print(f"queued {retried} failed job(s) again")
     return 1 if missing else 0
 
 
@@ -337,6 +368,19 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--all", action="store_true")
     retry.add_argument("--tenant", help="only this tenant's dead letters")
     retry.set_defaults(run=dead_letters_retry_command)
+
+    job_commands = commands.add_parser("jobs", help="jobs that failed for good").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    failed = job_commands.add_parser("failed", parents=[common], help="list failed jobs and why (no event data)")
+    failed.add_argument("--tenant")
+    failed.set_defaults(run=jobs_failed_command)
+    again = job_commands.add_parser("retry", parents=[common], help="queue failed jobs again")
+    which_jobs = again.add_mutually_exclusive_group(required=True)
+    which_jobs.add_argument("ids", nargs="*", default=[], metavar="ID")
+    which_jobs.add_argument("--all", action="store_true")
+    again.add_argument("--tenant", help="only this tenant's failed jobs")
+    again.set_defaults(run=jobs_retry_command)
 
     case_commands = commands.add_parser("cases", help="guardians' cases on the escalation ladder").add_subparsers(
         dest="action", required=True, metavar="ACTION"
