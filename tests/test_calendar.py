@@ -329,3 +329,20 @@ def test_no_date_makes_the_calendar_raise(day, other, n):
     calendar.due_after(day, n, today=other)
     assert calendar.school_days_between(day, other) == -calendar.school_days_between(other, day)
     calendar.local_date(datetime(day.year, day.month, day.day, tzinfo=timezone(timedelta(hours=n % 24 - 12))))
+
+
+def test_school_days_by_slicing_agree_with_asking_day_by_day_inside_across_and_outside_the_years():
+    """``school_days`` slices the expanded years; it must list exactly the days ``is_school_day`` accepts."""
+    calendar = SchoolCalendar([SchoolYear(date(2025, 8, 18), date(2026, 6, 19)),
+                               SchoolYear(date(2026, 8, 17), date(2027, 6, 18),
+                                          breaks=((date(2026, 10, 5), date(2026, 10, 9)),))])
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.dates(date(2025, 6, 1), date(2027, 9, 1)), st.integers(-5, 400))
+    def agree(first, length):
+        last = first + timedelta(days=length)
+        expected = [first + timedelta(days=i) for i in range(max(length + 1, 0))
+                    if calendar.is_school_day(first + timedelta(days=i))]
+        assert calendar.school_days(first, last) == expected
+
+    agree()

@@ -109,12 +109,18 @@ def on_attendance(rt: Runtime, tenant: Tenant, events: list[dict[str, Any]], fou
     today = local_date(rt, tenant)
     cutoff = retention_cutoff(today, calendar.years, plan[HISTORY]["retention_school_years"]).isoformat()
     wants: dict[str, set[str]] = {}
+    windows: dict[str, list[str]] = {}  # a register's marks share their day: its window's fields are worked out once
+    states = [state_field(r) for r in JUDGED_STATES]
     for mark in marks:
         fields = wants.setdefault(mark["student_id"], {GROUP})
         fields.add(day_field(mark["date"]))
         if mark["status"] != "present":
-            fields.update(state_field(r) for r in JUDGED_STATES)
-            fields.update(day_field(d.isoformat()) for d in window_dates(tenant, date.fromisoformat(mark["date"]), today))
+            fields.update(states)
+            window = windows.get(mark["date"])
+            if window is None:
+                window = windows[mark["date"]] = [
+                    day_field(d.isoformat()) for d in window_dates(tenant, date.fromisoformat(mark["date"]), today)]
+            fields.update(window)
         limit = limit_fields(tenant, mark)
         if limit:
             fields.update(limit)

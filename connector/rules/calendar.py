@@ -154,7 +154,18 @@ class SchoolCalendar:
         return d if self.is_school_day(d) else self._forward(d, 1)
 
     def school_days(self, first: date, last: date) -> list[date]:
-        return [d for d in _each_day(first, last) if self.is_school_day(d)]
+        """The school days in [first, last]: a slice of the expanded years where they are configured (asked for a
+        window of weeks several times per absent mark), day by day only outside them."""
+        if last < first:
+            return []
+        if self._first is None or last < self._first or first > self._last:
+            return [d for d in _each_day(first, last) if self.is_school_day(d)]
+        before = [d for d in _each_day(first, self._first - ONE_DAY) if self.is_school_day(d)] \
+            if first < self._first else []
+        after = [d for d in _each_day(self._last + ONE_DAY, last) if self.is_school_day(d)] \
+            if last > self._last else []
+        inside = self._days[bisect_left(self._days, max(first, self._first)):bisect_right(self._days, min(last, self._last))]
+        return before + inside + after
 
     def local_date(self, moment: datetime) -> date:
         """The school's date of an instant: a mark at 00:30 Oslo time belongs to that Oslo day, not the UTC one."""
