@@ -20,9 +20,9 @@ THURSDAY = "2026-11-05"
 
 
 def cross(minutes, acted_on=0.0, on=THURSDAY, subject="Matematikk", warning=WARNING, reached=REACHED,
-          language="en"):
+          language="en", today=None):
     return rule.crossings(TENANT, PUPIL, day(on), subject, minutes, acted_on, warning, reached, CALENDAR, language,
-                          "u-kl")
+                          "u-kl", today)
 
 
 def kinds(actions):
@@ -77,11 +77,15 @@ def test_eight_percent_warns_again_once_five_was_acted_on():
     assert actions[0].title == "Absence warning in Matematikk: 8 % undocumented"
 
 
-def test_a_jump_past_both_warnings_sends_only_the_higher_one():
+def test_a_jump_past_both_warnings_sends_each_warning_it_crossed():
+    """One delivery (a day's registers at once, a backfill) gives the same warnings as the marks one by one."""
     actions, acted = cross(500, language="nb")
-    assert (kinds(actions), acted) == (WARNED, 0.08)
-    assert actions[0].title == "Varsel om fravær i Matematikk: 8,3 % udokumentert"
-    assert "Varselet sendes når fraværet passerer 8 %." in actions[0].body
+    assert (kinds(actions), acted) == (WARNED + WARNED, 0.08)
+    assert [a.title for a in actions[::2]] == ["Varsel om fravær i Matematikk: 8,3 % udokumentert"] * 2
+    assert "Varselet sendes når fraværet passerer 5 %." in actions[0].body
+    assert "Varselet sendes når fraværet passerer 8 %." in actions[2].body
+    one_by_one = cross(300)[0] + cross(500, acted_on=0.05)[0]
+    assert [a.external_ref for a in actions] == [a.external_ref for a in one_by_one]
 
 
 def test_ten_percent_gives_the_contact_teacher_a_task_due_in_three_school_days():
@@ -96,9 +100,14 @@ def test_ten_percent_gives_the_contact_teacher_a_task_due_in_three_school_days()
         in task.body
 
 
-def test_a_jump_straight_past_the_limit_gives_the_task_and_not_the_warnings_it_skipped():
+def test_a_jump_straight_past_the_limit_gives_the_warnings_it_crossed_and_the_task():
     actions, acted = cross(700)
-    assert (kinds(actions), acted) == ([("task", "absence_limit.reached", "contact_teacher")], 0.10)
+    assert (kinds(actions), acted) == (WARNED + WARNED + [("task", "absence_limit.reached", "contact_teacher")], 0.10)
+
+
+def test_the_limit_task_found_late_is_due_counted_from_when_it_is_found():
+    (task,), _ = cross(600, acted_on=0.08, today=day("2026-11-23"))
+    assert task.due_date == "2026-11-26"  # Monday 23 + 3 school days, not Thursday 5 + 3 (already past)
 
 
 def test_each_threshold_is_acted_on_once_per_term():
@@ -115,7 +124,7 @@ def test_external_refs_are_stable_and_made_distinct_by_term_subject_threshold_an
     ]
     spring, _ = cross(300, on="2027-01-11")
     assert rule.term_of(day("2027-01-11"), CALENDAR) == ("2026-27", "spring")
-    (limit,), _ = cross(600)
+    (limit,), _ = cross(600, acted_on=0.08)
     assert limit.external_ref == ref(rule.REACHED, "2026-27/autumn/Matematikk/0.1", "task")
     assert len({a.external_ref for a in autumn + spring + [limit]}) == 5
 
@@ -130,9 +139,9 @@ def test_both_rules_are_off_by_default(minutes):
     assert cross(minutes, warning=off_warning, reached=settings(rule.REACHED)) == ([], 0.0)
 
 
-def test_with_the_limit_task_switched_off_the_limit_still_gets_the_last_warning():
+def test_with_the_limit_task_switched_off_the_limit_still_gets_the_warnings():
     actions, acted = cross(600, reached=settings(rule.REACHED, enabled=False))
-    assert (kinds(actions), acted) == (WARNED, 0.08)
+    assert (kinds(actions), acted) == (WARNED + WARNED, 0.08)
 
 
 def test_a_school_with_one_warning_at_six_percent_warns_there_only():

@@ -3,7 +3,8 @@
 CONTRACT.md, "Time": rules judge by the dates in the events. DOMAIN.md: "for the counting rules … the same marks
 arriving in any order … lead to the same tasks". Each example generates a pupil's 60 school days of whole-day and
 lesson marks (absent, late, present), delivers them four ways on a runtime of its own, fires what fell due, and
-compares what is stored and what was queued for the platform.
+compares what is stored and what was queued for the platform (the absence limit switched on, as upper secondary
+would have it).
 """
 from __future__ import annotations
 
@@ -25,8 +26,14 @@ DAYS = CALENDAR.school_days(CALENDAR.add_school_days(date(2026, 11, 20), -59), d
 LESSONS = (("L1", "Norsk"), ("L2", "Matematikk"), ("L3", "Engelsk"), ("L4", "Norsk"))
 MODES = ("chronological", "shuffled", "batches", "registers_newest_first")
 # The counting kinds of pattern only: occasions and the trend may legitimately shrink when a late day arrives.
-PLAN = {"absence.pattern": {"occasion_count": 50, "increase_min_rate": 1.0}}
-COUNTING_RULES = {"absence.notice_missing", "absence.single_lessons", "absence.pattern"}
+PLAN = {
+    "absence.pattern": {"occasion_count": 50, "increase_min_rate": 1.0},
+    # Switched on as an upper-secondary school would, with few planned hours so the limit is reached.
+    "absence_limit.warning": {"enabled": True, "planned_hours": {"Norsk": 12, "Matematikk": 8, "Engelsk": 10}},
+    "absence_limit.reached": {"enabled": True},
+}
+COUNTING_RULES = {"absence.notice_missing", "absence.single_lessons", "absence.pattern", "absence_limit.warning",
+                  "absence_limit.reached"}
 
 day_kind = st.sampled_from(["none"] * 5 + ["whole"] * 2 + ["lessons"] * 3)
 lesson_status = st.sampled_from(["present", "present", "absent", "late"])

@@ -164,7 +164,7 @@ def on_attendance(rt: Runtime, tenant: Tenant, events: list[dict[str, Any]], fou
         ))
         found.add(single_lessons.on_day_changed(student, day, record, plan[single_lessons.RULE_ID], calendar))
     judge_windows(rt, tenant, pupils, changed, today, found)
-    count_limit_minutes(rt, tenant, pupils, before, changed, found)
+    count_limit_minutes(rt, tenant, pupils, before, changed, today, found)
 
 
 def judge_windows(rt: Runtime, tenant: Tenant, pupils: dict, changed: dict, today: date, found: Consequences) -> None:
@@ -208,7 +208,7 @@ def judge_windows(rt: Runtime, tenant: Tenant, pupils: dict, changed: dict, toda
                 save_state(tenant, student, rule_id, state, found)
 
 
-def count_limit_minutes(rt: Runtime, tenant: Tenant, pupils: dict, before: dict, changed: dict,
+def count_limit_minutes(rt: Runtime, tenant: Tenant, pupils: dict, before: dict, changed: dict, today: date,
                         found: Consequences) -> None:
     """Keep each pupil's undocumented minutes per subject (upper secondary) and act on the thresholds reached.
 
@@ -237,7 +237,7 @@ def count_limit_minutes(rt: Runtime, tenant: Tenant, pupils: dict, before: dict,
         contact = teacher(rt, tenant, found.adapter, reached["responsible"], pupil.group, student)
         actions, acted = absence_limit.crossings(
             tenant.id, student, date.fromisoformat(day), subject, totals[(student, total_field)],
-            float(pupil.get(level_field) or 0), warning, reached, calendar, tenant.language, contact,
+            float(pupil.get(level_field) or 0), warning, reached, calendar, tenant.language, contact, today,
         )
         if actions:
             found.add(actions)

@@ -66,12 +66,15 @@ def term_of(day: date, calendar: SchoolCalendar) -> tuple[str, str]:
 def crossings(
     tenant: str, student_id: str, day: date, subject: str, total_minutes: int, acted_on: float,
     warning: Mapping[str, Any], reached: Mapping[str, Any], calendar: SchoolCalendar, language: str,
-    teacher: str | None,
+    teacher: str | None, today: date | None = None,
 ) -> tuple[list[Action], float]:
     """Actions for every threshold the subject's share has reached and that was not yet acted on this term.
 
     Returns the actions and the highest threshold now acted on (``acted_on`` unchanged when there is nothing new).
-    A jump straight past the limit gives the limit's task, not the warnings it skipped.
+    Every threshold crossed gets its own action, also when one delivery (a day's registers sent at once, or a
+    backfill) jumps past several: the warnings are the pupil's and the guardians' notice before the limit, so the
+    same marks give the same warnings whether they came one by one or together. The task is due counted from when
+    the limit is found (``today``), whichever mark completed it.
     """
     planned = warning["planned_hours"].get(subject)
     if not planned:
@@ -83,25 +86,11 @@ def crossings(
               "planned": f"{planned:g}"}
     actions: list[Action] = []
     highest = acted_on
-    if reached["enabled"] and acted_on < reached["limit"] <= share_now:
-        due = calendar.add_school_days(day, reached["task_school_days"])
-        occurrence = f"{year}/{term}/{subject}/{reached['limit']}"
-        actions.append(Action(
-            kind="task", rule_id=REACHED, student_id=student_id, priority="high", due_date=due.isoformat(),
-            external_ref=external_ref(tenant, REACHED, student_id, occurrence, "task"),
-            assignee=Party(reached["responsible"], teacher),
-            title=render(language, "absence_limit.reached.title", reached.get("texts"), **values),
-            body=render(language, "absence_limit.reached.body", reached.get("texts"),
-                        due_date=long_date(due, language), **values),
-        ))
-        return actions, reached["limit"]
     if warning["enabled"]:
         for threshold in sorted(warning["warning_thresholds"]):
             if not acted_on < threshold <= share_now:
                 continue
-            highest = threshold
-            if any(later <= share_now for later in warning["warning_thresholds"] if later > threshold):
-                continue  # a higher warning is due at once: send that one only
+            highest = max(highest, threshold)
             occurrence = f"{year}/{term}/{subject}/{threshold}"
             for recipient in ("student", "guardian"):
                 actions.append(Action(
@@ -113,4 +102,16 @@ def crossings(
                     body=render(language, f"absence_limit.warning.body_{recipient}", warning.get("texts"),
                                 threshold=percent(threshold), **values),
                 ))
+    if reached["enabled"] and acted_on < reached["limit"] <= share_now:
+        due = calendar.add_school_days(max(day, today or day), reached["task_school_days"])
+        occurrence = f"{year}/{term}/{subject}/{reached['limit']}"
+        actions.append(Action(
+            kind="task", rule_id=REACHED, student_id=student_id, priority="high", due_date=due.isoformat(),
+            external_ref=external_ref(tenant, REACHED, student_id, occurrence, "task"),
+            assignee=Party(reached["responsible"], teacher),
+            title=render(language, "absence_limit.reached.title", reached.get("texts"), **values),
+            body=render(language, "absence_limit.reached.body", reached.get("texts"),
+                        due_date=long_date(due, language), **values),
+        ))
+        highest = max(highest, reached["limit"])
     return actions, highest
