@@ -116,3 +116,29 @@ def test_four_occasions_completed_by_an_old_day_that_arrives_last_are_still_foun
                            "status": "absent", "documented": True}]])
         found = outcome(rt, {"absence.pattern"})
     assert sorted(kind for _, kind, _, _ in found) == ["alert", "note", "task"]
+
+
+def test_a_conversation_reported_after_the_absences_that_followed_it_still_starts_the_watch():
+    """DOMAIN: after a completed conversation, 2 or more new undocumented occasions in the next 15 school days call
+    for a meeting. The platform's update (completed_at Wed 4 Nov) may come before or after those absences."""
+    from connector.rules.followup import opened
+
+    def mark(day, documented=True):
+        return [{"type": "attendance.marked", "timestamp": "2026-11-23T08:00:00+00:00", "student_id": "s-1",
+                 "date": day, "group_id": GROUP, "lesson": None, "status": "absent", "documented": documented}]
+
+    pattern = [mark(d) for d in ("2026-10-12", "2026-10-19", "2026-10-26")]  # three Mondays
+    after = [mark(d, documented=False) for d in ("2026-11-10", "2026-11-16")]  # two occasions in the watch
+    update = [{"type": "task.updated", "timestamp": "2026-11-23T08:00:00+00:00",
+               "external_ref": opened("skole-a", "absence.pattern", "s-1", "first")["ref"], "status": "completed",
+               "completed_at": "2026-11-04T13:00:00+01:00"}]
+    plan = {"absence.pattern": {"occasion_count": 50, "increase_min_rate": 1.0}}
+    results = []
+    for order in ([*pattern, update, *after], [*pattern, *after, update], [*after, *pattern, update]):
+        with fresh_runtime(NOW, plan) as rt:
+            deliver(rt, order)
+            results.append(outcome(rt, {"absence.persistent"}))
+    assert results[0] == results[1] == results[2]
+    ((rule_id, kind, _, due),) = results[0]
+    assert (rule_id, kind) == ("absence.persistent", "task")
+    assert due == "2026-11-26"  # three weeks (15 school days) after Wed 4 Nov, the 6 Nov day off skipped

@@ -394,8 +394,8 @@ def conversation_done(rt, tenant: Tenant, event: dict, info: dict, found: Conseq
     if event["status"] == "completed":
         held_on = completed_on(rt, tenant, event)
         state["closed_on"] = held_on.isoformat()
-        save_state(tenant, student, persistent.RULE_ID,
-                   persistent.meeting_held(states[persistent.RULE_ID], held_on, event.get("outcome")), found)
+        watch = persistent.meeting_held(states[persistent.RULE_ID], held_on, event.get("outcome"))
+        save_state(tenant, student, persistent.RULE_ID, judge_watch(rt, tenant, student, watch, found), found)
         external_involved(rt, tenant, event, info, held_on, found)
     save_state(tenant, student, rule_id, state, found)
 
@@ -409,9 +409,31 @@ def meeting_done(rt, tenant: Tenant, event: dict, info: dict, found: Consequence
                            event["external_ref"])
     if event["status"] == "completed":
         held_on = completed_on(rt, tenant, event)
-        state = persistent.meeting_held(state, held_on, event.get("outcome"))
+        state = judge_watch(rt, tenant, student, persistent.meeting_held(state, held_on, event.get("outcome")), found)
         external_involved(rt, tenant, event, info, held_on, found)
     save_state(tenant, student, persistent.RULE_ID, state, found)
+
+
+def judge_watch(rt, tenant: Tenant, student: str, state: dict, found: Consequences) -> dict:
+    """A meeting reported late may start a watch over days already recorded: judge those now, as if the update
+    had come first (the days after it would have been judged as they came), so a late update does not mean nothing.
+    Returns the persistence state after judging."""
+    settings, calendar = tenant.plan[persistent.RULE_ID], tenant.calendar
+    if not state.get("meeting"):
+        return state
+    today = local_date(rt, tenant)
+    days = [d for d in persistent.watch_days(date.fromisoformat(state["meeting"]), settings, calendar) if d <= today]
+    if not days:
+        return state
+    pupil = found.pupils.read({student: [GROUP, *(day_field(d.isoformat()) for d in days)]})[student]
+    records = {d.isoformat(): decode_day(pupil.get(day_field(d.isoformat()))) for d in days}
+    if not any(absence_lessons(record) for record in records.values()):
+        return state
+    resource = teacher(rt, tenant, found.adapter, settings["responsible"], pupil.group, student)
+    actions, state = persistent.evaluate(tenant.id, student, days[-1], records, state, settings, calendar,
+                                         tenant.language, resource, today)
+    found.add(actions)
+    return state
 
 
 def external_involved(rt, tenant: Tenant, event: dict, info: dict, held_on: date, found: Consequences) -> None:
