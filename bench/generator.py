@@ -565,7 +565,7 @@ def replay_day(rt, owner: SchoolOwner, day: date, *, per_delivery: bool, send: b
 
 def settle_outbox(rt, owner: SchoolOwner) -> int:
     """Whatever is in the outbox, as if it had been sent: into the ledger, out of the outbox and the due set."""
-    from connector.engine import outbox
+    from connector.store import outbox as stored_outbox
 
     moved = 0
     for school in owner.schools:
@@ -574,7 +574,7 @@ def settle_outbox(rt, owner: SchoolOwner) -> int:
             continue
         with rt.redis.pipeline(transaction=False) as pipe:
             for ref in refs:
-                outbox.record_written(pipe, rt, school.id, ref.decode(), "settled")
+                stored_outbox.record_written(pipe, rt.keys, school.id, ref.decode(), "settled", rt.clock.now().timestamp())
             pipe.delete(rt.keys.outbox(school.id))
             pipe.zrem(rt.keys.due, *[f"{school.id}|send|{ref.decode()}" for ref in refs])
             pipe.execute()

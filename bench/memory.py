@@ -27,7 +27,7 @@ from redis import Redis
 from bench.common import REDIS_URL, cleanup_token, cores, new_token
 from bench.fake_platform import FakePlatform
 from bench.generator import SchoolOwner, replay_day
-from connector.engine import outbox
+from connector.store import outbox as stored_outbox
 from connector.engine.absence import schedule_routines
 from connector.contract.terms import OSLO
 from connector.engine.clock import FixedClock
@@ -61,8 +61,9 @@ def expire_held(rt: Runtime, before: str) -> int:
 def expire_by_period(rt: Runtime) -> int:
     """Remove the ledger's weekly keys and the refs' 13-week keys whose TTL would have run out by now (both carry a
     relative TTL, in real time, which a replayed year does not wait for), counted from the end of their period."""
-    oldest = {"ledger": outbox.LEDGER.current(rt) - (outbox.LEDGER.kept + 1),
-              "refs": outbox.REFS.current(rt) - (outbox.REFS.kept + 1)}
+    now = rt.clock.now().timestamp()
+    oldest = {"ledger": stored_outbox.LEDGER.current(now) - (stored_outbox.LEDGER.kept + 1),
+              "refs": stored_outbox.REFS.current(now) - (stored_outbox.REFS.kept + 1)}
     old = []
     for kind, first_kept in oldest.items():
         for key in rt.redis.scan_iter(match=f"{rt.keys.prefix}:t:*:{kind}:*", count=5000):

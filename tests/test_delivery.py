@@ -10,6 +10,7 @@ import responses
 
 from connector.engine import jobs, outbox, routing as processing, scheduler
 from connector.contract.actions import Action, Party, external_ref
+from connector.store import due, outbox as stored
 from tests.support import PLATFORM, post_event, queued_jobs, run_worker
 
 TASKS = f"{PLATFORM}/tasks"
@@ -35,7 +36,7 @@ def queue_action(rt, action: Action) -> None:
 
 
 def due_at(rt, action: Action) -> float | None:
-    return rt.redis.zscore(rt.keys.due, outbox.due_member("skole-a", action.external_ref))
+    return due.send_due_at(rt.redis, rt.keys, "skole-a", action.external_ref)
 
 
 def test_created_task_is_recorded_in_the_ledger_with_the_platforms_id(rt, platform):
@@ -72,13 +73,13 @@ def test_the_ledger_remembers_for_its_weeks_and_expires_after_them(rt, platform)
     queue_action(rt, action)
     outbox.send(rt, "skole-a", action.external_ref)
     [key] = rt.redis.scan_iter(match=f"{rt.keys.prefix}:t:skole-a:ledger:*")
-    assert 0 < rt.redis.ttl(key) <= (outbox.LEDGER.kept + 1) * outbox.WEEK_SECONDS
+    assert 0 < rt.redis.ttl(key) <= (stored.LEDGER.kept + 1) * stored.WEEK_SECONDS
     start = rt.clock.now()
-    rt.clock.set(start + timedelta(weeks=outbox.LEDGER.kept))
+    rt.clock.set(start + timedelta(weeks=stored.LEDGER.kept))
     queue_action(rt, action)  # the same action derived again, weeks later
     assert outbox.send(rt, "skole-a", action.external_ref) == "skipped"
     assert len(platform.calls) == 1
-    rt.clock.set(start + timedelta(weeks=outbox.LEDGER.kept + 1))
+    rt.clock.set(start + timedelta(weeks=stored.LEDGER.kept + 1))
     assert outbox.written(rt, "skole-a", action.external_ref) is None
 
 
@@ -88,7 +89,7 @@ def test_past_the_ledgers_weeks_the_platforms_409_still_stops_a_second_task(rt, 
     action = task()
     queue_action(rt, action)
     outbox.send(rt, "skole-a", action.external_ref)
-    rt.clock.set(rt.clock.now() + timedelta(weeks=outbox.LEDGER.kept + 1))
+    rt.clock.set(rt.clock.now() + timedelta(weeks=stored.LEDGER.kept + 1))
     queue_action(rt, action)
     assert outbox.send(rt, "skole-a", action.external_ref) == "done"
     sent = [json.loads(call.request.body) for call in platform.calls]

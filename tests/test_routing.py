@@ -9,6 +9,7 @@ import responses
 
 from connector.engine import outbox, routing as processing
 from connector.contract.actions import external_ref
+from connector.store import outbox as stored
 from tests.support import PLATFORM, post_event, run_worker
 
 
@@ -33,8 +34,8 @@ def test_every_written_action_is_remembered_by_external_ref(client, rt, platform
     case = info.pop("case_id")
     assert case.startswith("case-")
     assert info == {"rule_id": "absence.notice_missing", "kind": "task", "student_id": "s-2"}
-    stored = rt.redis.hget(outbox.refs_keys(rt, "skole-a")[0], ref)
-    assert stored == f"absence.notice_missing|{case}|s-2".encode() and len(stored) <= 64
+    raw = rt.redis.hget(rt.keys.refs("skole-a", stored.REFS.current(rt.clock.now().timestamp())), ref)
+    assert raw == f"absence.notice_missing|{case}|s-2".encode() and len(raw) <= 64
     assert outbox.task_infos(rt, "skole-a", ["sf1-not-ours"]) == [None]
 
 
@@ -42,12 +43,12 @@ def test_a_tasks_ref_is_found_for_two_school_years_then_forgotten(client, rt, pl
     fire_notice_missing_now(client, rt, platform)
     ref = external_ref("skole-a", "absence.notice_missing", "s-2", "2026-11-23", "task")
     [key] = rt.redis.scan_iter(match=f"{rt.keys.prefix}:t:skole-a:refs:*")
-    period = outbox.REFS.seconds
-    assert 0 < rt.redis.ttl(key) <= (outbox.REFS.kept + 1) * period
+    period = stored.REFS.seconds
+    assert 0 < rt.redis.ttl(key) <= (stored.REFS.kept + 1) * period
     start = rt.clock.now()
     rt.clock.set(start + timedelta(days=2 * 365))
     assert outbox.task_infos(rt, "skole-a", [ref])[0]["rule_id"] == "absence.notice_missing"
-    rt.clock.set(start + timedelta(seconds=(outbox.REFS.kept + 1) * period + 1))
+    rt.clock.set(start + timedelta(seconds=(stored.REFS.kept + 1) * period + 1))
     assert outbox.task_infos(rt, "skole-a", [ref]) == [None]
 
 

@@ -35,6 +35,7 @@ from connector.rules.history import (
     retention_cutoff,
 )
 from connector.engine.runtime import Runtime
+from connector.store import due
 from connector.store.pupils import GROUP, TRIMMED, day_field, state_field
 
 log = logging.getLogger(__name__)
@@ -348,8 +349,7 @@ def fire_routine(rt: Runtime, tenant: Tenant, payload: dict[str, Any], found: Co
         tenant.id, rule_id, occurrence, date.fromisoformat(payload["due"]), groups,
         teacher(rt, tenant, adapter, "principal", None, None), settings, tenant.language,
     ))
-    done_key = rt.keys.routines(tenant.id)
-    found.writes.append(lambda pipe: pipe.hset(done_key, f"{rule_id}|{occurrence}", "done"))
+    found.writes.append(lambda pipe: due.routine_scheduled(pipe, rt.keys, tenant.id, rule_id, occurrence))
 
 
 def schedule_routines(rt: Runtime) -> int:
@@ -359,7 +359,7 @@ def schedule_routines(rt: Runtime) -> int:
         if not tenant.adapters:
             continue
         found = Consequences.start(rt, tenant.id, next(iter(tenant.adapters)))
-        done = {f.decode() for f in rt.redis.hkeys(rt.keys.routines(tenant.id))}
+        done = due.routines_scheduled(rt.redis, rt.keys, tenant.id)
         pending = [s for s in prevention.schedules(tenant.plan, tenant.calendar, local_date(rt, tenant))
                    if s.id not in done]
         if pending:

@@ -5,7 +5,6 @@ watches them, so it writes nothing if one of them changed meanwhile (``Conflict`
 """
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any, Iterable
 
@@ -13,13 +12,10 @@ from connector.contract.actions import Action
 from connector.engine import outbox
 from connector.engine.runtime import Runtime
 from connector.rules.effects import Cancel, Schedule
+from connector.store import due
 from connector.store.pupils import Checkout
 
 log = logging.getLogger(__name__)
-
-
-def deadline_member(tenant: str, deadline_id: str) -> str:
-    return f"{tenant}|deadline|{deadline_id}"
 
 
 class Consequences:
@@ -73,15 +69,10 @@ class Consequences:
             for write in self.writes:
                 write(pipe)
             for schedule in self.schedules.values():
-                payload = dict(schedule.payload, adapter=self.adapter)
-                if nx:
-                    pipe.hsetnx(keys.deadlines(tenant), schedule.id, json.dumps(payload))
-                else:
-                    pipe.hset(keys.deadlines(tenant), schedule.id, json.dumps(payload))
-                pipe.zadd(keys.due, {deadline_member(tenant, schedule.id): schedule.due.timestamp()}, nx=nx)
+                due.set_deadline(pipe, keys, tenant, schedule.id, dict(schedule.payload, adapter=self.adapter),
+                                 schedule.due.timestamp(), nx=nx)
             for deadline_id in self.cancels:
-                pipe.hdel(keys.deadlines(tenant), deadline_id)
-                pipe.zrem(keys.due, deadline_member(tenant, deadline_id))
+                due.drop_deadline(pipe, keys, tenant, deadline_id)
             writer = rt.tenant(tenant).actions_adapter or self.adapter
             outbox.add(pipe, rt, tenant, writer, self.actions, rt.clock.now().timestamp())
             pupils.commit(pipe)

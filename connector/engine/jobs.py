@@ -5,6 +5,7 @@ import logging
 from typing import Any
 
 from connector.engine import outbox, routing as processing, runtime
+from connector.store import due
 
 log = logging.getLogger(__name__)
 
@@ -28,15 +29,15 @@ def run_due(members: list[str]) -> int:
     rt = runtime.current()
     handled = 0
     for member in members:
-        tenant_id, kind, ident = member.split("|", 2)
+        tenant_id, kind, ident = due.parse(member)
         if tenant_id not in rt.config.tenants:
             log.warning("due item for unknown tenant %s dropped", tenant_id)
-            rt.redis.zrem(rt.keys.due, member)
+            due.forget(rt.redis, rt.keys, member)
             continue
-        if kind == "deadline":
+        if kind == due.DEADLINE:
             for action in processing.fire_deadline(rt, tenant_id, ident):
                 outbox.send(rt, tenant_id, action.external_ref)
-        elif kind == "send":
+        elif kind == due.SEND:
             outbox.send(rt, tenant_id, ident)
         handled += 1
     return handled

@@ -7,7 +7,6 @@ and commits; it holds no rule.
 """
 from __future__ import annotations
 
-import json
 import logging
 from collections import defaultdict
 from typing import Any, Callable
@@ -18,6 +17,7 @@ from connector.config.schema import Tenant
 from connector.engine.consequences import Consequences
 from connector.rules.effects import Cancel
 from connector.engine.runtime import Runtime
+from connector.store import due
 from connector.store.pupils import Conflict
 
 log = logging.getLogger(__name__)
@@ -91,8 +91,7 @@ def handle_events(rt: Runtime, tenant_id: str, adapter: str, events: list[dict[s
 def fire_deadline(rt: Runtime, tenant_id: str, deadline_id: str) -> list[Action]:
     """Re-evaluate a deadline that fell due against the state as it is now, then forget it."""
     tenant = rt.tenant(tenant_id)
-    raw = rt.redis.hget(rt.keys.deadlines(tenant_id), deadline_id)
-    payload = json.loads(raw) if raw is not None else None
+    payload = due.deadline(rt.redis, rt.keys, tenant_id, deadline_id)
 
     def decide(found: Consequences) -> None:
         found.add([Cancel(deadline_id)])  # first, so a handler may set the same deadline again (a repeating rule)

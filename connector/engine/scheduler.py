@@ -11,27 +11,18 @@ import logging
 import time
 
 from connector.engine.runtime import Runtime
+from connector.store import due
 
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 300
 BATCH = 100
 
-# ARGV: now, lease end, limit. Returns the members that were due and are now leased.
-LEASE_DUE = """
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
-for _, member in ipairs(due) do
-  redis.call('ZADD', KEYS[1], 'XX', ARGV[2], member)
-end
-return due
-"""
-
 
 def sweep(rt: Runtime, limit: int = 10_000) -> int:
     """Lease what is due now and queue it; returns how many members were queued."""
     now = rt.clock.now().timestamp()
-    members = rt.redis.register_script(LEASE_DUE)(keys=[rt.keys.due], args=[now, now + LEASE_SECONDS, limit])
-    members = [m.decode() for m in members]
+    members = due.lease(rt.redis, rt.keys, now, LEASE_SECONDS, limit)
     queue = rt.queue
     for start in range(0, len(members), BATCH):
         queue.enqueue("connector.engine.jobs.run_due", members[start:start + BATCH], result_ttl=0, failure_ttl=7 * 24 * 3600)

@@ -59,15 +59,15 @@ class Keys:
     def ledger(self, tenant: str, week: int, ref: str) -> str:
         """Hash external_ref -> the platform's id: what was written in one week, so nothing is written twice.
 
-        One key per week (it expires a few weeks after: see ``outbox.LEDGER``) and per last hex digit of the
+        One key per week (it expires a few weeks after: see ``store.outbox.LEDGER``) and per last hex digit of the
         ref, so each stays small enough for Redis's compact hash encoding, which costs half the bytes.
         """
         return f"{self.prefix}:t:{tenant}:ledger:{week}:{ref[-1]}"
 
     def refs(self, tenant: str, period: int) -> str:
-        """Hash external_ref -> what a *task* was about (rule, case, pupil: ``outbox.task_info``), so a
+        """Hash external_ref -> what a *task* was about (rule, case, pupil: ``store.outbox.task_info``), so a
         ``task.updated`` from the platform finds its way back to the rule that created it. Alerts and notes are never
-        updated: not kept. One key per 13-week period, expiring about two school years later (``outbox.REFS``).
+        updated: not kept. One key per 13-week period, expiring about two school years later (``store.outbox.REFS``).
         """
         return f"{self.prefix}:t:{tenant}:refs:{period}"
 

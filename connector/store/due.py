@@ -1,0 +1,103 @@
+"""The due set: everything that must happen at a time, and the deadlines' payloads — kept in Redis so they survive
+restarts of every process.
+
+``keys.due`` is one sorted set for the whole deployment, scored by when each member falls due (epoch seconds). A
+member is ``<tenant>|deadline|<deadline id>`` (re-judge something, its payload in the tenant's ``keys.deadlines``
+hash) or ``<tenant>|send|<external_ref>`` (try an outbox entry again). ``keys.routines`` records the calendar
+routines already put on the due set, so each is scheduled once.
+
+A sweep *leases* due members (moves their score a lease ahead) in one atomic step; the job that handles a member
+removes it. If anything dies in between, the lease runs out and the member is swept again.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from connector.store.keys import Keys
+from connector.store.scripts import Script
+
+DEADLINE, SEND = "deadline", "send"
+
+# ARGV: now, lease end, limit. Returns the members that were due and are now leased.
+LEASE = Script("""
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, member in ipairs(due) do
+  redis.call('ZADD', KEYS[1], 'XX', ARGV[2], member)
+end
+return due
+""")
+
+
+def member(tenant: str, kind: str, ident: str) -> str:
+    return f"{tenant}|{kind}|{ident}"
+
+
+def parse(raw: str) -> tuple[str, str, str]:
+    """``(tenant, kind, ident)``; the ident last, since a deadline id may hold ``|``."""
+    tenant, kind, ident = raw.split("|", 2)
+    return tenant, kind, ident
+
+
+# --- deadlines (queued on the caller's transaction) ----------------------------------------------------------------
+
+
+def set_deadline(pipe, keys: Keys, tenant: str, deadline_id: str, payload: dict[str, Any], due: float,
+                 nx: bool = False) -> None:
+    """``nx``: only where none is set yet (a recurring routine must not move one already leased)."""
+    raw = json.dumps(payload)
+    if nx:
+        pipe.hsetnx(keys.deadlines(tenant), deadline_id, raw)
+    else:
+        pipe.hset(keys.deadlines(tenant), deadline_id, raw)
+    pipe.zadd(keys.due, {member(tenant, DEADLINE, deadline_id): due}, nx=nx)
+
+
+def drop_deadline(pipe, keys: Keys, tenant: str, deadline_id: str) -> None:
+    pipe.hdel(keys.deadlines(tenant), deadline_id)
+    pipe.zrem(keys.due, member(tenant, DEADLINE, deadline_id))
+
+
+def deadline(redis, keys: Keys, tenant: str, deadline_id: str) -> dict[str, Any] | None:
+    """What a deadline re-judges when it falls due, or ``None`` when it was dropped meanwhile."""
+    raw = redis.hget(keys.deadlines(tenant), deadline_id)
+    return json.loads(raw) if raw is not None else None
+
+
+# --- sends ---------------------------------------------------------------------------------------------------------
+
+
+def set_send(pipe, keys: Keys, tenant: str, ref: str, at: float, nx: bool = False) -> None:
+    pipe.zadd(keys.due, {member(tenant, SEND, ref): at}, nx=nx)
+
+
+def drop_send(pipe, keys: Keys, tenant: str, ref: str) -> None:
+    pipe.zrem(keys.due, member(tenant, SEND, ref))
+
+
+def send_due_at(redis, keys: Keys, tenant: str, ref: str) -> float | None:
+    return redis.zscore(keys.due, member(tenant, SEND, ref))
+
+
+# --- the sweep -----------------------------------------------------------------------------------------------------
+
+
+def lease(redis, keys: Keys, now: float, lease_seconds: float, limit: int) -> list[str]:
+    return [m.decode() for m in LEASE(redis, [keys.due], [now, now + lease_seconds, limit])]
+
+
+def forget(redis, keys: Keys, raw_member: str) -> None:
+    """A member nothing can handle (its tenant left the configuration)."""
+    redis.zrem(keys.due, raw_member)
+
+
+# --- calendar routines ---------------------------------------------------------------------------------------------
+
+
+def routines_scheduled(redis, keys: Keys, tenant: str) -> set[str]:
+    """``<rule id>|<occurrence>`` of each routine already put on the due set."""
+    return {f.decode() for f in redis.hkeys(keys.routines(tenant))}
+
+
+def routine_scheduled(pipe, keys: Keys, tenant: str, rule_id: str, occurrence: str) -> None:
+    pipe.hset(keys.routines(tenant), f"{rule_id}|{occurrence}", "done")

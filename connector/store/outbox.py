@@ -1,0 +1,199 @@
+"""The outbox, the ledger, the task refs and the dead letters: what the connector owes the platform and what it wrote.
+
+- ``keys.outbox(tenant)``: hash ``external_ref`` -> JSON ``{adapter, attempts, action}`` of an action not yet
+  confirmed by the platform, written in the same transaction as the state change that caused it, with a send
+  member on the due set a little in the future (``store.due``).
+- ``keys.ledger(tenant, week, ref)``: hash ``external_ref`` -> the platform's id: what was written, one key per week
+  (and last hex digit), kept :data:`LEDGER` weeks; after that the platform's ``409`` covers a repeat.
+- ``keys.refs(tenant, period)``: hash ``external_ref`` -> what a *task* was about (:func:`task_info`), so a
+  ``task.updated`` finds its rule; one key per 13-week period, kept about two school years (:data:`REFS`).
+- ``keys.dead_letters``: hash ``<tenant>|<external_ref>`` -> JSON of an action the platform refused, for an admin.
+
+Sending itself (which adapter, what the answer means, the back-off) is the engine's (``engine.outbox``).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Iterable
+
+from connector.contract.actions import Action
+from connector.store import due
+from connector.store.keys import Keys
+
+WEEK_SECONDS = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class Periods:
+    """A hash kept as one key per ``seconds``-long period (numbered from the epoch): read in the current period and
+    the ``kept`` before it, newest first; each key expires ``ttl`` after its last write, when no read reaches it."""
+
+    seconds: int
+    kept: int
+
+    def current(self, at: float) -> int:
+        """The period the epoch time ``at`` falls in."""
+        return int(at // self.seconds)
+
+    def lookback(self, now: float) -> list[int]:
+        current = self.current(now)
+        return [current - back for back in range(self.kept + 1)]
+
+    @property
+    def ttl(self) -> int:
+        return (self.kept + 1) * self.seconds
+
+
+LEDGER = Periods(WEEK_SECONDS, kept=5)  # a written action: this week and 5 before
+REFS = Periods(13 * WEEK_SECONDS, kept=9)  # a task's ref: this 13-week period and 9 before, 2¼ to 2½ years
+
+
+def task_info(action: Action) -> str:
+    """What a later ``task.updated`` needs to know about the task it refers to: ids and the rule, never text.
+
+    ``rule|case|pupil`` (the pupil last: a platform's id may hold ``|``), or compact JSON when the action carries
+    more (an escalation level's line): small enough for Redis's compact hash encoding, once per task ever made.
+    """
+    if action.extra:
+        info = {"rule_id": action.rule_id, "student_id": action.student_id, "case_id": action.case_id, **action.extra}
+        return json.dumps(info, separators=(",", ":"), ensure_ascii=False)
+    return f"{action.rule_id}|{action.case_id or ''}|{action.student_id or ''}"
+
+
+def read_task_info(raw: bytes) -> dict:
+    text = raw.decode()
+    if text.startswith("{"):
+        info = json.loads(text)
+    else:
+        rule_id, case, student = text.split("|", 2)
+        info = {"rule_id": rule_id, "case_id": case or None, "student_id": student or None}
+    return {**info, "kind": "task"}
+
+
+# --- writing actions (inside the caller's transaction) -------------------------------------------------------------
+
+
+def queue(pipe, keys: Keys, tenant: str, adapter: str, actions: Iterable[Action], now: float, first_try: float) -> None:
+    """``HSETNX``: the first version of an action wins; a send member ``first_try`` seconds ahead, for the case the
+    job dies before it sends."""
+    refs = keys.refs(tenant, REFS.current(now))
+    for action in actions:
+        entry = json.dumps({"adapter": adapter, "attempts": 0, "action": action.to_dict()})
+        pipe.hsetnx(keys.outbox(tenant), action.external_ref, entry)
+        if action.kind == "task":
+            pipe.hsetnx(refs, action.external_ref, task_info(action))
+            pipe.expire(refs, REFS.ttl)
+        due.set_send(pipe, keys, tenant, action.external_ref, now + first_try, nx=True)
+
+
+# --- reading -------------------------------------------------------------------------------------------------------
+
+
+def ledger_keys(keys: Keys, tenant: str, ref: str, now: float) -> list[str]:
+    """Where ``ref`` may have been recorded: this week's ledger and the ones kept before it, newest first."""
+    return [keys.ledger(tenant, week, ref) for week in LEDGER.lookback(now)]
+
+
+def pending(redis, keys: Keys, tenant: str, ref: str, now: float) -> dict | None:
+    """The outbox entry to send, or ``None`` when there is none or the ledger says it was written (and then the
+    entry and its send member are cleared)."""
+    with redis.pipeline(transaction=False) as pipe:
+        pipe.hget(keys.outbox(tenant), ref)
+        for key in ledger_keys(keys, tenant, ref, now):
+            pipe.hexists(key, ref)
+        raw, *done = pipe.execute()
+    if raw is None or any(done):
+        with redis.pipeline() as pipe:
+            pipe.hdel(keys.outbox(tenant), ref)
+            due.drop_send(pipe, keys, tenant, ref)
+            pipe.execute()
+        return None
+    return json.loads(raw)
+
+
+def written(redis, keys: Keys, tenant: str, ref: str, now: float) -> bytes | None:
+    """The platform's id for an action written within the ledger's weeks (``b""`` when it gave none), else ``None``."""
+    with redis.pipeline(transaction=False) as pipe:
+        for key in ledger_keys(keys, tenant, ref, now):
+            pipe.hget(key, ref)
+        return next((remote_id for remote_id in pipe.execute() if remote_id is not None), None)
+
+
+def task_infos(redis, keys: Keys, tenant: str, refs: list[str], now: float) -> list[dict | None]:
+    """:func:`read_task_info` of each ref, ``None`` for a ref the connector did not make a task for (or so long
+    ago that it is forgotten)."""
+    periods = [keys.refs(tenant, number) for number in REFS.lookback(now)]
+    with redis.pipeline(transaction=False) as pipe:
+        for ref in refs:
+            for key in periods:
+                pipe.hget(key, ref)
+        found = pipe.execute()
+    infos = []
+    for n in range(len(refs)):
+        raw = next((value for value in found[n * len(periods):(n + 1) * len(periods)] if value is not None), None)
+        infos.append(read_task_info(raw) if raw is not None else None)
+    return infos
+
+
+# --- what a send ended with ----------------------------------------------------------------------------------------
+
+
+def record_written(pipe, keys: Keys, tenant: str, ref: str, remote_id: str, now: float) -> None:
+    """Into this week's ledger, which Redis drops once no lookup reaches back to it."""
+    key = keys.ledger(tenant, LEDGER.current(now), ref)
+    pipe.hset(key, ref, remote_id)
+    pipe.expire(key, LEDGER.ttl)
+
+
+def done(redis, keys: Keys, tenant: str, ref: str, remote_id: str, now: float) -> None:
+    with redis.pipeline() as pipe:
+        record_written(pipe, keys, tenant, ref, remote_id, now)
+        pipe.hdel(keys.outbox(tenant), ref)
+        due.drop_send(pipe, keys, tenant, ref)
+        pipe.execute()
+
+
+def again(redis, keys: Keys, tenant: str, ref: str, entry: dict, at: float) -> None:
+    """Keep the entry (with its new count of attempts) and try again at ``at``."""
+    with redis.pipeline() as pipe:
+        pipe.hset(keys.outbox(tenant), ref, json.dumps(entry))
+        due.set_send(pipe, keys, tenant, ref, at)
+        pipe.execute()
+
+
+def bury(redis, keys: Keys, tenant: str, ref: str, letter: dict) -> None:
+    """Out of the outbox and into the dead letters, for an admin."""
+    with redis.pipeline() as pipe:
+        pipe.hset(keys.dead_letters, f"{tenant}|{ref}", json.dumps(letter))
+        pipe.hdel(keys.outbox(tenant), ref)
+        due.drop_send(pipe, keys, tenant, ref)
+        pipe.execute()
+
+
+# --- dead letters --------------------------------------------------------------------------------------------------
+
+
+def dead_letters(redis, keys: Keys) -> list[dict]:
+    letters = []
+    for key, raw in sorted(redis.hgetall(keys.dead_letters).items()):
+        letter = json.loads(raw)
+        letter["id"] = key.decode()
+        letters.append(letter)
+    return letters
+
+
+def resurrect(redis, keys: Keys, letter_id: str, now: float) -> bool:
+    """Put a dead letter back into the outbox with a fresh count of attempts, due now."""
+    raw = redis.hget(keys.dead_letters, letter_id)
+    if raw is None:
+        return False
+    letter = json.loads(raw)
+    tenant, ref = letter["tenant"], letter["action"]["external_ref"]
+    entry = json.dumps({"adapter": letter["adapter"], "attempts": 0, "action": letter["action"]})
+    with redis.pipeline() as pipe:
+        pipe.hset(keys.outbox(tenant), ref, entry)
+        due.set_send(pipe, keys, tenant, ref, now)
+        pipe.hdel(keys.dead_letters, letter_id)
+        pipe.execute()
+    return True
