@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import date, datetime, timezone
 
 import pytest
 
@@ -328,4 +329,124 @@ def test_hostile_bodies_get_a_4xx_never_a_500(client, rt, body):
     response = post_raw(client, body, signed_headers(body))
     assert 400 <= response.status_code < 500
     assert response.get_json()["error"]
+    assert queued_jobs(rt) == []
+
+
+# --- time windows (CONTRACT.md, "Time"): the clock is Monday 2026-11-23 09:00 in Oslo -----------------------------
+
+
+def refused_fields(response) -> dict:
+    assert response.status_code == 422, response.get_json()
+    assert response.get_json()["error"] == "invalid_event"
+    return response.get_json()["fields"]
+
+
+@pytest.mark.parametrize("event_type, data", [
+    ("attendance.register", dict(REGISTER, date="2026-11-24")),
+    ("attendance.marked", {"student_id": "s-1", "date": "2026-11-24", "status": "absent", "documented": False}),
+])
+def test_an_attendance_mark_dated_after_today_is_422_naming_the_date_and_nothing_is_queued(client, rt, event_type,
+                                                                                           data):
+    assert refused_fields(post_event(client, event_type, data)) == {"data.date": [ANY_TEXT]}
+    assert queued_jobs(rt) == []
+    assert post_event(client, event_type, dict(data, date="2026-11-23")).status_code == 202
+
+
+class AnyText(str):
+    def __eq__(self, other):
+        return isinstance(other, str) and bool(other)
+
+    __hash__ = str.__hash__
+
+
+ANY_TEXT = AnyText("any message")
+
+
+def test_today_is_the_date_in_oslo_not_in_utc(client, rt):
+    rt.clock.set(datetime(2026, 11, 23, 23, 30, tzinfo=timezone.utc))  # 00:30 on Tuesday in Oslo
+    assert post_event(client, "attendance.register", dict(REGISTER, date="2026-11-24")).status_code == 202
+    rt.clock.set(datetime(2026, 11, 23, 22, 59, tzinfo=timezone.utc))  # 23:59 on Monday in Oslo
+    assert "data.date" in refused_fields(post_event(client, "attendance.register", dict(REGISTER, date="2026-11-24")))
+
+
+def test_a_mark_before_the_previous_school_year_is_422(client, rt):
+    # the test calendar knows 2026-27 only, so the previous school year starts on 1 August 2025
+    assert "data.date" in refused_fields(post_event(client, "attendance.register", dict(REGISTER, date="2025-07-31")))
+    assert post_event(client, "attendance.register", dict(REGISTER, date="2025-08-01")).status_code == 202
+
+
+def test_the_previous_school_year_starts_on_its_first_day_when_the_calendar_has_it():
+    from connector.rules.calendar import SchoolCalendar, SchoolYear
+    from connector.webhooks.schemas import previous_school_year_start
+
+    calendar = SchoolCalendar([SchoolYear(date(2025, 8, 18), date(2026, 6, 19)), SchoolYear(date(2026, 8, 13),
+                                                                                             date(2027, 6, 18))])
+    assert previous_school_year_start(date(2026, 11, 23), calendar) == date(2025, 8, 18)
+    assert previous_school_year_start(date(2026, 7, 1), calendar) == date(2024, 8, 1)  # in July 2025-26 is current
+    assert previous_school_year_start(date(2026, 8, 1), calendar) == date(2025, 8, 18)
+    assert previous_school_year_start(date(2026, 11, 23), None) == date(2025, 8, 1)
+
+
+def test_a_notice_more_than_a_year_ahead_or_before_the_previous_school_year_is_422(client, rt):
+    notice = {"student_id": "s-1", "from_date": "2026-11-24", "to_date": "2027-11-23", "reason": "Permisjon"}
+    assert post_event(client, "absence.notice", notice).status_code == 202  # to_date a year from today: the limit
+    assert refused_fields(post_event(client, "absence.notice", dict(notice, to_date="2027-11-24"))) == {
+        "data.to_date": [ANY_TEXT]}
+    assert refused_fields(post_event(client, "absence.notice", dict(notice, from_date="9999-12-30",
+                                                                    to_date="9999-12-31"))) == {
+        "data.from_date": [ANY_TEXT], "data.to_date": [ANY_TEXT]}
+    assert refused_fields(post_event(client, "absence.notice", dict(notice, from_date="2025-07-31"))) == {
+        "data.from_date": [ANY_TEXT]}
+    assert len(queued_jobs(rt)) == 1
+
+
+def test_a_message_created_more_than_a_day_in_the_future_is_422(client, rt):
+    message = {"message_id": "m-1", "sender": {"id": "g-1", "role": "guardian"}, "recipients": [],
+               "student_ids": ["s-1"], "created_at": "2026-11-24T08:00:00Z"}
+    assert post_event(client, "message.created", message).status_code == 202  # exactly a day ahead
+    assert refused_fields(post_event(client, "message.created", dict(message, created_at="2026-11-24T08:00:01Z"))) == {
+        "data.created_at": [ANY_TEXT]}
+    assert "data.created_at" in refused_fields(
+        post_event(client, "message.created", dict(message, created_at="0001-01-01T00:00:00+01:00")))
+
+
+@pytest.mark.parametrize("event_type, data, field", [
+    ("student.enrolled", {"student_id": "s-9", "group_id": "7A", "date": "0001-01-01"}, "data.date"),
+    ("student.enrolled", {"student_id": "s-9", "group_id": "7A", "date": "9999-12-31"}, "data.date"),
+    ("task.updated", {"external_ref": "r-1", "status": "completed", "completed_at": "9999-12-31T23:59:59-01:00"},
+     "data.completed_at"),
+    ("task.updated", {"external_ref": "r-1", "status": "completed", "completed_at": "0001-01-01T00:00:00+01:00"},
+     "data.completed_at"),
+])
+def test_enrolment_dates_and_completion_times_far_out_are_422(client, rt, event_type, data, field):
+    assert refused_fields(post_event(client, event_type, data)) == {field: [ANY_TEXT]}
+    assert queued_jobs(rt) == []
+
+
+def test_an_enrolment_may_be_sent_ahead_and_a_task_completed_within_the_window(client, rt):
+    enrolled = {"student_id": "s-9", "group_id": "7A", "date": "2027-08-19"}  # next school year's first day
+    assert post_event(client, "student.enrolled", enrolled).status_code == 202
+    update = {"external_ref": "r-1", "status": "completed", "completed_at": "2026-11-20T14:00:00+01:00"}
+    assert post_event(client, "task.updated", update).status_code == 202
+
+
+@pytest.mark.parametrize("stamp", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "2026-11-24T08:00:01Z",
+                                   "2025-07-31T21:59:59Z"])
+def test_an_envelope_timestamp_outside_the_window_is_422(client, rt, stamp):
+    body = envelope("attendance.register", REGISTER, timestamp=stamp)
+    assert refused_fields(post_raw(client, body, signed_headers(body))) == {"timestamp": [ANY_TEXT]}
+    assert queued_jobs(rt) == []
+
+
+def test_every_adapters_events_are_judged_at_the_door(client, rt, monkeypatch):
+    """A stand-in for a platform adapter that turns one delivery into two events, one still to be completed by its
+    ``prepare`` (no date yet): the door judges what is there, naming each event by its place."""
+    from connector.adapters.base import Inbound
+    from connector.adapters.generic.adapter import GenericAdapter
+
+    events = [{"type": "attendance.marked", "timestamp": "2026-11-23T08:00:00+00:00", "pending": {"id": 1}},
+              {"type": "attendance.register", "timestamp": "2026-11-23T08:00:00+00:00", "date": "2026-12-01",
+               "group_id": "7A", "marks": []}]
+    monkeypatch.setattr(GenericAdapter, "receive", lambda self, body, headers: Inbound("d-1", events=events))
+    assert refused_fields(post_event(client, "attendance.register", REGISTER)) == {"events.1.data.date": [ANY_TEXT]}
     assert queued_jobs(rt) == []

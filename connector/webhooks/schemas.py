@@ -5,11 +5,13 @@ platform that sends more (a pupil's name, say) has it dropped here, before anyth
 """
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Any
+from datetime import date, datetime, timedelta
+from typing import Any, Iterable
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
+from connector.clock import OSLO
+from connector.rules.calendar import SchoolCalendar
 from connector.rules.classify import CATEGORIES  # the contract's message categories, defined with the classifier
 
 STATUSES = ("present", "absent", "late", "left_early")
@@ -283,3 +285,104 @@ def load_event(envelope: dict[str, Any], quick: bool = True) -> dict[str, Any] |
     except ValidationError as exc:
         raise ValidationError({"data": exc.messages}) from None
     return {"type": head["type"], "timestamp": head["timestamp"], **data}
+
+
+# --- Time windows: the dates the door refuses (CONTRACT.md, "Time") -------------------------------------------------
+
+# Which fields are judged, and how: "past" (no later than today, a mark cannot be of tomorrow), "year" (no later
+# than a year from today: notices and enrolments are sent ahead) or "instant" (an RFC 3339 time no later than a day
+# from now, clocks and zones being what they are). Every one of them no earlier than the first day of the previous
+# school year. The envelope's ``timestamp`` is judged as an instant for every event type.
+WINDOWS: dict[str, tuple[tuple[str, str], ...]] = {
+    "attendance.register": (("date", "past"),),
+    "attendance.marked": (("date", "past"),),
+    "absence.notice": (("from_date", "year"), ("to_date", "year")),
+    "message.created": (("created_at", "instant"),),
+    "task.updated": (("completed_at", "instant"),),
+    "student.enrolled": (("date", "year"),),
+}
+AHEAD = timedelta(days=1)  # how far into the future an instant may lie
+
+
+def previous_school_year_start(today: date, calendar: SchoolCalendar | None = None) -> date:
+    """The first day of the school year before the one ``today`` belongs to (a Norwegian school year starts in
+    August, so on 2026-11-23 that is the 2025-26 year): the school's own first day when its calendar has that year,
+    else 1 August of it."""
+    start = (today.year if today.month >= 8 else today.year - 1) - 1
+    for year in calendar.years if calendar is not None else ():
+        if year.first_day.year == start:
+            return year.first_day
+    return date(start, 8, 1)
+
+
+def a_year_after(today: date) -> date:
+    return today.replace(year=today.year + 1) if (today.month, today.day) != (2, 29) else date(today.year + 1, 2, 28)
+
+
+def check_windows(events: Iterable[dict[str, Any]], now: datetime, calendar: SchoolCalendar | None = None) -> None:
+    """Refuse events dated outside a sane window; the door calls it for every adapter's events after ``receive``.
+
+    The window, with today the school's date (Europe/Oslo) of ``now`` and "the previous school year" as in
+    ``previous_school_year_start``:
+
+    - an attendance mark (``attendance.register`` and ``attendance.marked`` ``date``): from the first day of the
+      previous school year to today;
+    - a notice (``absence.notice`` ``from_date`` and ``to_date``) and an enrolment (``student.enrolled`` ``date``):
+      from the first day of the previous school year to the same date a year from today (a notice more than a
+      school year ahead is refused);
+    - a message's ``created_at``, a task's ``completed_at`` and every envelope's ``timestamp``: from the start (Oslo
+      midnight) of the previous school year's first day to 24 hours after ``now``.
+
+    Raises ``ValidationError`` with messages keyed like the schema errors (``data.date``, ``timestamp``; with more
+    than one event in a delivery, ``events.<n>.data.date``). Fields an event does not carry (a platform's event
+    still to be completed by its ``prepare``) are not judged; a value that does not parse was refused before.
+    """
+    events = list(events)
+    today = now.astimezone(OSLO).date()
+    earliest = previous_school_year_start(today, calendar)
+    earliest_instant = datetime(earliest.year, earliest.month, earliest.day, tzinfo=OSLO)
+    latest_instant = now + AHEAD
+    bounds = {"past": (earliest, today), "year": (earliest, a_year_after(today))}
+    errors: dict[str, list[str]] = {}
+    for n, event in enumerate(events):
+        prefix = f"events.{n}." if len(events) > 1 else ""
+        judged = (("timestamp", "instant", "timestamp"),) + tuple(
+            (name, kind, f"data.{name}") for name, kind in WINDOWS.get(event.get("type"), ()))
+        for name, kind, path in judged:
+            value = event.get(name)
+            if type(value) is not str:
+                continue
+            if kind == "instant":
+                problem = _instant_outside(value, earliest_instant, latest_instant)
+            else:
+                problem = _date_outside(value, *bounds[kind])
+            if problem:
+                errors[prefix + path] = [problem]
+    if errors:
+        raise ValidationError(errors)
+
+
+def _date_outside(text: str, earliest: date, latest: date) -> str | None:
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        return None
+    if day < earliest:
+        return f"Too early: must not be before {earliest.isoformat()} (the previous school year)."
+    if day > latest:
+        return f"Too late: must not be after {latest.isoformat()}."
+    return None
+
+
+def _instant_outside(text: str, earliest: datetime, latest: datetime) -> str | None:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None
+    if moment < earliest:  # aware comparisons, no conversion: year 1 and 9999 compare without overflowing
+        return f"Too early: must not be before {earliest.isoformat()} (the previous school year)."
+    if moment > latest:
+        return f"Too late: must not be more than a day in the future (after {latest.isoformat()})."
+    return None

@@ -8,11 +8,13 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from marshmallow import ValidationError
 from redis.exceptions import RedisError
 
 from connector.adapters.base import InboundError
 from connector.runtime import UnknownTarget
 from connector.webhooks.intake import enqueue_delivery
+from connector.webhooks.schemas import check_windows
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,11 @@ def receive(tenant: str, adapter: str):
     except RecursionError:  # a body nested deeper than any parser here goes: the sender's fault, whatever adapter
         log.info("refused delivery tenant=%s adapter=%s status=400 code=too_deep", tenant, adapter)
         return error(400, "malformed_json", "The body is nested too deeply to be read.")
+    try:  # here, for every adapter: the window needs today and the school's calendar, which schemas do not have
+        check_windows(inbound.events, rt.clock.now(), rt.tenant(tenant).calendar)
+    except ValidationError as exc:
+        log.info("refused delivery tenant=%s adapter=%s status=422 code=invalid_event", tenant, adapter)
+        return error(422, "invalid_event", f"Invalid field(s): {', '.join(sorted(exc.messages))}.", exc.messages)
     try:  # every Redis call of the door is in here: Redis down is "retry" (503), never a 500
         if inbound.ignored_type is not None:
             rt.redis.hincrby(rt.keys.ignored, inbound.ignored_type, 1)

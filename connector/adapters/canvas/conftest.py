@@ -17,7 +17,7 @@ import responses
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from tests.support import add_adapter
+from tests.support import add_adapter, door_clock_at
 
 CANVAS = "https://skole.instructure.com"
 JWKS_URL = "https://keys.example.test/main/jwks"
@@ -92,7 +92,9 @@ def deliver(client, rsa_keys, canvas):
              key: rsa.RSAPrivateKey | None = None, body: bytes | None = None, **jwt_headers: Any):
         data = body if body is not None else sign(claims, key or rsa_keys[kid], kid, **jwt_headers)
         headers = {"content-type": content_type} if content_type else {}
-        return client.post("/webhooks/skole-a/canvas", data=data, headers=headers)
+        sent_at = (claims.get("metadata") or {}).get("event_time") if isinstance(claims, dict) else None
+        with door_clock_at(client, sent_at if isinstance(sent_at, str) else None):  # a fixture is sent when it happened
+            return client.post("/webhooks/skole-a/canvas", data=data, headers=headers)
 
     return post
 

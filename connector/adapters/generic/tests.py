@@ -9,7 +9,7 @@ import responses
 
 from connector.actions import Action, Party
 from connector.webhooks.schemas import EVENT_TYPES
-from tests.support import PLATFORM, queued_jobs, signed_headers
+from tests.support import PLATFORM, door_clock_at, queued_jobs, signed_headers
 
 FIXTURES = Path(__file__).parent / "fixtures"
 INBOUND = sorted(p for p in FIXTURES.glob("*.json"))
@@ -20,8 +20,10 @@ def fixture(name: str) -> bytes:
 
 
 def replay(client, name: str):
+    """Post a fixture as it was sent: signed now, and at its envelope's ``timestamp`` by the door's clock."""
     body = fixture(name)
-    return client.post("/webhooks/skole-a/generic", data=body, headers=signed_headers(body))
+    with door_clock_at(client, json.loads(body)["timestamp"]):
+        return client.post("/webhooks/skole-a/generic", data=body, headers=signed_headers(body))
 
 
 def queued_event(rt) -> dict:
