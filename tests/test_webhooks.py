@@ -450,3 +450,79 @@ def test_every_adapters_events_are_judged_at_the_door(client, rt, monkeypatch):
     monkeypatch.setattr(GenericAdapter, "receive", lambda self, body, headers: Inbound("d-1", events=events))
     assert refused_fields(post_event(client, "attendance.register", REGISTER)) == {"events.1.data.date": [ANY_TEXT]}
     assert queued_jobs(rt) == []
+
+
+# --- ids and text: no lone surrogates anywhere, no control characters in ids -------------------------------------
+
+MARKED = {"student_id": "s-1", "date": "2026-11-23", "status": "absent", "documented": False}
+NOTICE = {"student_id": "s-1", "from_date": "2026-11-23", "to_date": "2026-11-23", "reason": "Syk"}
+MESSAGE = {"message_id": "m-1", "sender": {"id": "g-1", "role": "guardian"},
+           "recipients": [{"id": "u-1", "role": "contact_teacher"}], "student_ids": ["s-1"],
+           "created_at": "2026-11-23T08:00:00Z"}
+TASK = {"external_ref": "r-1", "status": "completed"}
+ENROLLED = {"student_id": "s-1", "group_id": "7A", "date": "2026-11-23"}
+LESSON = {"id": "L1", "subject": "Norsk", "start": "08:30", "end": "09:15"}
+IDS = [  # (event type, data, where the bad value goes, the field the 422 names)
+    ("attendance.register", REGISTER, ("group_id",), "data.group_id"),
+    ("attendance.register", REGISTER, ("marks", 1, "student_id"), "data.marks.1.student_id"),
+    ("attendance.register", dict(REGISTER, lesson=LESSON), ("lesson", "id"), "data.lesson.id"),
+    ("attendance.marked", MARKED, ("student_id",), "data.student_id"),
+    ("attendance.marked", dict(MARKED, group_id="7A"), ("group_id",), "data.group_id"),
+    ("absence.notice", NOTICE, ("student_id",), "data.student_id"),
+    ("absence.notice", dict(NOTICE, guardian_id="g-1"), ("guardian_id",), "data.guardian_id"),
+    ("message.created", MESSAGE, ("message_id",), "data.message_id"),
+    ("message.created", MESSAGE, ("sender", "id"), "data.sender.id"),
+    ("message.created", MESSAGE, ("sender", "role"), "data.sender.role"),
+    ("message.created", MESSAGE, ("recipients", 0, "id"), "data.recipients.0.id"),
+    ("message.created", MESSAGE, ("student_ids", 0), "data.student_ids.0"),
+    ("task.updated", TASK, ("external_ref",), "data.external_ref"),
+    ("student.enrolled", ENROLLED, ("student_id",), "data.student_id"),
+    ("student.enrolled", ENROLLED, ("group_id",), "data.group_id"),
+]
+TEXTS = [
+    ("attendance.register", REGISTER, ("marks", 0, "reason"), "data.marks.0.reason"),
+    ("attendance.register", dict(REGISTER, lesson=LESSON), ("lesson", "subject"), "data.lesson.subject"),
+    ("attendance.register", dict(REGISTER, lesson=LESSON), ("lesson", "end"), "data.lesson.end"),
+    ("attendance.marked", dict(MARKED, reason="Tannlege"), ("reason",), "data.reason"),
+    ("absence.notice", NOTICE, ("reason",), "data.reason"),
+    ("absence.notice", dict(NOTICE, channel="app"), ("channel",), "data.channel"),
+    ("message.created", dict(MESSAGE, body="Hei"), ("body",), "data.body"),
+    ("message.created", dict(MESSAGE, subject="Fravær"), ("subject",), "data.subject"),
+    ("task.updated", dict(TASK, note="Møte holdt"), ("note",), "data.note"),
+]
+
+
+def with_value(data: dict, where: tuple, value: str) -> dict:
+    data = json.loads(json.dumps(data))
+    inner = data
+    for step in where[:-1]:
+        inner = inner[step]
+    inner[where[-1]] = (inner.get(where[-1], "") if isinstance(inner, dict) else inner[where[-1]]) + value
+    return data
+
+
+@pytest.mark.parametrize("event_type, data, where, field", IDS + TEXTS)
+def test_a_lone_surrogate_in_any_id_or_text_is_422_naming_the_field(client, rt, event_type, data, where, field):
+    """JSON's "\\ud800" escape is valid JSON but no UTF-8: queued, it would fail the job at every try."""
+    response = post_event(client, event_type, with_value(data, where, "\ud800"))
+    assert list(refused_fields(response)) == [field]
+    assert queued_jobs(rt) == []
+    assert post_event(client, event_type, with_value(data, where, "-ø")).status_code == 202
+
+
+@pytest.mark.parametrize("control", ["\n", "\r", "\x00", "\x1b", "\x7f", "\u2028"])
+@pytest.mark.parametrize("event_type, data, where, field", IDS)
+def test_a_control_character_in_an_id_is_422_naming_the_field(client, rt, event_type, data, where, field, control):
+    assert list(refused_fields(post_event(client, event_type, with_value(data, where, control)))) == [field]
+    assert queued_jobs(rt) == []
+
+
+def test_a_new_line_in_text_is_fine(client, rt):
+    data = with_value(REGISTER, ("marks", 0, "reason"), "Tannlege\nkl. 10")
+    assert post_event(client, "attendance.register", data).status_code == 202
+
+
+@pytest.mark.parametrize("kind", ["grade.published\ud800", "grade.published\r\nINFO forged"])
+def test_an_unknown_type_with_a_surrogate_or_control_character_is_422_not_counted(client, rt, kind):
+    assert list(refused_fields(post_event(client, kind, {}))) == ["type"]
+    assert rt.redis.hgetall(rt.keys.ignored) == {}

@@ -5,7 +5,9 @@ platform that sends more (a pupil's name, say) has it dropped here, before anyth
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+import re
+from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Any, Iterable
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
@@ -57,8 +59,30 @@ def iso_datetime(text: str) -> str:
     return moment.isoformat()
 
 
-def _id(**kwargs) -> fields.String:
-    return fields.String(validate=validate.Length(min=1, max=200), **kwargs)
+# Ids end up in Redis keys, log lines and URLs: no control characters (C0, DEL, C1, and the line and paragraph
+# separators, which some log viewers break lines on), so one cannot forge a log line. No string of an event may hold
+# a lone surrogate (JSON's "\ud800" escape gives one): it cannot be encoded as UTF-8, so the job would fail on it
+# at every try. Both refused at the door, 422 naming the field.
+_NOT_IN_IDS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def _clean_id(value: str) -> None:
+    if _NOT_IN_IDS.search(value):
+        raise ValidationError("Must not contain control characters or lone surrogates.")
+
+
+def _clean_text(value: str) -> None:
+    if _SURROGATES.search(value):
+        raise ValidationError("Must not contain lone surrogates (text must be encodable as UTF-8).")
+
+
+def _id(max_length: int = 200, **kwargs) -> fields.String:
+    return fields.String(validate=[validate.Length(min=1, max=max_length), _clean_id], **kwargs)
+
+
+def _text(max_length: int, **kwargs) -> fields.String:
+    return fields.String(validate=[validate.Length(max=max_length), _clean_text], **kwargs)
 
 
 class _Strict(Schema):
@@ -68,16 +92,16 @@ class _Strict(Schema):
 
 class LessonSchema(_Strict):
     id = _id(required=True)
-    subject = fields.String(validate=validate.Length(max=200))
-    start = fields.String(validate=validate.Length(max=40))
-    end = fields.String(validate=validate.Length(max=40))
+    subject = _text(200)
+    start = _text(40)
+    end = _text(40)
 
 
 class MarkSchema(_Strict):
     student_id = _id(required=True)
     status = fields.String(required=True, validate=validate.OneOf(STATUSES))
     documented = fields.Boolean(required=True, truthy={True}, falsy={False})
-    reason = fields.String(validate=validate.Length(max=2000))
+    reason = _text(2000)
     minutes = fields.Integer(validate=validate.Range(min=0, max=24 * 60), strict=True)
 
 
@@ -98,10 +122,10 @@ class NoticeSchema(_Strict):
     student_id = _id(required=True)
     from_date = IsoDate(required=True)
     to_date = IsoDate(required=True)
-    reason = fields.String(required=True, validate=validate.Length(max=5000))
+    reason = _text(5000, required=True)
     reason_code = fields.String(validate=validate.OneOf(REASON_CODES))
     guardian_id = _id()
-    channel = fields.String(validate=validate.Length(max=50))
+    channel = _text(50)
 
     @validates_schema
     def _range(self, data, **kwargs):
@@ -111,7 +135,7 @@ class NoticeSchema(_Strict):
 
 class PartySchema(_Strict):
     id = _id(required=True)
-    role = fields.String(required=True, validate=validate.Length(min=1, max=50))
+    role = _id(50, required=True)
 
 
 class MessageSchema(_Strict):
@@ -120,8 +144,8 @@ class MessageSchema(_Strict):
     recipients = fields.List(fields.Nested(PartySchema), required=True)
     student_ids = fields.List(_id(), required=True)
     created_at = IsoDateTime(required=True)
-    body = fields.String(validate=validate.Length(max=100_000))
-    subject = fields.String(validate=validate.Length(max=1000))
+    body = _text(100_000)
+    subject = _text(1000)
     category = fields.String(validate=validate.OneOf(CATEGORIES))
 
 
@@ -130,7 +154,7 @@ class TaskUpdatedSchema(_Strict):
     status = fields.String(required=True, validate=validate.OneOf(TASK_STATUSES))
     outcome = fields.String(validate=validate.OneOf(OUTCOMES))
     completed_at = IsoDateTime()
-    note = fields.String(validate=validate.Length(max=10_000))
+    note = _text(10_000)
 
 
 class EnrolledSchema(_Strict):
@@ -151,7 +175,7 @@ EVENT_TYPES = tuple(EVENT_SCHEMAS)
 
 
 class EnvelopeSchema(_Strict):
-    type = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    type = _id(100, required=True)  # an ignored type is counted in Redis and logged
     timestamp = IsoDateTime(required=True)
     data = fields.Dict(required=True)
 
@@ -191,11 +215,13 @@ def quick_marks(marks: Any) -> list[dict[str, Any]] | None:
         student, status, documented = mark.get("student_id"), mark.get("status"), mark.get("documented")
         if type(student) is not str or not 0 < len(student) <= 200 or status not in _STATUSES:
             return None
+        if not student.isprintable():  # printable has no control character or surrogate; else marshmallow decides
+            return None
         if type(documented) is not bool:
             return None
         out = {"student_id": student, "status": status, "documented": documented}
         if "reason" in mark:
-            if type(mark["reason"]) is not str or len(mark["reason"]) > 2000:
+            if not _text_ok(mark["reason"], 2000):
                 return None
             out["reason"] = mark["reason"]
         if "minutes" in mark:
@@ -215,12 +241,14 @@ class _RegisterHead(RegisterSchema):
 _REGISTER_HEAD = _RegisterHead()
 
 
-def _id_ok(value: Any) -> bool:
-    return type(value) is str and 0 < len(value) <= 200
+def _id_ok(value: Any, limit: int = 200) -> bool:
+    """What ``_id`` accepts, or less: an id that is not printable (a space other than " ", say) goes to marshmallow."""
+    return type(value) is str and 0 < len(value) <= limit and value.isprintable()
 
 
 def _text_ok(value: Any, limit: int) -> bool:
-    return type(value) is str and len(value) <= limit
+    """What ``_text`` accepts: ASCII text needs no search for surrogates, and most text is ASCII."""
+    return type(value) is str and len(value) <= limit and (value.isascii() or not _SURROGATES.search(value))
 
 
 def quick_register_head(data: dict[str, Any]) -> dict[str, Any] | None:
@@ -252,7 +280,7 @@ _LESSON_LIMITS = (("subject", 200), ("start", 40), ("end", 40))
 def quick_envelope(envelope: dict[str, Any]) -> dict[str, Any] | None:
     """``ENVELOPE.load`` in plain Python for a well-formed envelope (type, timestamp, data); else ``None``."""
     kind, stamp, data = envelope.get("type"), envelope.get("timestamp"), envelope.get("data")
-    if type(kind) is not str or not 0 < len(kind) <= 100 or type(stamp) is not str or type(data) is not dict:
+    if not _id_ok(kind, 100) or type(stamp) is not str or type(data) is not dict:
         return None
     try:
         return {"type": kind, "timestamp": iso_datetime(stamp), "data": data}
@@ -338,11 +366,8 @@ def check_windows(events: Iterable[dict[str, Any]], now: datetime, calendar: Sch
     still to be completed by its ``prepare``) are not judged; a value that does not parse was refused before.
     """
     events = list(events)
-    today = now.astimezone(OSLO).date()
-    earliest = previous_school_year_start(today, calendar)
-    earliest_instant = datetime(earliest.year, earliest.month, earliest.day, tzinfo=OSLO)
+    bounds, earliest_instant = _bounds(now.astimezone(OSLO).date(), calendar)
     latest_instant = now + AHEAD
-    bounds = {"past": (earliest, today), "year": (earliest, a_year_after(today))}
     errors: dict[str, list[str]] = {}
     for n, event in enumerate(events):
         prefix = f"events.{n}." if len(events) > 1 else ""
@@ -360,6 +385,15 @@ def check_windows(events: Iterable[dict[str, Any]], now: datetime, calendar: Sch
                 errors[prefix + path] = [problem]
     if errors:
         raise ValidationError(errors)
+
+
+@lru_cache(maxsize=64)
+def _bounds(today: date, calendar: SchoolCalendar | None) -> tuple[dict[str, tuple[date, date]], datetime]:
+    """The day's windows, once a day per school: the door asks on every request. The earliest instant is in UTC,
+    which compares faster than a time zone's."""
+    earliest = previous_school_year_start(today, calendar)
+    instant = datetime(earliest.year, earliest.month, earliest.day, tzinfo=OSLO).astimezone(timezone.utc)
+    return {"past": (earliest, today), "year": (earliest, a_year_after(today))}, instant
 
 
 def _date_outside(text: str, earliest: date, latest: date) -> str | None:
@@ -382,7 +416,7 @@ def _instant_outside(text: str, earliest: datetime, latest: datetime) -> str | N
     if moment.tzinfo is None:
         return None
     if moment < earliest:  # aware comparisons, no conversion: year 1 and 9999 compare without overflowing
-        return f"Too early: must not be before {earliest.isoformat()} (the previous school year)."
+        return f"Too early: must not be before {earliest.astimezone(OSLO).isoformat()} (the previous school year)."
     if moment > latest:
         return f"Too late: must not be more than a day in the future (after {latest.isoformat()})."
     return None
