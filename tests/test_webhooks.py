@@ -526,3 +526,16 @@ def test_a_new_line_in_text_is_fine(client, rt):
 def test_an_unknown_type_with_a_surrogate_or_control_character_is_422_not_counted(client, rt, kind):
     assert list(refused_fields(post_event(client, kind, {}))) == ["type"]
     assert rt.redis.hgetall(rt.keys.ignored) == {}
+
+
+def test_an_adapters_ignored_type_that_is_no_utf8_is_counted_not_a_500(client, rt, monkeypatch):
+    """Other adapters name an ignored event by what the platform sent (Moodle's eventname, say): a lone surrogate
+    there must not crash the count."""
+    from connector.adapters.base import Inbound
+    from connector.adapters.generic.adapter import GenericAdapter
+
+    monkeypatch.setattr(GenericAdapter, "receive", lambda self, body, headers: Inbound("d-1", ignored_type="x\ud800"))
+    response = post_event(client, "attendance.register", REGISTER)
+    assert response.status_code == 202
+    assert response.get_json() == {"accepted": 0, "ignored": "x\ud800"}
+    assert rt.redis.hgetall(rt.keys.ignored) == {b"x\\ud800": b"1"}

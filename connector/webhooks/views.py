@@ -1,7 +1,8 @@
 """``POST /webhooks/<tenant>/<adapter>``: the one door events come in by.
 
 The order of checks is the contract's: who (404), how big (413), then the adapter verifies the raw bytes before
-anything is parsed (415, 401, 400, 422). Nothing of a refused request is kept or logged beyond its status.
+anything is parsed (415, 401, 400, 422), then the dates of every adapter's events are held against the school's
+window (422). Nothing of a refused request is kept or logged beyond its status.
 """
 from __future__ import annotations
 
@@ -64,7 +65,8 @@ def receive(tenant: str, adapter: str):
         return error(422, "invalid_event", f"Invalid field(s): {', '.join(sorted(exc.messages))}.", exc.messages)
     try:  # every Redis call of the door is in here: Redis down is "retry" (503), never a 500
         if inbound.ignored_type is not None:
-            rt.redis.hincrby(rt.keys.ignored, inbound.ignored_type, 1)
+            # named by what the platform sent, which may hold a lone surrogate: counted under its escaped bytes
+            rt.redis.hincrby(rt.keys.ignored, inbound.ignored_type.encode("utf-8", "backslashreplace"), 1)
         else:
             queued = enqueue_delivery(rt, tenant, adapter, inbound.delivery_id, inbound.events)
     except RedisError:
