@@ -56,10 +56,12 @@ def _log_to_stderr() -> None:
 def check_config_command(args: argparse.Namespace) -> int:
     """Run before a deploy: the file is valid and every secret it names can be read now (values never shown)."""
     path = config_path(args)
-    problems = check_config(path)
+    warnings: list[str] = []
+    problems = check_config(path, warnings)
     if problems:
         _print_problems(problems)
         return 1
+    _print_problems(warnings)
     tenants = list(load_config(path).tenants)
     print(f"ok: {len(tenants)} tenant(s): {', '.join(tenants)}")
     return 0

@@ -10,7 +10,7 @@ import responses
 
 from connector.engine import cases, scheduler
 from connector.config.schema import Directory
-from tests.support import PLATFORM, post_event, run_worker
+from tests.support import PLATFORM, door_clock_at, post_event, run_worker
 
 GUARDIAN = {"id": "g-1", "role": "guardian"}
 CONTACT_TEACHER = {"id": "u-kl-7a", "role": "contact_teacher"}
@@ -56,7 +56,9 @@ def message(body: str, message_id: str = "m-1", sender: dict = GUARDIAN, recipie
 
 
 def send_message(client, rt, body: str, **kwargs) -> None:
-    assert post_event(client, "message.created", message(body, **kwargs)).status_code == 202
+    data = message(body, **kwargs)
+    with door_clock_at(client, data["created_at"]):
+        assert post_event(client, "message.created", data).status_code == 202
     run_worker(rt)
 
 
@@ -64,7 +66,8 @@ def update(client, rt, ref: str, status: str = "completed", outcome: str | None 
            completed_at: str | None = None, msg_id: str | None = None) -> None:
     data = {"external_ref": ref, "status": status}
     data.update({k: v for k, v in (("outcome", outcome), ("note", note), ("completed_at", completed_at)) if v})
-    assert post_event(client, "task.updated", data, msg_id=msg_id).status_code == 202
+    with door_clock_at(client, completed_at):
+        assert post_event(client, "task.updated", data, msg_id=msg_id).status_code == 202
     run_worker(rt)
 
 

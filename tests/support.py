@@ -10,6 +10,7 @@ import json
 import os
 import time
 import uuid
+from contextlib import contextmanager
 from datetime import date, datetime, timezone
 
 import pytest
@@ -162,8 +163,33 @@ def envelope(event_type: str, data: dict, timestamp: str = "2026-11-23T08:00:00Z
     return json.dumps({"type": event_type, "timestamp": timestamp, "data": data}).encode()
 
 
+@contextmanager
+def door_clock_at(client, moment: str | datetime | None):
+    """The door sees the clock at ``moment`` (when that is later than the clock), and processing the clock as it was.
+
+    For a test whose clock stands still while its story moves on (a task completed on Thursday, posted while the
+    clock says Monday): the door refuses anything dated more than a day ahead of its clock, as a platform's clock
+    would not be, so the event is let in at its own time; the rules then run at the test's clock, as before.
+    """
+    clock = client.application.extensions["connector"].clock
+    before = clock.now()
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    if moment is not None and moment > before:
+        clock.set(moment)
+    try:
+        yield
+    finally:
+        clock.set(before)
+
+
 def post_event(client, event_type: str, data: dict, tenant: str = "skole-a", msg_id: str | None = None, **kw):
-    body = envelope(event_type, data)
+    """Sign and post one event. Its envelope's ``timestamp`` is the usual Monday morning, or the runtime clock's now
+    when the clock stands before that: the door refuses an envelope from more than a day in the future."""
+    now = client.application.extensions["connector"].clock.now()
+    standard = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
+    stamp = "2026-11-23T08:00:00Z" if now >= standard else now.isoformat()
+    body = envelope(event_type, data, stamp)
     return client.post(f"/webhooks/{tenant}/generic", data=body, headers=signed_headers(body, msg_id, **kw))
 
 

@@ -13,7 +13,7 @@ import responses
 
 from connector.engine import absence, scheduler
 from connector.contract.terms import OSLO
-from tests.support import PLATFORM, post_event, run_worker
+from tests.support import PLATFORM, door_clock_at, post_event, run_worker
 
 
 @pytest.fixture(autouse=True)
@@ -70,7 +70,8 @@ def update_task(client, rt, ref, *, status="completed", outcome=None, completed_
         data["outcome"] = outcome
     if completed_at:
         data["completed_at"] = completed_at
-    post_event(client, "task.updated", data)
+    with door_clock_at(client, completed_at):
+        assert post_event(client, "task.updated", data).status_code == 202
     run_worker(rt)
 
 

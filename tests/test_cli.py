@@ -34,7 +34,34 @@ def test_check_config_on_the_bundled_example_says_ok(capsys, monkeypatch):
     assert cli.main(["check-config"]) == 0
     out, err = capsys.readouterr()
     assert out == "ok: 1 tenant(s): demo-skole\n"
-    assert err == ""
+    # The demo secrets are checked out with the umask's mode (git keeps no 0600): a warning each, if others can read
+    config = EXAMPLE_DIR / "connector.yaml"
+    lines = config.read_text().splitlines()
+    expected = [
+        f"{config}:{next(n for n, line in enumerate(lines, 1) if f'file: secrets/{name}' in line)}: "
+        f"tenants.demo-skole.adapters.generic.{setting}: warning: secret file {EXAMPLE_DIR / 'secrets' / name} "
+        for setting, name in (("webhook_secrets.0", "webhook_secret"), ("api_token", "api_token"))
+        if (EXAMPLE_DIR / "secrets" / name).stat().st_mode & 0o077
+    ]
+    assert len(err.splitlines()) == len(expected)
+    for line, start in zip(err.splitlines(), expected):
+        assert line.startswith(start), (line, start)
+
+
+def test_check_config_prints_warnings_but_passes(tmp_path, capsys, monkeypatch):
+    folder = tmp_path / "example"
+    shutil.copytree(EXAMPLE_DIR, folder)
+    (folder / "secrets" / "webhook_secret").chmod(0o600)
+    (folder / "secrets" / "api_token").chmod(0o644)
+    assert cli.main(["check-config", str(folder / "connector.yaml")]) == 0
+    out, err = capsys.readouterr()
+    assert out == "ok: 1 tenant(s): demo-skole\n"
+    (warning,) = err.splitlines()
+    assert "tenants.demo-skole.adapters.generic.api_token: warning: secret file" in warning
+    assert "(mode 0644)" in warning
+    (folder / "secrets" / "api_token").chmod(0o600)
+    assert cli.main(["check-config", str(folder / "connector.yaml")]) == 0
+    assert capsys.readouterr().err == ""
 
 
 def test_check_config_lists_each_problem_with_file_and_line_and_no_secret(tmp_path, capsys, monkeypatch):

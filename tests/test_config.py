@@ -345,6 +345,64 @@ def test_check_config_reports_secrets_alongside_other_problems_of_the_same_adapt
     assert [p.split(": ", 1)[0].rsplit(":", 1)[1] for p in problems] == ["13", "14"]
 
 
+@pytest.mark.parametrize("value, reason", [
+    ("whsec_", "empty"),
+    ("whsec_=", "empty key"),
+    ("whsec_!!!!", "not base64"),
+    ("whsec_c2VjcmV0 LXZhbHVl", "not base64"),
+    ("whsec_c2VjcmV0-_XZhbHVl", "not base64"),
+    ("whsec_c2VjcmV0LXZhbHVlA", "length"),
+    ("whsec_c2VjcmV0LXZhbHVl\u00e6", "not base64"),
+])
+def test_check_config_reports_a_webhook_secret_that_is_no_standard_webhooks_secret(config_dir, monkeypatch, value,
+                                                                                    reason):
+    monkeypatch.setenv("DEMO_WEBHOOK_SECRET", value)
+    problems = check_config(config_dir / "connector.yaml")
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(
+        f"{config_dir / 'connector.yaml'}:13: tenants.demo-skole.adapters.generic.webhook_secrets.0: "
+        "environment variable DEMO_WEBHOOK_SECRET: not a Standard Webhooks secret")
+    assert reason in problems[0]
+    assert len(value) < 12 or value.removeprefix("whsec_") not in problems[0]  # the value is never repeated
+
+
+def test_check_config_names_the_file_of_a_malformed_file_webhook_secret(config_dir):
+    (config_dir / "secrets" / "webhook").write_text("whsec_\n")
+    (config_dir / "secrets" / "webhook").chmod(0o600)
+    path = write_config(config_dir, VALID.replace("{env: DEMO_WEBHOOK_SECRET}", "{file: secrets/webhook}"))
+    (problem,) = check_config(path)
+    assert problem.startswith(f"{path}:13: tenants.demo-skole.adapters.generic.webhook_secrets.0: secret file ")
+    assert "secrets/webhook: not a Standard Webhooks secret" in problem
+
+
+@pytest.mark.parametrize("value", [WEBHOOK_SECRET, WEBHOOK_SECRET.removeprefix("whsec_"),
+                                   WEBHOOK_SECRET.rstrip("=")])
+def test_check_config_takes_what_standard_webhooks_takes_prefixed_bare_or_unpadded(config_dir, monkeypatch, value):
+    from standardwebhooks.webhooks import Webhook
+
+    Webhook(value)  # the package takes it
+    monkeypatch.setenv("DEMO_WEBHOOK_SECRET", value)
+    assert check_config(config_dir / "connector.yaml") == []
+
+
+def test_check_config_warns_of_secret_files_that_group_or_others_can_read(config_dir):
+    token = config_dir / "secrets" / "api_token"
+    token.chmod(0o640)
+    warnings: list[str] = []
+    assert check_config(config_dir / "connector.yaml", warnings) == []
+    assert warnings == [
+        f"{config_dir / 'connector.yaml'}:15: tenants.demo-skole.adapters.generic.api_token: warning: secret file "
+        f"{token.resolve()} can be read by its group (mode 0640); make it 0600"
+    ]
+    token.chmod(0o604)
+    warnings.clear()
+    check_config(config_dir / "connector.yaml", warnings)
+    assert "can be read by others (mode 0604)" in warnings[0]
+    token.chmod(0o600)
+    warnings.clear()
+    assert check_config(config_dir / "connector.yaml", warnings) == [] and warnings == []
+
+
 def test_load_config_does_not_need_the_secrets_to_be_available(config_dir, monkeypatch):
     monkeypatch.delenv("DEMO_WEBHOOK_SECRET")
     assert load_config(config_dir / "connector.yaml").tenants["demo-skole"]

@@ -14,18 +14,21 @@ from connector.contract.events import load_event, quick_envelope, quick_register
 
 MARKS = [{"student_id": "s-1", "status": "absent", "documented": False}]
 ENVELOPE = {
-    "type": ["attendance.register", "attendance.marked", "grade.published", "", "t" * 100, "t" * 101, None, 7],
+    "type": ["attendance.register", "attendance.marked", "grade.published", "", "t" * 100, "t" * 101, None, 7,
+             "grade\ud800", "grade\r\nx", "grade\u00a0published"],
     "timestamp": ["2026-11-23T08:00:00Z", "2026-11-23T09:20:44+01:00", "2026-11-23T08:00:00z", "2026-11-23T08:00:00",
                   "2026-11-23", "23.11.2026 08:00", "", None, 1795472759],
     "extra": ["x"],
 }
 HEAD = {
     "date": ["2026-11-23", "2026-W48-1", "2026-11-23T08:00:00Z", "2026-02-30", "20261123", "", None, 20261123],
-    "group_id": ["7A", "", "g" * 200, "g" * 201, None, 7, ["7A"]],
+    "group_id": ["7A", "", "g" * 200, "g" * 201, None, 7, ["7A"], "7\ud800", "7\nA", "7\x00", "7\u00a0A"],
     "lesson": [None, {"id": "L1"}, {"id": "L1", "subject": "Norsk", "start": "08:30", "end": "09:15"},
                {"end": "09:15", "id": "L1", "extra": 1, "subject": "Norsk"}, {"id": ""}, {"subject": "Norsk"},
                {"id": "L1", "subject": None}, {"id": "L1", "subject": "s" * 201}, {"id": "L1", "start": "s" * 41},
-               {"id": "L1", "end": 9}, {"id": 1}, ["L1"], "L1"],
+               {"id": "L1", "end": 9}, {"id": 1}, ["L1"], "L1", {"id": "L\ud800"}, {"id": "L\t1"},
+               {"id": "L1", "subject": "Norsk\udfff"}, {"id": "L1", "subject": "Kunst og håndverk\n"},
+               {"id": "L1", "start": "08:30\ud83d"}],
     "extra": ["name"],
 }
 

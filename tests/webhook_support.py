@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable
 
 import pytest
 
-from tests.support import queued_jobs, signed_headers
+from tests.support import door_clock_at, queued_jobs, signed_headers
 
 ADAPTERS = Path(__file__).resolve().parent.parent / "connector" / "adapters"
 INBOUND_SUFFIXES = (".json", ".txt")
@@ -63,7 +63,9 @@ class Door:
     pytest's, for the keys or secrets a test's fixtures hold, and ``options`` are what a test may vary (another
     key, a stale timestamp). ``instance`` is the adapter's name at the test tenant, ``needs`` the pytest fixtures
     that configure it there, and ``declared`` the event types the adapter says it understands, spelled as the
-    event part of a fixture name (``None`` when the adapter keeps no such list).
+    event part of a fixture name (``None`` when the adapter keeps no such list). ``sent_at(fixture)`` is when the
+    platform sent it (an RFC 3339 string or a datetime): the door refuses what is dated more than a day ahead of its
+    clock, so a fixture is let in at its own time while the rules still run at the test's clock.
     """
 
     adapter: str
@@ -71,6 +73,7 @@ class Door:
     wrap: Wrap
     needs: tuple[str, ...] = ()
     declared: Callable[[], Iterable[str]] | None = None
+    sent_at: Callable[[Fixture], Any] | None = None  # when the platform sent it: the door's clock is set to that
 
 
 DOORS: dict[str, Door] = {}
@@ -134,7 +137,8 @@ def replay(request, client, rt):
         fixture = load(adapter, name)
         body, headers = entrance.wrap(fixture, request, **signing)
         before = {job.id for job in queued_jobs(rt)}
-        response = client.post(f"/webhooks/{tenant}/{entrance.instance}", data=body, headers=headers)
+        with door_clock_at(client, entrance.sent_at(fixture) if entrance.sent_at else None):
+            response = client.post(f"/webhooks/{tenant}/{entrance.instance}", data=body, headers=headers)
         answer = response.get_json(silent=True)
         assert response.status_code == expect_status, f"{adapter}/{name}: {response.status_code} {answer}"
         if expect_answer is not None:

@@ -15,7 +15,7 @@ from marshmallow import validates_schema, Schema, ValidationError, fields, post_
 from connector.adapters import adapter_types
 from connector.rules.calendar import SchoolCalendar
 from connector.rules.plan import merge_plan
-from connector.config.secrets import CONFIG_DIR, SecretRef, SecretUnavailable
+from connector.config.secrets import CONFIG_DIR, SecretRef
 from connector.contract.terms import DIRECTORY_ROLES
 
 
@@ -316,11 +316,8 @@ def _unrevealable(value: Any) -> Any:
     The revealed values are dropped at once: they must never reach a message.
     """
     if isinstance(value, SecretRef):
-        try:
-            value.reveal()
-        except SecretUnavailable as exc:
-            return [str(exc)]
-        return None
+        problem = value.problem()
+        return [problem] if problem else None
     if isinstance(value, Mapping):
         items = value.items()
     elif isinstance(value, (list, tuple)):
@@ -537,17 +534,46 @@ def config_from_dict(data: dict, base_dir: Path | None = None) -> Config:
     return Config(**loaded)
 
 
-def check_config(path: str | os.PathLike) -> list[str]:
-    """What ``load_config`` would complain about, plus every secret reference that cannot be read right now.
+def check_config(path: str | os.PathLike, warnings: list[str] | None = None) -> list[str]:
+    """What ``load_config`` would complain about, plus every secret reference that cannot be read right now or holds
+    a value its user would refuse (a webhook secret that is no Standard Webhooks secret).
 
     Meant to run before a deploy, so a missing variable or unreadable file shows up here and not at the first
-    webhook. Problems name the reference (variable or file), never a value.
+    webhook. Problems name the reference (variable or file), never a value. Given a list, ``warnings`` receives what
+    deserves a look but works (a secret file its group or others can read), once the file has no problems, each as
+    ``file:LINE: dotted.path: warning: message``.
     """
     token = _REVEAL_SECRETS.set(True)
     try:
-        load_config(path)
+        config = load_config(path)
     except ConfigError as exc:
         return exc.problems
     finally:
         _REVEAL_SECRETS.reset(token)
+    if warnings is not None:
+        warnings.extend(_secret_warnings(Path(path), config))
     return []
+
+
+def _secret_warnings(path: Path, config: Config) -> list[str]:
+    node, _, _ = _compose(_read(path), str(path))
+    found = []
+    for tenant_id, tenant in config.tenants.items():
+        for name, adapter in tenant.adapters.items():
+            for where, ref in _secret_refs(adapter.settings, ("tenants", tenant_id, "adapters", name)):
+                warning = ref.exposure()
+                if warning:
+                    line = 1 if node is None else _line_of(node, where)
+                    found.append((line, _problem(f"warning: {warning}", where, f"{path}:{line}")))
+    return [text for _, text in sorted(found, key=lambda item: item[0])]
+
+
+def _secret_refs(value: Any, where: FieldPath) -> Iterator[tuple[FieldPath, SecretRef]]:
+    if isinstance(value, SecretRef):
+        yield where, value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _secret_refs(item, (*where, key))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from _secret_refs(item, (*where, index))

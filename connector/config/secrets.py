@@ -6,8 +6,10 @@ its reference, never as its value, so a secret cannot leak through a log line, a
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import stat
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 
 # A file secret is read again only when the file changes (a rotation replaces it): the webhook door reveals the
@@ -23,6 +25,8 @@ class SecretUnavailable(Exception):
 class SecretRef:
     kind: str  # "env" or "file"
     name: str  # variable name, or absolute file path
+    # What the secret's user would refuse in a value (a webhook secret that is not one): the reason, or None.
+    check: Callable[[str], str | None] | None = field(default=None, compare=False, repr=False)
 
     def reveal(self) -> str:
         if self.kind == "env":
@@ -45,6 +49,32 @@ class SecretRef:
             return value
         raise SecretUnavailable(f"unknown secret reference kind {self.kind!r}")
 
+    def problem(self) -> str | None:
+        """For ``check-config``: why this secret cannot be used now (unreadable, or refused by ``check``), naming the
+        reference and never the value; ``None`` when it can."""
+        try:
+            value = self.reveal()
+        except SecretUnavailable as exc:
+            return str(exc)
+        reason = self.check(value) if self.check is not None else None
+        if reason is None:
+            return None
+        where = f"environment variable {self.name}" if self.kind == "env" else f"secret file {self.name}"
+        return f"{where}: {reason}"
+
+    def exposure(self) -> str | None:
+        """For ``check-config``: a warning when the secret is a file its group or others can read."""
+        if self.kind != "file":
+            return None
+        try:
+            mode = stat.S_IMODE(os.stat(self.name).st_mode)
+        except OSError:
+            return None  # reported as a problem already
+        readers = [who for who, bits in (("its group", 0o070), ("others", 0o007)) if mode & bits]
+        if not readers:
+            return None
+        return f"secret file {self.name} can be read by {' and '.join(readers)} (mode {mode:04o}); make it 0600"
+
     def __repr__(self) -> str:
         return f"SecretRef({self.kind}:{self.name})"
 
@@ -61,7 +91,15 @@ CONFIG_DIR: contextvars.ContextVar[Path | None] = contextvars.ContextVar("CONFIG
 
 
 class SecretField(fields.Field):
-    """``{env: NAME}`` or ``{file: path}``; an inline string is refused so no secret sits in a config file."""
+    """``{env: NAME}`` or ``{file: path}``; an inline string is refused so no secret sits in a config file.
+
+    ``check`` (a function of the value, returning why it is unusable or ``None``) is run by ``check-config`` only:
+    the service itself reads secrets when it needs them.
+    """
+
+    def __init__(self, *args, check: Callable[[str], str | None] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.check = check
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, str):
@@ -77,7 +115,7 @@ class SecretField(fields.Field):
             if not path.is_absolute() and base is not None:
                 path = base / path
             name = str(path)
-        return SecretRef(kind, name)
+        return SecretRef(kind, name, self.check)
 
     def _serialize(self, value, attr, obj, **kwargs):
         return None if value is None else {value.kind: value.name}

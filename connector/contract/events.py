@@ -5,12 +5,14 @@ platform that sends more (a pupil's name, say) has it dropped here, before anyth
 """
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Any
+import re
+from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
+from typing import Any, Iterable, Protocol
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from connector.contract.terms import CATEGORIES
+from connector.contract.terms import CATEGORIES, OSLO
 
 STATUSES = ("present", "absent", "late", "left_early")
 REASON_CODES = ("illness", "medical", "family", "school_refusal", "other")
@@ -55,8 +57,30 @@ def iso_datetime(text: str) -> str:
     return moment.isoformat()
 
 
-def _id(**kwargs) -> fields.String:
-    return fields.String(validate=validate.Length(min=1, max=200), **kwargs)
+# Ids end up in Redis keys, log lines and URLs: no control characters (C0, DEL, C1, and the line and paragraph
+# separators, which some log viewers break lines on), so one cannot forge a log line. No string of an event may hold
+# a lone surrogate (JSON's "\ud800" escape gives one): it cannot be encoded as UTF-8, so the job would fail on it
+# at every try. Both refused at the door, 422 naming the field.
+_NOT_IN_IDS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def _clean_id(value: str) -> None:
+    if _NOT_IN_IDS.search(value):
+        raise ValidationError("Must not contain control characters or lone surrogates.")
+
+
+def _clean_text(value: str) -> None:
+    if _SURROGATES.search(value):
+        raise ValidationError("Must not contain lone surrogates (text must be encodable as UTF-8).")
+
+
+def _id(max_length: int = 200, **kwargs) -> fields.String:
+    return fields.String(validate=[validate.Length(min=1, max=max_length), _clean_id], **kwargs)
+
+
+def _text(max_length: int, **kwargs) -> fields.String:
+    return fields.String(validate=[validate.Length(max=max_length), _clean_text], **kwargs)
 
 
 class _Strict(Schema):
@@ -66,16 +90,16 @@ class _Strict(Schema):
 
 class LessonSchema(_Strict):
     id = _id(required=True)
-    subject = fields.String(validate=validate.Length(max=200))
-    start = fields.String(validate=validate.Length(max=40))
-    end = fields.String(validate=validate.Length(max=40))
+    subject = _text(200)
+    start = _text(40)
+    end = _text(40)
 
 
 class MarkSchema(_Strict):
     student_id = _id(required=True)
     status = fields.String(required=True, validate=validate.OneOf(STATUSES))
     documented = fields.Boolean(required=True, truthy={True}, falsy={False})
-    reason = fields.String(validate=validate.Length(max=2000))
+    reason = _text(2000)
     minutes = fields.Integer(validate=validate.Range(min=0, max=24 * 60), strict=True)
 
 
@@ -96,10 +120,10 @@ class NoticeSchema(_Strict):
     student_id = _id(required=True)
     from_date = IsoDate(required=True)
     to_date = IsoDate(required=True)
-    reason = fields.String(required=True, validate=validate.Length(max=5000))
+    reason = _text(5000, required=True)
     reason_code = fields.String(validate=validate.OneOf(REASON_CODES))
     guardian_id = _id()
-    channel = fields.String(validate=validate.Length(max=50))
+    channel = _text(50)
 
     @validates_schema
     def _range(self, data, **kwargs):
@@ -109,7 +133,7 @@ class NoticeSchema(_Strict):
 
 class PartySchema(_Strict):
     id = _id(required=True)
-    role = fields.String(required=True, validate=validate.Length(min=1, max=50))
+    role = _id(50, required=True)
 
 
 class MessageSchema(_Strict):
@@ -118,8 +142,8 @@ class MessageSchema(_Strict):
     recipients = fields.List(fields.Nested(PartySchema), required=True)
     student_ids = fields.List(_id(), required=True)
     created_at = IsoDateTime(required=True)
-    body = fields.String(validate=validate.Length(max=100_000))
-    subject = fields.String(validate=validate.Length(max=1000))
+    body = _text(100_000)
+    subject = _text(1000)
     category = fields.String(validate=validate.OneOf(CATEGORIES))
 
 
@@ -128,7 +152,7 @@ class TaskUpdatedSchema(_Strict):
     status = fields.String(required=True, validate=validate.OneOf(TASK_STATUSES))
     outcome = fields.String(validate=validate.OneOf(OUTCOMES))
     completed_at = IsoDateTime()
-    note = fields.String(validate=validate.Length(max=10_000))
+    note = _text(10_000)
 
 
 class EnrolledSchema(_Strict):
@@ -149,7 +173,7 @@ EVENT_TYPES = tuple(EVENT_SCHEMAS)
 
 
 class EnvelopeSchema(_Strict):
-    type = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    type = _id(100, required=True)  # an ignored type is counted in Redis and logged
     timestamp = IsoDateTime(required=True)
     data = fields.Dict(required=True)
 
@@ -189,11 +213,13 @@ def quick_marks(marks: Any) -> list[dict[str, Any]] | None:
         student, status, documented = mark.get("student_id"), mark.get("status"), mark.get("documented")
         if type(student) is not str or not 0 < len(student) <= 200 or status not in _STATUSES:
             return None
+        if not student.isprintable():  # printable has no control character or surrogate; else marshmallow decides
+            return None
         if type(documented) is not bool:
             return None
         out = {"student_id": student, "status": status, "documented": documented}
         if "reason" in mark:
-            if type(mark["reason"]) is not str or len(mark["reason"]) > 2000:
+            if not _text_ok(mark["reason"], 2000):
                 return None
             out["reason"] = mark["reason"]
         if "minutes" in mark:
@@ -213,12 +239,14 @@ class _RegisterHead(RegisterSchema):
 _REGISTER_HEAD = _RegisterHead()
 
 
-def _id_ok(value: Any) -> bool:
-    return type(value) is str and 0 < len(value) <= 200
+def _id_ok(value: Any, limit: int = 200) -> bool:
+    """What ``_id`` accepts, or less: an id that is not printable (a space other than " ", say) goes to marshmallow."""
+    return type(value) is str and 0 < len(value) <= limit and value.isprintable()
 
 
 def _text_ok(value: Any, limit: int) -> bool:
-    return type(value) is str and len(value) <= limit
+    """What ``_text`` accepts: ASCII text needs no search for surrogates, and most text is ASCII."""
+    return type(value) is str and len(value) <= limit and (value.isascii() or not _SURROGATES.search(value))
 
 
 def quick_register_head(data: dict[str, Any]) -> dict[str, Any] | None:
@@ -250,7 +278,7 @@ _LESSON_LIMITS = (("subject", 200), ("start", 40), ("end", 40))
 def quick_envelope(envelope: dict[str, Any]) -> dict[str, Any] | None:
     """``ENVELOPE.load`` in plain Python for a well-formed envelope (type, timestamp, data); else ``None``."""
     kind, stamp, data = envelope.get("type"), envelope.get("timestamp"), envelope.get("data")
-    if type(kind) is not str or not 0 < len(kind) <= 100 or type(stamp) is not str or type(data) is not dict:
+    if not _id_ok(kind, 100) or type(stamp) is not str or type(data) is not dict:
         return None
     try:
         return {"type": kind, "timestamp": iso_datetime(stamp), "data": data}
@@ -283,3 +311,117 @@ def load_event(envelope: dict[str, Any], quick: bool = True) -> dict[str, Any] |
     except ValidationError as exc:
         raise ValidationError({"data": exc.messages}) from None
     return {"type": head["type"], "timestamp": head["timestamp"], **data}
+
+
+# --- Time windows: the dates the door refuses (CONTRACT.md, "Time") -------------------------------------------------
+
+
+class SchoolYears(Protocol):
+    """What the windows need of a school's calendar (``rules.calendar.SchoolCalendar`` has it): its years, each with
+    a ``first_day``."""
+
+    years: tuple
+
+# Which fields are judged, and how: "past" (no later than today, a mark cannot be of tomorrow), "year" (no later
+# than a year from today: notices and enrolments are sent ahead) or "instant" (an RFC 3339 time no later than a day
+# from now, clocks and zones being what they are). Every one of them no earlier than the first day of the previous
+# school year. The envelope's ``timestamp`` is judged as an instant for every event type.
+WINDOWS: dict[str, tuple[tuple[str, str], ...]] = {
+    "attendance.register": (("date", "past"),),
+    "attendance.marked": (("date", "past"),),
+    "absence.notice": (("from_date", "year"), ("to_date", "year")),
+    "message.created": (("created_at", "instant"),),
+    "task.updated": (("completed_at", "instant"),),
+    "student.enrolled": (("date", "year"),),
+}
+AHEAD = timedelta(days=1)  # how far into the future an instant may lie
+
+
+def previous_school_year_start(today: date, calendar: SchoolYears | None = None) -> date:
+    """The first day of the school year before the one ``today`` belongs to (a Norwegian school year starts in
+    August, so on 2026-11-23 that is the 2025-26 year): the school's own first day when its calendar has that year,
+    else 1 August of it."""
+    start = (today.year if today.month >= 8 else today.year - 1) - 1
+    for year in calendar.years if calendar is not None else ():
+        if year.first_day.year == start:
+            return year.first_day
+    return date(start, 8, 1)
+
+
+def a_year_after(today: date) -> date:
+    return today.replace(year=today.year + 1) if (today.month, today.day) != (2, 29) else date(today.year + 1, 2, 28)
+
+
+def check_windows(events: Iterable[dict[str, Any]], now: datetime, calendar: SchoolYears | None = None) -> None:
+    """Refuse events dated outside a sane window; the door calls it for every adapter's events after ``receive``.
+
+    The window, with today the school's date (Europe/Oslo) of ``now`` and "the previous school year" as in
+    ``previous_school_year_start``:
+
+    - an attendance mark (``attendance.register`` and ``attendance.marked`` ``date``): from the first day of the
+      previous school year to today;
+    - a notice (``absence.notice`` ``from_date`` and ``to_date``) and an enrolment (``student.enrolled`` ``date``):
+      from the first day of the previous school year to the same date a year from today (a notice more than a
+      school year ahead is refused);
+    - a message's ``created_at``, a task's ``completed_at`` and every envelope's ``timestamp``: from the start (Oslo
+      midnight) of the previous school year's first day to 24 hours after ``now``.
+
+    Raises ``ValidationError`` with messages keyed like the schema errors (``data.date``, ``timestamp``; with more
+    than one event in a delivery, ``events.<n>.data.date``). Fields an event does not carry (a platform's event
+    still to be completed by its ``prepare``) are not judged; a value that does not parse was refused before.
+    """
+    events = list(events)
+    bounds, earliest_instant = _bounds(now.astimezone(OSLO).date(), calendar)
+    latest_instant = now + AHEAD
+    errors: dict[str, list[str]] = {}
+    for n, event in enumerate(events):
+        prefix = f"events.{n}." if len(events) > 1 else ""
+        judged = (("timestamp", "instant", "timestamp"),) + tuple(
+            (name, kind, f"data.{name}") for name, kind in WINDOWS.get(event.get("type"), ()))
+        for name, kind, path in judged:
+            value = event.get(name)
+            if type(value) is not str:
+                continue
+            if kind == "instant":
+                problem = _instant_outside(value, earliest_instant, latest_instant)
+            else:
+                problem = _date_outside(value, *bounds[kind])
+            if problem:
+                errors[prefix + path] = [problem]
+    if errors:
+        raise ValidationError(errors)
+
+
+@lru_cache(maxsize=64)
+def _bounds(today: date, calendar: SchoolYears | None) -> tuple[dict[str, tuple[date, date]], datetime]:
+    """The day's windows, once a day per school: the door asks on every request. The earliest instant is in UTC,
+    which compares faster than a time zone's."""
+    earliest = previous_school_year_start(today, calendar)
+    instant = datetime(earliest.year, earliest.month, earliest.day, tzinfo=OSLO).astimezone(timezone.utc)
+    return {"past": (earliest, today), "year": (earliest, a_year_after(today))}, instant
+
+
+def _date_outside(text: str, earliest: date, latest: date) -> str | None:
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        return None
+    if day < earliest:
+        return f"Too early: must not be before {earliest.isoformat()} (the previous school year)."
+    if day > latest:
+        return f"Too late: must not be after {latest.isoformat()}."
+    return None
+
+
+def _instant_outside(text: str, earliest: datetime, latest: datetime) -> str | None:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None
+    if moment < earliest:  # aware comparisons, no conversion: year 1 and 9999 compare without overflowing
+        return f"Too early: must not be before {earliest.astimezone(OSLO).isoformat()} (the previous school year)."
+    if moment > latest:
+        return f"Too late: must not be more than a day in the future (after {latest.isoformat()})."
+    return None

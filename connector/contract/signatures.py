@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 from datetime import datetime, timezone
 from math import floor
 from typing import Iterable, Mapping
 
-from standardwebhooks.webhooks import Webhook, hmac_data
+from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook, hmac_data
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,32 @@ class _RawBodyWebhook(Webhook):
         stamp = str(floor(timestamp.replace(tzinfo=timezone.utc).timestamp()))
         signed = f"{msg_id}.{stamp}.".encode("utf-8", "surrogateescape") + data.encode("utf-8", "surrogateescape")
         return f"v1,{base64.b64encode(hmac_data(self._whsecret, signed)).decode()}"
+
+
+_BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+
+
+def secret_problem(secret: str) -> str | None:
+    """Why ``secret`` is no Standard Webhooks secret ``verify`` can use, in words that do not repeat it; ``None``
+    when it is one. For ``check-config``: at a request, a bad secret only looks like a bad signature (401).
+
+    The package takes ``whsec_`` + base64, or the base64 alone, padded or not; it refuses an empty key and base64 of
+    an impossible length, and it silently drops characters outside base64 (a space, the URL-safe ``-`` and ``_``),
+    which gives another key than the one the sender was given: all refused here.
+    """
+    encoded = secret[len("whsec_"):] if secret.startswith("whsec_") else secret
+    if not encoded:
+        return "not a Standard Webhooks secret: empty (expected whsec_ followed by base64)"
+    if not _BASE64.fullmatch(encoded):
+        return ("not a Standard Webhooks secret: not base64 after whsec_ (only A-Z, a-z, 0-9, + and /, then = "
+                "padding)")
+    try:
+        Webhook(secret)
+    except EmptyWebhookSecretError:
+        return "not a Standard Webhooks secret: the base64 decodes to an empty key"
+    except Exception:  # binascii.Error
+        return "not a Standard Webhooks secret: the base64 has an impossible length (a character missing or extra?)"
+    return None
 
 
 def verify(body: bytes, headers: Mapping[str, str], secrets: Iterable[str]) -> str:

@@ -1,16 +1,19 @@
 """``POST /webhooks/<tenant>/<adapter>``: the one door events come in by.
 
 The order of checks is the contract's: who (404), how big (413), then the adapter verifies the raw bytes before
-anything is parsed (415, 401, 400, 422). Nothing of a refused request is kept or logged beyond its status.
+anything is parsed (415, 401, 400, 422), then the dates of every adapter's events are held against the school's
+window (422). Nothing of a refused request is kept or logged beyond its status.
 """
 from __future__ import annotations
 
 import logging
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from marshmallow import ValidationError
 from redis.exceptions import RedisError
 
 from connector.adapters.base import InboundError
+from connector.contract.events import check_windows
 from connector.engine.runtime import UnknownTarget
 from connector.engine.rq_compat import enqueue_delivery
 
@@ -55,9 +58,15 @@ def receive(tenant: str, adapter: str):
     except RecursionError:  # a body nested deeper than any parser here goes: the sender's fault, whatever adapter
         log.info("refused delivery tenant=%s adapter=%s status=400 code=too_deep", tenant, adapter)
         return error(400, "malformed_json", "The body is nested too deeply to be read.")
+    try:  # here, for every adapter: the window needs today and the school's calendar, which schemas do not have
+        check_windows(inbound.events, rt.clock.now(), rt.tenant(tenant).calendar)
+    except ValidationError as exc:
+        log.info("refused delivery tenant=%s adapter=%s status=422 code=invalid_event", tenant, adapter)
+        return error(422, "invalid_event", f"Invalid field(s): {', '.join(sorted(exc.messages))}.", exc.messages)
     try:  # every Redis call of the door is in here: Redis down is "retry" (503), never a 500
         if inbound.ignored_type is not None:
-            rt.redis.hincrby(rt.keys.ignored, inbound.ignored_type, 1)
+            # named by what the platform sent, which may hold a lone surrogate: counted under its escaped bytes
+            rt.redis.hincrby(rt.keys.ignored, inbound.ignored_type.encode("utf-8", "backslashreplace"), 1)
         else:
             queued = enqueue_delivery(rt, tenant, adapter, inbound.delivery_id, inbound.events)
     except RedisError:

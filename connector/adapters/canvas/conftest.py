@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from connector.adapters.canvas.live_events import ALL_EVENT_TYPES
-from tests.support import add_adapter
+from tests.support import add_adapter, door_clock_at
 from tests.webhook_support import Door, Fixture, register
 
 CANVAS = "https://skole.instructure.com"
@@ -96,11 +96,18 @@ def live_event(claims: dict[str, Any], rsa_keys: dict[str, rsa.RSAPrivateKey], k
     return data, ({"content-type": content_type} if content_type else {})
 
 
+def sent_at(claims: Any) -> str | None:
+    """When a Live Event happened (``metadata.event_time``): the door is asked at that time."""
+    stamp = (claims.get("metadata") or {}).get("event_time") if isinstance(claims, dict) else None
+    return stamp if isinstance(stamp, str) else None
+
+
 def signed_fixture(fixture: Fixture, request, **options: Any) -> tuple[bytes, dict[str, str]]:
     return live_event(fixture.json(), request.getfixturevalue("rsa_keys"), **options)
 
 
-register(Door("canvas", instance="canvas", wrap=signed_fixture, needs=("canvas",), declared=lambda: ALL_EVENT_TYPES))
+register(Door("canvas", instance="canvas", wrap=signed_fixture, needs=("canvas",), declared=lambda: ALL_EVENT_TYPES,
+              sent_at=lambda fixture: sent_at(fixture.json())))
 
 
 @pytest.fixture
@@ -110,7 +117,8 @@ def deliver(client, rsa_keys, canvas):
 
     def post(claims: dict[str, Any], **options: Any):
         data, headers = live_event(claims, rsa_keys, **options)
-        return client.post("/webhooks/skole-a/canvas", data=data, headers=headers)
+        with door_clock_at(client, sent_at(claims)):  # a Live Event is posted when it happened
+            return client.post("/webhooks/skole-a/canvas", data=data, headers=headers)
 
     return post
 

@@ -12,7 +12,7 @@ from connector.adapters.base import Adapter, Inbound, InboundError, SendResult
 from connector.adapters.http import classify_response, post_json
 from connector.config.secrets import SecretField
 from connector.contract.events import flatten_errors, load_event
-from connector.contract.signatures import SignatureError, verify
+from connector.contract.signatures import SignatureError, secret_problem, verify
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ PATHS = {"task": "/tasks", "alert": "/alerts", "note": "/notes"}
 
 
 class GenericSettings(Schema):
-    webhook_secrets = fields.List(SecretField(), required=True, validate=validate.Length(min=1))
+    webhook_secrets = fields.List(SecretField(check=secret_problem), required=True, validate=validate.Length(min=1))
     base_url = fields.Url(required=True, schemes={"http", "https"}, require_tld=False)
     api_token = SecretField(required=True)
     max_body_bytes = fields.Integer(load_default=1024 * 1024, validate=validate.Range(min=1024, max=16 * 1024 * 1024))

@@ -8,4 +8,5 @@ from tests.webhook_support import Door, register, standard_webhooks
 register(Door(
     "generic", instance="generic", wrap=standard_webhooks,
     declared=lambda: [event_type.replace(".", "_") for event_type in EVENT_TYPES],
+    sent_at=lambda fixture: fixture.json()["timestamp"],
 ))

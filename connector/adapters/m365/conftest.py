@@ -6,6 +6,8 @@ The adapter (named ``teams`` at tenant ``skole-a``) is configured by the ``teams
 accepts ``chatMessage.created`` in a condition), so the declared-types check has nothing to read here."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from tests.webhook_support import Door, Fixture, register
 
 
@@ -13,4 +15,5 @@ def graph_notification(fixture: Fixture, request, content_type: str = "applicati
     return fixture.read_bytes(), {"content-type": content_type}
 
 
-register(Door("m365", instance="teams", wrap=graph_notification, needs=("teams",), declared=None))
+register(Door("m365", instance="teams", wrap=graph_notification, needs=("teams",), declared=None,
+              sent_at=lambda fixture: datetime.now(timezone.utc)))  # the adapter stamps what arrives with the wall clock

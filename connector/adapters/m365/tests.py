@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from connector.adapters.m365.adapter import PrepareFailed
 from connector.adapters.m365.notifications import message_path
 from connector.adapters.m365.settings import M365Settings
 from connector.engine.directory import resolve
-from tests.support import add_adapter, queued_jobs, run_worker
+from tests.support import add_adapter, door_clock_at, queued_jobs, run_worker
 from tests.webhook_support import load
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -75,8 +76,10 @@ def login(platform, token: str = "token__client_credentials", status: int = 200)
 
 
 def post_notification(client, body: bytes, content_type: str = "application/json"):
-    """A notification a test wrote or changed; an unchanged fixture goes through the shared ``replay``."""
-    return client.post("/webhooks/skole-a/teams", data=body, content_type=content_type)
+    """A notification a test wrote or changed; an unchanged fixture goes through the shared ``replay``. The adapter
+    stamps a notification with the time it arrives (the wall clock); the door's clock agrees."""
+    with door_clock_at(client, datetime.now(timezone.utc)):
+        return client.post("/webhooks/skole-a/teams", data=body, content_type=content_type)
 
 
 def notification(name: str) -> dict:

@@ -8,6 +8,7 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 from connector.contract.terms import DIRECTORY_ROLES
 from connector.config.secrets import SecretField
 from connector.contract.events import STATUSES
+from connector.contract.signatures import secret_problem
 
 # mod_attendance installs these four statuses (db/install.php: P, A, L, E); a school that renamed or added
 # acronyms maps them under ``statuses:``, which is merged over this.
@@ -35,7 +36,7 @@ class MoodleSettings(Schema):
     # The local_webhooks service's "Token" field; several while one is being rotated out.
     webhook_tokens = fields.List(SecretField(), load_default=list)
     # Standard Webhooks secrets (``whsec_...``) for a relay that signs the same event bodies instead.
-    webhook_secrets = fields.List(SecretField(), load_default=list)
+    webhook_secrets = fields.List(SecretField(check=secret_problem), load_default=list)
     statuses = fields.Dict(
         keys=fields.String(validate=validate.Length(min=1, max=20)), values=fields.Nested(StatusMapping),
         load_default=dict,
