@@ -117,3 +117,16 @@ def test_a_school_can_judge_the_day_earlier_and_ask_for_the_talk_sooner():
     assert schedule.due == datetime(2026, 11, 2, 13, 30, tzinfo=timezone.utc)
     (task,), _ = judge(SECOND_LESSON, settings_=changed)
     assert task.due_date == "2026-11-09"
+
+
+def test_lessons_marked_on_a_day_that_is_no_school_day_are_kept_but_followed_up_by_nobody():
+    """A register dated a Sunday (a weekend trip, a date typed wrong) or a day of the autumn break."""
+    for day in ("2026-11-01", "2026-09-30"):
+        assert rule.on_day_changed(PUPIL, day, SECOND_LESSON, SETTINGS, CALENDAR) == []
+        assert judge(SECOND_LESSON, day=day) == ([], {})
+
+
+def test_a_day_registered_late_gets_a_week_from_when_it_is_judged_never_a_task_due_in_the_past():
+    (task,), _ = rule.evaluate(TENANT, PUPIL, MONDAY, SECOND_LESSON, SIX_LESSONS, {}, None, SETTINGS, CALENDAR,
+                               "en", "u-kl", today=datetime(2026, 11, 23).date())
+    assert task.due_date == "2026-11-30"  # Monday 23 + 5 school days, not Tuesday 10 (past)

@@ -174,8 +174,9 @@ def judge_windows(rt: Runtime, tenant: Tenant, pupils: dict, changed: dict, toda
     plan, calendar, language = tenant.plan, tenant.calendar, tenant.language
     by_pupil: dict[str, list[date]] = {}
     for (student, day), record in changed.items():
-        if absence_lessons(record):
-            by_pupil.setdefault(student, []).append(date.fromisoformat(day))
+        the_day = date.fromisoformat(day)
+        if absence_lessons(record) and calendar.is_school_day(the_day):  # a weekend's marks are kept, not judged
+            by_pupil.setdefault(student, []).append(the_day)
     for student, days in by_pupil.items():
         pupil = pupils[student]
         records = {field[2:]: decode_day(raw) for field, raw in pupil.fields.items()
@@ -331,7 +332,7 @@ def fire_single_lessons(rt: Runtime, tenant: Tenant, payload: dict[str, Any], fo
     settings = tenant.plan[single_lessons.RULE_ID]
     actions, state = single_lessons.evaluate(
         tenant.id, student, day, record, held, notices, before, settings, tenant.calendar, tenant.language,
-        teacher(rt, tenant, payload.get("adapter"), settings["responsible"], group, student),
+        teacher(rt, tenant, payload.get("adapter"), settings["responsible"], group, student), local_date(rt, tenant),
     )
     found.add(actions)
     save_state(tenant, student, single_lessons.RULE_ID, state, found)

@@ -37,8 +37,11 @@ def deadline_id(student_id: str, day: str) -> str:
 
 def on_day_changed(student_id: str, day: str, record: DayRecord, settings: Mapping[str, Any],
                    calendar: SchoolCalendar) -> list:
-    """A lesson-level absence: judge the day once its registers are in."""
+    """A lesson-level absence: judge the day once its registers are in. A day that is no school day (a register
+    from a weekend trip, a date typed wrong) is kept, but no lesson follow-up is made of it."""
     if not settings["enabled"] or not any(key != WHOLE_DAY for key in absence_lessons(record)):
+        return []
+    if not calendar.is_school_day(date.fromisoformat(day)):
         return []
     hour, minute = map(int, settings["evaluate_at"].split(":"))
     local = datetime.combine(date.fromisoformat(day), time(hour, minute), tzinfo=calendar.start_of_day(
@@ -49,17 +52,23 @@ def on_day_changed(student_id: str, day: str, record: DayRecord, settings: Mappi
 def evaluate(
     tenant: str, student_id: str, day: str, record: DayRecord, lessons_held: Iterable[str], notices: Notices,
     state: Mapping[str, Any] | None, settings: Mapping[str, Any], calendar: SchoolCalendar, language: str,
-    teacher: str | None,
+    teacher: str | None, today: date | None = None,
 ) -> tuple[list[Action], dict[str, Any]]:
+    """The task (or, while one is open, a note) when the pupil missed single lessons of a day otherwise attended.
+
+    Due a week (``task_school_days``) after the absence, or after ``today`` when that has passed already: a day
+    registered late never gets a task due in the past."""
     state = dict(state or {})
     if not settings["enabled"] or WHOLE_DAY in record or covering_notice(notices, day):
+        return [], state
+    if not calendar.is_school_day(date.fromisoformat(day)):
         return [], state
     missed = absence_lessons(record, documented=None if settings["count_documented"] else False)
     attended = set(lessons_held) - set(absence_lessons(record))
     if not missed or not attended:
         return [], state
     absence_day = date.fromisoformat(day)
-    due = calendar.add_school_days(absence_day, settings["task_school_days"])
+    due = calendar.due_after(absence_day, settings["task_school_days"], today)
     values = {
         "date": long_date(absence_day, language), "lessons": lessons_phrase(missed, language),
         "held": len(set(lessons_held) | set(missed)), "due_date": long_date(due, language),
