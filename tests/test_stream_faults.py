@@ -157,8 +157,8 @@ def test_a_task_update_landing_while_a_register_is_being_judged_is_not_undone(rt
     original_read = pupil_store.Checkout.read
     first = {"done": False}
 
-    def read_then_wait(self, wants, cutoff=""):
-        result = original_read(self, wants, cutoff)
+    def read_then_wait(self, wants, *args, **kwargs):
+        result = original_read(self, wants, *args, **kwargs)
         if threading.current_thread().name == "job-a" and not first["done"]:
             first["done"] = True
             a_has_read.set()

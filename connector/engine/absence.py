@@ -125,10 +125,7 @@ def on_attendance(rt: Runtime, tenant: Tenant, events: list[dict[str, Any]], fou
         limit = limit_fields(tenant, mark)
         if limit:
             fields.update(limit)
-    pupils = found.pupils.read(wants, cutoff)
-    for student, pupil in pupils.items():
-        if pupil.get(TRIMMED) != cutoff:
-            found.pupils.trim(student, pupil.stale, cutoff)
+    pupils = found.pupils.read(wants, cutoff, notices_of={m["student_id"] for m in marks if m["status"] != "present"})
 
     before: dict[tuple[str, str], dict[str, str]] = {}
     after: dict[tuple[str, str], dict[str, str]] = {}
@@ -150,9 +147,16 @@ def on_attendance(rt: Runtime, tenant: Tenant, events: list[dict[str, Any]], fou
             groups[student] = mark["group_id"]
         if mark.get("lesson") and mark.get("group_id"):  # the platform's ids: numeric ones pack tightly in a set
             held.setdefault((mark["group_id"], day), set()).add(str(mark["lesson"]["id"]))
+    touched = set()
     for student, group in groups.items():
         if pupils[student].group != group:
             found.pupils.set_group(student, group)
+            touched.add(student)
+    touched.update(student for (student, day), record in after.items() if record != before[(student, day)])
+    for student, pupil in pupils.items():  # once a school year per pupil stored; nothing for one never stored
+        stored = pupil.stale or any(v for f, v in pupil.fields.items() if f != TRIMMED)
+        if pupil.get(TRIMMED) != cutoff and (stored or student in touched):
+            found.pupils.trim(student, pupil.stale, cutoff)
     for (group, day), lessons in held.items():
         found.pupils.add_members(rt.keys.held(tenant.id, group, day), lessons, HELD_TTL_SECONDS)
     changed = {key: record for key, record in after.items() if record != before[key]}

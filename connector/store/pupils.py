@@ -48,28 +48,42 @@ class Conflict(RuntimeError):
     """Another job changed a pupil this job read: nothing was written, and the job is to be judged again."""
 
 
-# KEYS: pupil hashes, then each one's notices hash, in the same order. ARGV[1]: the retention cutoff ("" = none);
-# then per pupil the number of fields wanted and their names. Returns per pupil: the fields' values, the notices as
-# a flat list, and (when the hash was not yet trimmed to the cutoff) its day fields from before the cutoff.
+# KEYS: pupil hashes, then the notices hashes of those pupils whose notices are wanted. ARGV[1]: the retention
+# cutoff ("" = none); then per pupil: 1 if its notices are wanted (its notices key comes next in KEYS) else 0, the
+# number of fields wanted and their names. Returns per pupil: the fields' values, the notices as a flat list, and
+# (when the hash was not yet trimmed to the cutoff) its day fields from before the cutoff.
 READ = Script("""
-local n = #KEYS / 2
 local cutoff = ARGV[1]
 local at = 2
 local out = {}
-for i = 1, n do
-  local count = tonumber(ARGV[at])
+local pupils = 0
+while at <= #ARGV do
+  pupils = pupils + 1
+  local with_notices = ARGV[at] == '1'
+  local count = tonumber(ARGV[at + 1])
+  at = at + 2
   local fields = {}
-  for j = 1, count do fields[j] = ARGV[at + j] end
-  at = at + count + 1
+  for j = 1, count do fields[j] = ARGV[at + j - 1] end
+  at = at + count
   local values = {}
-  if count > 0 then values = redis.call('HMGET', KEYS[i], unpack(fields)) end
-  local stale = {}
+  if count > 0 then values = redis.call('HMGET', KEYS[pupils], unpack(fields)) end
+  out[pupils] = {values, {}, {}}
+end
+local next_notices = pupils + 1
+at = 2
+for i = 1, pupils do
+  if ARGV[at] == '1' then
+    out[i][2] = redis.call('HGETALL', KEYS[next_notices])
+    next_notices = next_notices + 1
+  end
+  at = at + 2 + tonumber(ARGV[at + 1])
   if cutoff ~= '' and redis.call('HGET', KEYS[i], 't') ~= cutoff then
+    local stale = {}
     for _, field in ipairs(redis.call('HKEYS', KEYS[i])) do
       if string.sub(field, 1, 2) == 'd:' and string.sub(field, 3) < cutoff then stale[#stale + 1] = field end
     end
+    out[i][3] = stale
   end
-  out[i] = {values, redis.call('HGETALL', KEYS[n + i]), stale}
 end
 return out
 """)
@@ -113,23 +127,29 @@ class Checkout:
         self._pipe.watch(*new)
         self._watched.update(new)
 
-    def read(self, wants: Mapping[str, Iterable[str]], cutoff: str = "") -> dict[str, Pupil]:
+    def read(self, wants: Mapping[str, Iterable[str]], cutoff: str = "",
+             notices_of: Iterable[str] | None = None) -> dict[str, Pupil]:
         """The named fields of each pupil, and its notices, after watching them: one round trip for all.
 
-        ``cutoff``: also list each pupil's day fields from before it (once per school year), for :meth:`trim`.
+        ``cutoff``: also read whether each hash was trimmed to it (field ``t``) and, where not, list its day fields
+        from before it (once per school year), for :meth:`trim`. ``notices_of``: the pupils whose notices are wanted
+        (default all); a register's present pupils need none.
         """
         students = list(wants)
         if not students:
             return {}
+        with_notices = set(students if notices_of is None else notices_of)
         keys = [self.keys.pupil(self.tenant, s) for s in students]
-        keys += [self.keys.notices(self.tenant, s) for s in students]
+        keys += [self.keys.notices(self.tenant, s) for s in students if s in with_notices]
         self._watch(keys)
         args: list[str] = [cutoff]
         fields_of = []
         for student in students:
             fields = list(dict.fromkeys(wants[student]))
+            if cutoff and TRIMMED not in fields:
+                fields.append(TRIMMED)
             fields_of.append(fields)
-            args += [str(len(fields)), *fields]
+            args += ["1" if student in with_notices else "0", str(len(fields)), *fields]
         replies = READ(self._pipe, keys, args)
         pupils = {}
         for student, fields, (values, notices, stale) in zip(students, fields_of, replies):
