@@ -11,6 +11,7 @@ from typing import Iterable
 
 from connector.contract.actions import external_ref
 from connector.rules.calendar import SchoolCalendar
+from connector.rules.context import Context
 from connector.rules.history import WHOLE_DAY, lesson_key, mark_code
 from connector.rules.plan import merge_plan
 from tests.support import SCHOOL_YEAR
@@ -60,3 +61,23 @@ def history(days: Iterable[str], record: dict[str, str] | None = None) -> dict[s
 
 def ref(rule_id: str, occurrence: str, kind: str, subject: str = PUPIL, tenant: str = TENANT) -> str:
     return external_ref(tenant, rule_id, subject, occurrence, kind)
+
+
+class Holders:
+    """Who holds which role, as the engine's directory would answer (``rules.context.People``)."""
+
+    def __init__(self, **holders: str):
+        self.holders = holders
+
+    def get(self, role: str) -> str | None:
+        return self.holders.get(role)
+
+
+def context(today: date | str, sections: dict | None = None, *, student: str | None = PUPIL, tenant: str = TENANT,
+            language: str = "en", **holders: str) -> Context:
+    """The rules' :class:`Context` for the test school: the default plan with ``sections`` (rule id -> that rule's
+    whole settings, as :func:`settings` gives them) in place, ``today`` the school's date when the rule judges."""
+    plan = dict(merge_plan(None))
+    plan.update(sections or {})
+    today = date.fromisoformat(today) if isinstance(today, str) else today
+    return Context(tenant, student, plan, CALENDAR, language, today, Holders(**holders))

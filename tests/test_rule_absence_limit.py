@@ -12,7 +12,7 @@ import pytest
 from connector.contract.actions import Party
 from connector.rules import absence_limit as rule
 from connector.rules.history import mark_code
-from tests.rule_support import CALENDAR, PUPIL, TENANT, day, lessons, ref, settings, whole_day
+from tests.rule_support import CALENDAR, context, day, lessons, ref, settings, whole_day
 
 WARNING = settings(rule.WARNING, enabled=True, planned_hours={"Matematikk": 100})
 REACHED = settings(rule.REACHED, enabled=True)
@@ -21,8 +21,9 @@ THURSDAY = "2026-11-05"
 
 def cross(minutes, acted_on=0.0, on=THURSDAY, subject="Matematikk", warning=WARNING, reached=REACHED,
           language="en", today=None):
-    return rule.crossings(TENANT, PUPIL, day(on), subject, minutes, acted_on, warning, reached, CALENDAR, language,
-                          "u-kl", today)
+    ctx = context(today or day(on), {rule.WARNING: warning, rule.REACHED: reached}, language=language,
+                  contact_teacher="u-kl")
+    return rule.crossings(ctx, day(on), subject, minutes, acted_on)
 
 
 def kinds(actions):

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from connector.contract.actions import Party, case_id
 from connector.rules import external_meeting as rule
-from tests.rule_support import CALENDAR, PUPIL, TENANT, day, ref, settings
+from tests.rule_support import PUPIL, TENANT, context, day, ref, settings
 
 SETTINGS = settings(rule.RULE_ID)
 SOURCE = "sf1-persistent-meeting"  # the external_ref of the meeting whose outcome brought the external bodies in
 
 
 def decide(decided_on="2026-11-02", source=SOURCE, settings_=SETTINGS, language="en"):
-    return rule.evaluate(TENANT, PUPIL, source, day(decided_on), settings_, CALENDAR, language, "u-rektor")
+    ctx = context(decided_on, {rule.RULE_ID: settings_}, language=language, principal="u-rektor",
+                  nearest_leader="u-leder")
+    return rule.evaluate(ctx, source, day(decided_on))
 
 
 def test_external_bodies_involved_give_the_principal_a_meeting_task_within_ten_school_days():
@@ -53,4 +55,4 @@ def test_a_disabled_rule_makes_no_task():
 def test_a_school_can_agree_on_five_school_days_and_give_the_meeting_to_the_nearest_leader():
     (task,) = decide(settings_=settings(rule.RULE_ID, task_school_days=5, responsible="nearest_leader"))
     assert task.due_date == "2026-11-10"
-    assert task.assignee == Party("nearest_leader", "u-rektor")
+    assert task.assignee == Party("nearest_leader", "u-leder")  # who holds that role for the pupil

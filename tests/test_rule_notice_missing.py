@@ -9,14 +9,22 @@ from connector.rules import notice_missing as rule
 from connector.rules.calendar import SchoolCalendar
 from connector.rules.effects import Cancel, Schedule
 from connector.rules.history import mark_code
+from connector.rules.context import Context
 from connector.rules.plan import DEFAULT_PLAN, merge_plan
+from tests.rule_support import Holders
 
 SETTINGS = DEFAULT_PLAN[rule.RULE_ID]
 CALENDAR = SchoolCalendar()  # weekdays minus Norwegian public holidays
 
 
+def ctx(day: str, settings=SETTINGS, language: str = "en", teacher: str = "u-kl") -> Context:
+    """Judged on the absence's own day (as a register sent the same day is), by the pupil's contact teacher."""
+    plan = {**DEFAULT_PLAN, rule.RULE_ID: settings}
+    return Context("skole", "s-1", plan, CALENDAR, language, date.fromisoformat(day), Holders(contact_teacher=teacher))
+
+
 def test_undocumented_absence_schedules_the_end_of_the_third_school_day():
-    (effect,) = rule.on_day_changed("s-1", "2026-11-23", {"day": "a0"}, {}, SETTINGS, CALENDAR)
+    (effect,) = rule.on_day_changed(ctx("2026-11-23", SETTINGS), "2026-11-23", {"day": "a0"}, {})
     assert effect == Schedule(
         "absence.notice_missing|s-1|2026-11-23",
         datetime(2026, 11, 26, 23, 0, tzinfo=timezone.utc),  # Friday 00:00 in Oslo
@@ -26,24 +34,24 @@ def test_undocumented_absence_schedules_the_end_of_the_third_school_day():
 
 def test_deadline_skips_easter():
     """Absence Tue 23 Mar 2027 (no school break configured): Wed 24, Mon 29 is Easter Monday → Tue 30, Wed 31."""
-    (effect,) = rule.on_day_changed("s-1", "2027-03-23", {"day": "a0"}, {}, SETTINGS, CALENDAR)
+    (effect,) = rule.on_day_changed(ctx("2027-03-23", SETTINGS), "2027-03-23", {"day": "a0"}, {})
     assert effect.due.astimezone(CALENDAR.start_of_day(date(2027, 4, 1)).tzinfo).date() == date(2027, 4, 1)
 
 
 @pytest.mark.parametrize("record", [{}, {"day": "a1"}, {"L1": "l0"}, {"L1": "a1", "L2": "l0"}])
 def test_documented_late_or_cleared_days_cancel(record):
-    assert rule.on_day_changed("s-1", "2026-11-23", record, {}, SETTINGS, CALENDAR) == [
+    assert rule.on_day_changed(ctx("2026-11-23", SETTINGS), "2026-11-23", record, {}) == [
         Cancel("absence.notice_missing|s-1|2026-11-23"), Cancel("absence.notice_missing|s-1|2026-11-23|same_day")
     ]
 
 
 def test_left_early_counts_as_absence():
-    assert isinstance(rule.on_day_changed("s-1", "2026-11-23", {"L4": "e0"}, {}, SETTINGS, CALENDAR)[0], Schedule)
+    assert isinstance(rule.on_day_changed(ctx("2026-11-23", SETTINGS), "2026-11-23", {"L4": "e0"}, {})[0], Schedule)
 
 
 def test_a_covering_notice_cancels():
     notices = {"2026-11-20|2026-11-24": "illness"}
-    effects = rule.on_day_changed("s-1", "2026-11-23", {"day": "a0"}, notices, SETTINGS, CALENDAR)
+    effects = rule.on_day_changed(ctx("2026-11-23", SETTINGS), "2026-11-23", {"day": "a0"}, notices)
     assert effects[0] == Cancel("absence.notice_missing|s-1|2026-11-23")
 
 
@@ -57,9 +65,7 @@ def test_a_very_long_notice_is_bounded():
 
 
 def test_on_deadline_with_the_absence_still_undocumented_gives_alert_and_task():
-    (alert, task), state = rule.on_deadline(
-        "skole", "s-1", "2026-11-23", {"L1": "a0"}, {}, "u-kl", SETTINGS, CALENDAR, "en"
-    )
+    (alert, task), state = rule.on_deadline(ctx("2026-11-23", SETTINGS, "en", "u-kl"), "2026-11-23", {"L1": "a0"}, {}, None)
     assert state["open"]["ref"] == task.external_ref
     assert (alert.kind, alert.assignee.role, alert.assignee.id) == ("alert", "guardian", None)
     assert (task.kind, task.assignee.role, task.assignee.id) == ("task", "contact_teacher", "u-kl")
@@ -79,13 +85,13 @@ def test_on_deadline_with_the_absence_still_undocumented_gives_alert_and_task():
     ids=["documented-since", "notice-since", "rule-disabled"],
 )
 def test_on_deadline_decides_on_the_state_as_it_is_now(record, notices, settings):
-    assert rule.on_deadline("skole", "s-1", "2026-11-23", record, notices, "u", settings, CALENDAR, "nb")[0] == []
+    assert rule.on_deadline(ctx("2026-11-23", settings, "nb", "u"), "2026-11-23", record, notices, None)[0] == []
 
 
 def test_external_refs_are_stable_and_distinct_per_kind_pupil_and_day():
-    first, _ = rule.on_deadline("skole", "s-1", "2026-11-23", {"day": "a0"}, {}, "u", SETTINGS, CALENDAR, "nb")
-    again, _ = rule.on_deadline("skole", "s-1", "2026-11-23", {"day": "a0"}, {}, "u", SETTINGS, CALENDAR, "nn")
-    other_day, _ = rule.on_deadline("skole", "s-1", "2026-11-24", {"day": "a0"}, {}, "u", SETTINGS, CALENDAR, "nb")
+    first, _ = rule.on_deadline(ctx("2026-11-23", SETTINGS, "nb", "u"), "2026-11-23", {"day": "a0"}, {}, None)
+    again, _ = rule.on_deadline(ctx("2026-11-23", SETTINGS, "nn", "u"), "2026-11-23", {"day": "a0"}, {}, None)
+    other_day, _ = rule.on_deadline(ctx("2026-11-24", SETTINGS, "nb", "u"), "2026-11-24", {"day": "a0"}, {}, None)
     assert [a.external_ref for a in first] == [a.external_ref for a in again]
     assert len({a.external_ref for a in first + other_day}) == 4
 
@@ -125,9 +131,8 @@ def test_a_misspelt_plan_setting_is_an_error_not_a_silent_default():
 
 
 def test_while_the_teachers_task_is_open_a_further_day_is_a_note_on_its_case():
-    (_, task), state = rule.on_deadline("skole", "s-1", "2026-11-23", {"day": "a0"}, {}, "u", SETTINGS, CALENDAR, "nb")
-    (reminder, note), state = rule.on_deadline(
-        "skole", "s-1", "2026-11-24", {"day": "a0"}, {}, "u", SETTINGS, CALENDAR, "nb", state=state)
+    (_, task), state = rule.on_deadline(ctx("2026-11-23", SETTINGS, "nb", "u"), "2026-11-23", {"day": "a0"}, {}, None)
+    (reminder, note), state = rule.on_deadline(ctx("2026-11-24", SETTINGS, "nb", "u"), "2026-11-24", {"day": "a0"}, {}, state)
     assert (reminder.kind, note.kind) == ("alert", "note")
     assert note.case_id == task.case_id
     assert "Også fravær uten skriftlig melding tirsdag 24. november 2026" in note.body

@@ -17,7 +17,7 @@ import pytest
 from connector.contract.actions import Party
 from connector.rules import pattern as rule
 from connector.rules.followup import opened
-from tests.rule_support import CALENDAR, PUPIL, TENANT, day, history, lessons, ref, settings, whole_day
+from tests.rule_support import CALENDAR, PUPIL, TENANT, context, day, history, lessons, ref, settings, whole_day
 
 SETTINGS = settings(rule.RULE_ID)
 MONDAY = day("2026-11-23")
@@ -32,8 +32,9 @@ def steady_before(judged: date) -> dict:
 
 def judge(records, judged=MONDAY, state=None, settings_=SETTINGS, language="en", today=None, watched=False,
           tenant=TENANT):
-    return rule.evaluate(tenant, PUPIL, judged, records, state, settings_, CALENDAR, language, "u-kl", "u-leder",
-                         watched=watched, today=today)
+    ctx = context(today or judged, {rule.RULE_ID: settings_}, tenant=tenant, language=language,
+                  contact_teacher="u-kl", nearest_leader="u-leder")
+    return rule.evaluate(ctx, judged, records, state, watched=watched)
 
 
 def absent(*days: str, judged=MONDAY, record=None) -> dict:
@@ -253,6 +254,8 @@ def test_a_school_that_leaves_documented_absence_out_sees_no_pattern_in_it():
 
 
 def test_a_school_can_give_the_conversation_to_another_role():
-    (task, alert, _), _ = judge(absent(*MONDAYS), settings_=settings(rule.RULE_ID, responsible="social_teacher"))
-    assert task.assignee == Party("social_teacher", "u-kl")
+    ctx = context(MONDAY, {rule.RULE_ID: settings(rule.RULE_ID, responsible="social_teacher")},
+                  contact_teacher="u-kl", social_teacher="u-sos", nearest_leader="u-leder")
+    (task, alert, _), _ = rule.evaluate(ctx, MONDAY, absent(*MONDAYS), None)
+    assert task.assignee == Party("social_teacher", "u-sos")  # who holds that role for the pupil
     assert alert.assignee.role == "nearest_leader"

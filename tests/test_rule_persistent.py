@@ -13,7 +13,7 @@ import pytest
 
 from connector.contract.actions import Party, case_id
 from connector.rules import persistent as rule
-from tests.rule_support import CALENDAR, PUPIL, TENANT, day, history, lessons, ref, settings, whole_day
+from tests.rule_support import CALENDAR, PUPIL, TENANT, context, day, history, lessons, ref, settings, whole_day
 
 SETTINGS = settings(rule.RULE_ID)
 MEETING = day("2026-11-02")
@@ -21,8 +21,9 @@ HELD = rule.meeting_held(None, MEETING, None)
 
 
 def judge(records, judged, state=HELD, settings_=SETTINGS, language="en", today=None):
-    return rule.evaluate(TENANT, PUPIL, day(judged), records, state, settings_, CALENDAR, language, "u-res",
-                         today=today)
+    ctx = context(today or day(judged), {rule.RULE_ID: settings_}, language=language, contact_teacher="u-res",
+                  resource_person="u-res", principal="u-res")
+    return rule.evaluate(ctx, day(judged), records, state)
 
 
 def one_lesson(*days: str) -> dict:

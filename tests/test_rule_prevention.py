@@ -13,7 +13,7 @@ from connector.contract.actions import Party
 from connector.rules import prevention as rule
 from connector.rules.effects import Schedule
 from connector.rules.plan import merge_plan
-from tests.rule_support import CALENDAR, PUPIL, TENANT, day, ref, settings
+from tests.rule_support import CALENDAR, PUPIL, context, day, ref, settings
 
 PLAN = merge_plan(None)
 GROUPS = {"7B": "u-kl-7b", "7A": "u-kl-7a"}
@@ -58,8 +58,8 @@ def test_a_disabled_routine_is_not_scheduled():
 
 
 def test_the_review_gives_each_groups_contact_teacher_a_task_and_the_principal_one():
-    *groups, principal = rule.group_tasks(TENANT, rule.REVIEW, "2026-27", date(2026, 9, 15), GROUPS, "u-rektor",
-                                          PLAN[rule.REVIEW], "en")
+    *groups, principal = rule.group_tasks(routine_context(principal="u-rektor"), rule.REVIEW, "2026-27",
+                                          date(2026, 9, 15), GROUPS)
     assert [(t.kind, t.rule_id, t.group_id, t.student_id, t.assignee, t.due_date) for t in groups] == [
         ("task", rule.REVIEW, "7A", None, Party("contact_teacher", "u-kl-7a"), "2026-09-15"),
         ("task", rule.REVIEW, "7B", None, Party("contact_teacher", "u-kl-7b"), "2026-09-15"),
@@ -71,28 +71,34 @@ def test_the_review_gives_each_groups_contact_teacher_a_task_and_the_principal_o
 
 
 def test_the_development_talk_is_for_the_contact_teachers_only():
-    tasks = rule.group_tasks(TENANT, rule.TALK, "2026-27/autumn", date(2026, 11, 15), GROUPS, "u-rektor",
-                             PLAN[rule.TALK], "en")
+    tasks = rule.group_tasks(routine_context(principal="u-rektor"), rule.TALK, "2026-27/autumn", date(2026, 11, 15),
+                             GROUPS)
     assert [(t.group_id, t.assignee.role) for t in tasks] == [("7A", "contact_teacher"), ("7B", "contact_teacher")]
     assert tasks[0].title == "Absence as a topic in the development talks of 7A"
 
 
 def test_routine_refs_are_stable_per_group_and_occurrence():
     def refs(occurrence, language="en"):
-        return [t.external_ref for t in rule.group_tasks(TENANT, rule.TALK, occurrence, date(2026, 11, 15), GROUPS,
-                                                         None, PLAN[rule.TALK], language)]
+        return [t.external_ref for t in rule.group_tasks(routine_context(language), rule.TALK, occurrence,
+                                                         date(2026, 11, 15), GROUPS)]
     assert refs("2026-27/autumn") == refs("2026-27/autumn", "nn") == [
         ref(rule.TALK, "2026-27/autumn", "task", subject="group:7A"),
         ref(rule.TALK, "2026-27/autumn", "task", subject="group:7B")]
     assert not set(refs("2026-27/autumn")) & set(refs("2026-27/spring"))
-    (*_, principal) = rule.group_tasks(TENANT, rule.REVIEW, "2026-27", date(2026, 9, 15), GROUPS, None,
-                                       PLAN[rule.REVIEW], "en")
+    (*_, principal) = rule.group_tasks(routine_context(), rule.REVIEW, "2026-27", date(2026, 9, 15), GROUPS)
     assert principal.external_ref == ref(rule.REVIEW, "2026-27", "task", subject="principal")
 
 
+def routine_context(language="en", **holders):
+    """A calendar routine is about a group, not a pupil: no student in its context."""
+    return context(date(2026, 9, 1), {rule.REVIEW: PLAN[rule.REVIEW], rule.TALK: PLAN[rule.TALK]}, student=None,
+                   language=language, **holders)
+
+
 def new_student(enrolled: str, settings_=None, language="en"):
-    return rule.new_student(TENANT, PUPIL, "7A", day(enrolled), settings_ or PLAN[rule.NEW_STUDENT], CALENDAR,
-                            language, "u-kl-7a")
+    ctx = context(enrolled, {rule.NEW_STUDENT: settings_ or PLAN[rule.NEW_STUDENT]}, language=language,
+                  contact_teacher="u-kl-7a")
+    return rule.new_student(ctx, "7A", day(enrolled))
 
 
 def test_a_pupil_enrolled_on_the_first_school_day_had_the_autumn_review_and_one_a_day_later_gets_a_task():

@@ -9,13 +9,14 @@ from __future__ import annotations
 from connector.contract.actions import Party
 from connector.rules import school_refusal as rule
 from connector.rules.followup import close, opened
-from tests.rule_support import CALENDAR, PUPIL, TENANT, day, ref, settings
+from tests.rule_support import PUPIL, TENANT, context, day, ref, settings
 
 SETTINGS = settings(rule.RULE_ID)
 
 
 def report(reported_on="2026-11-23", source="m-1", via="message", state=None, settings_=SETTINGS, language="en"):
-    return rule.evaluate(TENANT, PUPIL, source, day(reported_on), via, state, settings_, CALENDAR, language, "u-kl")
+    ctx = context(reported_on, {rule.RULE_ID: settings_}, language=language, contact_teacher="u-kl")
+    return rule.evaluate(ctx, source, day(reported_on), via, state)
 
 
 def test_a_report_alerts_the_contact_teacher_at_once_and_opens_the_conversation():

@@ -13,7 +13,7 @@ from connector.contract.actions import Party
 from connector.rules import single_lessons as rule
 from connector.rules.effects import Schedule
 from connector.rules.followup import close, opened
-from tests.rule_support import CALENDAR, PUPIL, TENANT, held, lessons, ref, settings, whole_day
+from tests.rule_support import PUPIL, TENANT, context, held, lessons, ref, settings, whole_day
 
 SETTINGS = settings(rule.RULE_ID)
 MONDAY = "2026-11-02"
@@ -22,12 +22,12 @@ SECOND_LESSON = lessons(None, first=2)  # away from lesson 2 of 6, undocumented
 
 
 def judge(record, lessons_held=SIX_LESSONS, day=MONDAY, notices=None, state=None, settings_=SETTINGS, language="en"):
-    return rule.evaluate(TENANT, PUPIL, day, record, lessons_held, notices or {}, state, settings_, CALENDAR,
-                         language, "u-kl")
+    ctx = context(day, {rule.RULE_ID: settings_}, language=language, contact_teacher="u-kl")
+    return rule.evaluate(ctx, day, record, lessons_held, notices or {}, state)
 
 
 def test_a_lesson_absence_is_judged_at_four_in_the_afternoon_oslo_time():
-    assert rule.on_day_changed(PUPIL, MONDAY, SECOND_LESSON, SETTINGS, CALENDAR) == [Schedule(
+    assert rule.on_day_changed(context(MONDAY, {rule.RULE_ID: SETTINGS}), MONDAY, SECOND_LESSON) == [Schedule(
         "absence.single_lessons|s-1|2026-11-02",
         datetime(2026, 11, 2, 15, 0, tzinfo=timezone.utc),  # 16:00 in Oslo
         {"rule_id": rule.RULE_ID, "student_id": PUPIL, "date": MONDAY},
@@ -36,7 +36,7 @@ def test_a_lesson_absence_is_judged_at_four_in_the_afternoon_oslo_time():
 
 @pytest.mark.parametrize("record", [{}, whole_day(), lessons(None, status="late")], ids=["present", "whole-day", "late"])
 def test_a_day_without_a_lesson_absence_is_not_judged(record):
-    assert rule.on_day_changed(PUPIL, MONDAY, record, SETTINGS, CALENDAR) == []
+    assert rule.on_day_changed(context(MONDAY, {rule.RULE_ID: SETTINGS}), MONDAY, record) == []
 
 
 def test_absent_from_one_lesson_and_present_in_the_others_gives_the_contact_teacher_a_task():
@@ -107,13 +107,13 @@ def test_while_the_task_is_open_another_day_is_a_note_on_its_case_and_once_close
 
 def test_a_disabled_rule_neither_schedules_nor_makes_a_task():
     disabled = settings(rule.RULE_ID, enabled=False)
-    assert rule.on_day_changed(PUPIL, MONDAY, SECOND_LESSON, disabled, CALENDAR) == []
+    assert rule.on_day_changed(context(MONDAY, {rule.RULE_ID: disabled}), MONDAY, SECOND_LESSON) == []
     assert judge(SECOND_LESSON, settings_=disabled, state={"noted": []}) == ([], {"noted": []})
 
 
 def test_a_school_can_judge_the_day_earlier_and_ask_for_the_talk_sooner():
     changed = settings(rule.RULE_ID, evaluate_at="14:30", task_school_days=4)
-    (schedule,) = rule.on_day_changed(PUPIL, MONDAY, SECOND_LESSON, changed, CALENDAR)
+    (schedule,) = rule.on_day_changed(context(MONDAY, {rule.RULE_ID: changed}), MONDAY, SECOND_LESSON)
     assert schedule.due == datetime(2026, 11, 2, 13, 30, tzinfo=timezone.utc)
     (task,), _ = judge(SECOND_LESSON, settings_=changed)
     assert task.due_date == "2026-11-09"
@@ -122,11 +122,11 @@ def test_a_school_can_judge_the_day_earlier_and_ask_for_the_talk_sooner():
 def test_lessons_marked_on_a_day_that_is_no_school_day_are_kept_but_followed_up_by_nobody():
     """A register dated a Sunday (a weekend trip, a date typed wrong) or a day of the autumn break."""
     for day in ("2026-11-01", "2026-09-30"):
-        assert rule.on_day_changed(PUPIL, day, SECOND_LESSON, SETTINGS, CALENDAR) == []
+        assert rule.on_day_changed(context(day, {rule.RULE_ID: SETTINGS}), day, SECOND_LESSON) == []
         assert judge(SECOND_LESSON, day=day) == ([], {})
 
 
 def test_a_day_registered_late_gets_a_week_from_when_it_is_judged_never_a_task_due_in_the_past():
-    (task,), _ = rule.evaluate(TENANT, PUPIL, MONDAY, SECOND_LESSON, SIX_LESSONS, {}, None, SETTINGS, CALENDAR,
-                               "en", "u-kl", today=datetime(2026, 11, 23).date())
+    ctx = context("2026-11-23", {rule.RULE_ID: SETTINGS}, contact_teacher="u-kl")
+    (task,), _ = rule.evaluate(ctx, MONDAY, SECOND_LESSON, SIX_LESSONS, {}, None)
     assert task.due_date == "2026-11-30"  # Monday 23 + 5 school days, not Tuesday 10 (past)

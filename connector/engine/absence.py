@@ -12,7 +12,7 @@ from typing import Any, Iterable
 
 from connector.config.schema import Tenant
 from connector.engine.consequences import Consequences
-from connector.engine.directory import resolve
+from connector.engine.directory import People, resolve
 from connector.rules import (
     absence_limit,
     followup,
@@ -24,6 +24,7 @@ from connector.rules import (
     school_refusal,
     single_lessons,
 )
+from connector.rules.context import Context
 from connector.rules.history import (
     HISTORY,
     absence_lessons,
@@ -66,8 +67,12 @@ def local_date(rt: Runtime, tenant: Tenant, moment: str | None = None) -> date:
     return tenant.calendar.local_date(when)
 
 
-def teacher(rt: Runtime, tenant: Tenant, adapter: str, role: str, group: str | None, student: str | None):
-    return resolve(rt, tenant, adapter, role, group, student)
+def context(rt: Runtime, tenant: Tenant, adapter: str | None, student: str | None, group: str | None,
+            today: date | None = None) -> Context:
+    """What the rules judge a pupil with (or a group's routine, ``student`` None): who holds a role is asked only
+    when a rule writes to that person."""
+    return Context(tenant.id, student, tenant.plan, tenant.calendar, tenant.language,
+                   today or local_date(rt, tenant), People(rt, tenant, adapter or None, group, student))
 
 
 JUDGED_STATES = (pattern.RULE_ID, persistent.RULE_ID)
@@ -162,20 +167,21 @@ def on_attendance(rt: Runtime, tenant: Tenant, events: list[dict[str, Any]], fou
     changed = {key: record for key, record in after.items() if record != before[key]}
     if not changed:
         return
+    contexts = {student: context(rt, tenant, found.adapter, student, groups.get(student) or pupils[student].group, today)
+                for student in {student for student, _ in changed}}
     for (student, day), record in changed.items():
         found.pupils.set_day(student, day, encode_day(record))
-        found.add(notice_missing.on_day_changed(
-            student, day, record, pupils[student].notices, plan[notice_missing.RULE_ID], calendar, today
-        ))
-        found.add(single_lessons.on_day_changed(student, day, record, plan[single_lessons.RULE_ID], calendar))
-    judge_windows(rt, tenant, pupils, changed, today, found)
-    count_limit_minutes(rt, tenant, pupils, before, changed, today, found)
+        found.add(notice_missing.on_day_changed(contexts[student], day, record, pupils[student].notices))
+        found.add(single_lessons.on_day_changed(contexts[student], day, record))
+    judge_windows(tenant, pupils, changed, contexts, found)
+    count_limit_minutes(tenant, pupils, before, changed, contexts, found)
 
 
-def judge_windows(rt: Runtime, tenant: Tenant, pupils: dict, changed: dict, today: date, found: Consequences) -> None:
+def judge_windows(tenant: Tenant, pupils: dict, changed: dict, contexts: dict[str, Context],
+                  found: Consequences) -> None:
     """The pattern and persistence rules, for each pupil over every window a changed day with absence falls in,
     oldest window first, on the pupil's days as they are after this delivery."""
-    plan, calendar, language = tenant.plan, tenant.calendar, tenant.language
+    plan, calendar = tenant.plan, tenant.calendar
     by_pupil: dict[str, list[date]] = {}
     for (student, day), record in changed.items():
         the_day = date.fromisoformat(day)
@@ -190,31 +196,23 @@ def judge_windows(rt: Runtime, tenant: Tenant, pupils: dict, changed: dict, toda
                 records[day] = record
         loaded = {rule: state_of(tenant, student, rule, pupil.get(state_field(rule))) for rule in JUDGED_STATES}
         states = dict(loaded)
-        contact = teacher(rt, tenant, found.adapter, plan[pattern.RULE_ID]["responsible"], pupil.group, student)
-        leader = teacher(rt, tenant, found.adapter, "nearest_leader", pupil.group, student)
+        ctx = contexts[student]
         ends = sorted({end for day in days
-                       for end in pattern.judged_days(day, plan[pattern.RULE_ID], calendar, today)
+                       for end in pattern.judged_days(day, plan[pattern.RULE_ID], calendar, ctx.today)
                        if end == day or absence_lessons(records.get(end.isoformat(), {}))})
         for end in ends:
             watched = persistent.watching(states[persistent.RULE_ID], end, plan[persistent.RULE_ID], calendar)
-            actions, states[pattern.RULE_ID] = pattern.evaluate(
-                tenant.id, student, end, records, states[pattern.RULE_ID], plan[pattern.RULE_ID],
-                calendar, language, contact, leader, watched, today,
-            )
+            actions, states[pattern.RULE_ID] = pattern.evaluate(ctx, end, records, states[pattern.RULE_ID], watched)
             found.add(actions)
-        resource = teacher(rt, tenant, found.adapter, plan[persistent.RULE_ID]["responsible"], pupil.group, student)
         for day in sorted(days):
-            actions, states[persistent.RULE_ID] = persistent.evaluate(
-                tenant.id, student, day, records, states[persistent.RULE_ID],
-                plan[persistent.RULE_ID], calendar, language, resource, today,
-            )
+            actions, states[persistent.RULE_ID] = persistent.evaluate(ctx, day, records, states[persistent.RULE_ID])
             found.add(actions)
         for rule_id, state in states.items():
             if state != loaded[rule_id]:
                 save_state(tenant, student, rule_id, state, found)
 
 
-def count_limit_minutes(rt: Runtime, tenant: Tenant, pupils: dict, before: dict, changed: dict, today: date,
+def count_limit_minutes(tenant: Tenant, pupils: dict, before: dict, changed: dict, contexts: dict[str, Context],
                         found: Consequences) -> None:
     """Keep each pupil's undocumented minutes per subject (upper secondary) and act on the thresholds reached.
 
@@ -240,10 +238,9 @@ def count_limit_minutes(rt: Runtime, tenant: Tenant, pupils: dict, before: dict,
             totals[(student, total_field)] = int(pupil.get(total_field) or 0)
         totals[(student, total_field)] += delta
         found.pupils.add(student, total_field, delta)
-        contact = teacher(rt, tenant, found.adapter, reached["responsible"], pupil.group, student)
         actions, acted = absence_limit.crossings(
-            tenant.id, student, date.fromisoformat(day), subject, totals[(student, total_field)],
-            float(pupil.get(level_field) or 0), warning, reached, calendar, tenant.language, contact, today,
+            contexts[student], date.fromisoformat(day), subject, totals[(student, total_field)],
+            float(pupil.get(level_field) or 0),
         )
         if actions:
             found.add(actions)
@@ -268,13 +265,10 @@ def add_notice(rt, tenant, student: str, from_date: str, to_date: str, code: str
 
 
 def refusal(rt, tenant: Tenant, student: str, source: str, reported_on: date, via: str, found: Consequences):
-    settings = tenant.plan[school_refusal.RULE_ID]
     pupil = found.pupils.read({student: [state_field(school_refusal.RULE_ID), GROUP]})[student]
-    contact = teacher(rt, tenant, found.adapter, settings["responsible"], pupil.group, student)
     before = state_of(tenant, student, school_refusal.RULE_ID, pupil.get(state_field(school_refusal.RULE_ID)))
     actions, state = school_refusal.evaluate(
-        tenant.id, student, source, reported_on, via, before, settings, tenant.calendar, tenant.language, contact,
-    )
+        context(rt, tenant, found.adapter, student, pupil.group), source, reported_on, via, before)
     found.add(actions)
     save_state(tenant, student, school_refusal.RULE_ID, state, found)
 
@@ -294,14 +288,10 @@ def on_message_school_refusal(rt: Runtime, tenant: Tenant, event: dict[str, Any]
 
 
 def on_enrolled(rt: Runtime, tenant: Tenant, events: list[dict[str, Any]], found: Consequences) -> None:
-    settings = tenant.plan[prevention.NEW_STUDENT]
     for event in events:
         found.pupils.set_group(event["student_id"], event["group_id"])
-        contact = teacher(rt, tenant, found.adapter, settings["responsible"], event["group_id"], event["student_id"])
-        found.add(prevention.new_student(
-            tenant.id, event["student_id"], event["group_id"], date.fromisoformat(event["date"]), settings,
-            tenant.calendar, tenant.language, contact,
-        ))
+        ctx = context(rt, tenant, found.adapter, event["student_id"], event["group_id"])
+        found.add(prevention.new_student(ctx, event["group_id"], date.fromisoformat(event["date"])))
 
 
 # --- deadlines ----------------------------------------------------------------------------------------------------
@@ -317,12 +307,9 @@ def load_day(tenant: Tenant, student: str, day: str, rule_id: str, found: Conseq
 def fire_notice_missing(rt: Runtime, tenant: Tenant, payload: dict[str, Any], found: Consequences) -> None:
     student, day = payload["student_id"], payload["date"]
     record, group, before, notices = load_day(tenant, student, day, notice_missing.RULE_ID, found)
-    settings = tenant.plan[notice_missing.RULE_ID]
     actions, state = notice_missing.on_deadline(
-        tenant.id, student, day, record, notices,
-        teacher(rt, tenant, payload.get("adapter"), settings["responsible"], group, student),
-        settings, tenant.calendar, tenant.language, payload.get("step", ""), local_date(rt, tenant), before,
-    )
+        context(rt, tenant, payload.get("adapter"), student, group), day, record, notices, before,
+        payload.get("step", ""))
     found.add(actions)
     if state != before:
         save_state(tenant, student, notice_missing.RULE_ID, state, found)
@@ -333,11 +320,8 @@ def fire_single_lessons(rt: Runtime, tenant: Tenant, payload: dict[str, Any], fo
     record, group, before, notices = load_day(tenant, student, day, single_lessons.RULE_ID, found)
     held_ids = found.pupils.members(rt.keys.held(tenant.id, group, day)) if group else set()
     held = {lesson_key({"id": lesson}) for lesson in held_ids}  # as the day record keys them
-    settings = tenant.plan[single_lessons.RULE_ID]
     actions, state = single_lessons.evaluate(
-        tenant.id, student, day, record, held, notices, before, settings, tenant.calendar, tenant.language,
-        teacher(rt, tenant, payload.get("adapter"), settings["responsible"], group, student), local_date(rt, tenant),
-    )
+        context(rt, tenant, payload.get("adapter"), student, group), day, record, held, notices, before)
     found.add(actions)
     save_state(tenant, student, single_lessons.RULE_ID, state, found)
 
@@ -349,11 +333,9 @@ def fire_routine(rt: Runtime, tenant: Tenant, payload: dict[str, Any], found: Co
     if not settings["enabled"]:
         return
     adapter = payload.get("adapter")
-    groups = {g: teacher(rt, tenant, adapter, settings["responsible"], g, None) for g in tenant.directory.groups}
-    found.add(prevention.group_tasks(
-        tenant.id, rule_id, occurrence, date.fromisoformat(payload["due"]), groups,
-        teacher(rt, tenant, adapter, "principal", None, None), settings, tenant.language,
-    ))
+    groups = {g: resolve(rt, tenant, adapter, settings["responsible"], g, None) for g in tenant.directory.groups}
+    found.add(prevention.group_tasks(context(rt, tenant, adapter, None, None), rule_id, occurrence,
+                                     date.fromisoformat(payload["due"]), groups))
     found.writes.append(lambda pipe: due.routine_scheduled(pipe, rt.keys, tenant.id, rule_id, occurrence))
 
 
@@ -434,9 +416,8 @@ def judge_watch(rt, tenant: Tenant, student: str, state: dict, found: Consequenc
     records = {d.isoformat(): decode_day(pupil.get(day_field(d.isoformat()))) for d in days}
     if not any(absence_lessons(record) for record in records.values()):
         return state
-    resource = teacher(rt, tenant, found.adapter, settings["responsible"], pupil.group, student)
-    actions, state = persistent.evaluate(tenant.id, student, days[-1], records, state, settings, calendar,
-                                         tenant.language, resource, today)
+    actions, state = persistent.evaluate(context(rt, tenant, found.adapter, student, pupil.group, today), days[-1],
+                                         records, state)
     found.add(actions)
     return state
 
@@ -444,11 +425,8 @@ def judge_watch(rt, tenant: Tenant, student: str, state: dict, found: Consequenc
 def external_involved(rt, tenant: Tenant, event: dict, info: dict, held_on: date, found: Consequences) -> None:
     if event.get("outcome") != "external_involved":
         return
-    settings = tenant.plan[external_meeting.RULE_ID]
     found.add(external_meeting.evaluate(
-        tenant.id, info["student_id"], event["external_ref"], held_on, settings, tenant.calendar, tenant.language,
-        teacher(rt, tenant, found.adapter, settings["responsible"], None, info["student_id"]),
-    ))
+        context(rt, tenant, found.adapter, info["student_id"], None), event["external_ref"], held_on))
 
 
 def task_closed(rt, tenant: Tenant, event: dict, info: dict, found: Consequences) -> None:

@@ -23,3 +23,18 @@ def resolve(
         if user:
             return user
     return tenant.directory.lookup(role, group_id)
+
+
+class People:
+    """Who holds each role for one pupil (``rules.context.People``): resolved the first time a rule asks, then
+    remembered for the job, so a pupil no rule writes about costs no lookup at all."""
+
+    def __init__(self, rt: Runtime, tenant: Tenant, adapter: str | None, group_id: str | None,
+                 student_id: str | None):
+        self.rt, self.tenant, self.adapter, self.group_id, self.student_id = rt, tenant, adapter, group_id, student_id
+        self._found: dict[str, str | None] = {}
+
+    def get(self, role: str) -> str | None:
+        if role not in self._found:
+            self._found[role] = resolve(self.rt, self.tenant, self.adapter, role, self.group_id, self.student_id)
+        return self._found[role]

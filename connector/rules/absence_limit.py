@@ -8,12 +8,12 @@ threshold is acted on at most once per term: its occurrence is (term, subject, t
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Mapping
 
 from marshmallow import fields, validate
 
 from connector.contract.actions import Action, Party, external_ref
 from connector.rules.calendar import SchoolCalendar
+from connector.rules.context import Context
 from connector.rules.history import DayRecord, parse_code
 from connector.rules.settings import RuleSettings, defaults, school_days, share
 from connector.rules.texts import long_date, percent, render
@@ -64,9 +64,7 @@ def term_of(day: date, calendar: SchoolCalendar) -> tuple[str, str]:
 
 
 def crossings(
-    tenant: str, student_id: str, day: date, subject: str, total_minutes: int, acted_on: float,
-    warning: Mapping[str, Any], reached: Mapping[str, Any], calendar: SchoolCalendar, language: str,
-    teacher: str | None, today: date | None = None,
+    ctx: Context, day: date, subject: str, total_minutes: int, acted_on: float,
 ) -> tuple[list[Action], float]:
     """Actions for every threshold the subject's share has reached and that was not yet acted on this term.
 
@@ -76,6 +74,8 @@ def crossings(
     same marks give the same warnings whether they came one by one or together. The task is due counted from when
     the limit is found (``today``), whichever mark completed it.
     """
+    tenant, student_id, warning, reached = ctx.tenant_id, ctx.student_id, ctx.settings(WARNING), ctx.settings(REACHED)
+    calendar, language, today = ctx.calendar, ctx.language, ctx.today
     planned = warning["planned_hours"].get(subject)
     if not planned:
         return [], acted_on
@@ -108,7 +108,7 @@ def crossings(
         actions.append(Action(
             kind="task", rule_id=REACHED, student_id=student_id, priority="high", due_date=due.isoformat(),
             external_ref=external_ref(tenant, REACHED, student_id, occurrence, "task"),
-            assignee=Party(reached["responsible"], teacher),
+            assignee=Party(reached["responsible"], ctx.responsible(REACHED)),
             title=render(language, "absence_limit.reached.title", reached.get("texts"), **values),
             body=render(language, "absence_limit.reached.body", reached.get("texts"),
                         due_date=long_date(due, language), **values),

@@ -7,10 +7,9 @@ skoleledelsen deltar. Referat skrives. Etter avtale. Rektor." Triggered by a ``t
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Mapping
 
 from connector.contract.actions import Action, Party, case_id, external_ref
-from connector.rules.calendar import SchoolCalendar
+from connector.rules.context import Context
 from connector.rules.settings import RuleSettings, defaults, school_days
 from connector.rules.texts import long_date, render
 
@@ -24,10 +23,11 @@ class Settings(RuleSettings):
 PLAN = {RULE_ID: (defaults(RULE_ID), Settings)}
 
 
-def evaluate(
-    tenant: str, student_id: str, source_ref: str, decided_on: date, settings: Mapping[str, Any],
-    calendar: SchoolCalendar, language: str, assignee: str | None,
-) -> list[Action]:
+def evaluate(ctx: Context, source_ref: str, decided_on: date) -> list[Action]:
+    """The leadership's meeting with the guardians, the pupil and the contact teacher, once external bodies are
+    involved (decided at a conversation or meeting on ``decided_on``; ``source_ref`` is that task's ref)."""
+    tenant, student_id, settings = ctx.tenant_id, ctx.student_id, ctx.settings(RULE_ID)
+    calendar, language = ctx.calendar, ctx.language
     if not settings["enabled"]:
         return []
     due = calendar.add_school_days(decided_on, settings["task_school_days"])
@@ -35,7 +35,7 @@ def evaluate(
     texts = settings.get("texts")
     return [Action(
         kind="task", external_ref=external_ref(tenant, RULE_ID, student_id, source_ref, "task"), rule_id=RULE_ID,
-        student_id=student_id, assignee=Party(settings["responsible"], assignee), priority="high",
+        student_id=student_id, assignee=Party(settings["responsible"], ctx.responsible(RULE_ID)), priority="high",
         case_id=case_id(tenant, RULE_ID, student_id, source_ref), due_date=due.isoformat(),
         title=render(language, "external_meeting.task.title", texts, **values),
         body=render(language, "external_meeting.task.body", texts, **values),

@@ -7,13 +7,14 @@ falls due and the absence is still undocumented, the guardians get one reminder 
 """
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any, Mapping
 
 from marshmallow import fields
 
 from connector.contract.actions import Action, Party, external_ref
 from connector.rules.calendar import SchoolCalendar
+from connector.rules.context import Context
 from connector.rules.effects import Cancel, Schedule
 from connector.rules.followup import follow_up
 from connector.rules.history import ABSENCE, DayRecord, Notices, covering_notice, parse_day, undocumented_lessons
@@ -45,15 +46,13 @@ def notice_deadline_day(day: str, settings: Mapping[str, Any], calendar: SchoolC
     return calendar.add_school_days(parse_day(day), settings["notice_school_days"])
 
 
-def on_day_changed(
-    student_id: str, day: str, record: DayRecord, notices: Notices, settings: Mapping[str, Any],
-    calendar: SchoolCalendar, today: date | None = None,
-) -> list:
+def on_day_changed(ctx: Context, day: str, record: DayRecord, notices: Notices) -> list:
     """After a day's marks changed: watch the day if it holds undocumented absence no notice covers, else stop.
 
     With ``same_day_reminder``, the guardians are also reminded on the day itself ("foreldre bør alltid melde fra
     samme dag"), unless the absence is only learnt of after that day (``today``).
     """
+    student_id, settings, calendar, today = ctx.student_id, ctx.settings(RULE_ID), ctx.calendar, ctx.today
     ids = [deadline_id(student_id, day), deadline_id(student_id, day, SAME_DAY)]
     if not (settings["enabled"] and undocumented_lessons(record) and covering_notice(notices, day) is None):
         return [Cancel(i) for i in ids]
@@ -77,15 +76,15 @@ def on_notice(student_id: str, from_date: str, to_date: str) -> list:
 
 
 def on_deadline(
-    tenant_id: str, student_id: str, day: str, record: DayRecord, notices: Notices, contact_teacher: str | None,
-    settings: Mapping[str, Any], calendar: SchoolCalendar, language: str, step: str = "",
-    today: date | None = None, state: Mapping[str, Any] | None = None,
+    ctx: Context, day: str, record: DayRecord, notices: Notices, state: Mapping[str, Any] | None, step: str = "",
 ) -> tuple[list[Action], dict[str, Any]]:
     """The deadline fell due: if the absence is still undocumented and uncovered, remind the guardians and task
     the contact teacher (on the same day: only remind); otherwise nothing (the state, not the schedule, decides).
 
     While the contact teacher's task for an earlier day is open, a further day becomes a note on its case.
     """
+    tenant_id, student_id, settings = ctx.tenant_id, ctx.student_id, ctx.settings(RULE_ID)
+    calendar, language, today = ctx.calendar, ctx.language, ctx.today
     lessons = undocumented_lessons(record, ABSENCE_STATUSES)
     if not settings["enabled"] or not lessons or covering_notice(notices, day) is not None:
         return [], dict(state or {})
@@ -118,6 +117,6 @@ def on_deadline(
     )
     actions, state = follow_up(
         state, tenant=tenant_id, rule_id=RULE_ID, student_id=student_id, occurrence=day, text_key="notice_missing",
-        values=values, settings=settings, language=language, assignee=contact_teacher, due=due,
+        values=values, settings=settings, language=language, assignee=ctx.responsible(RULE_ID), due=due,
     )
     return [reminder, *actions], state

@@ -23,6 +23,7 @@ from marshmallow import fields, validate
 
 from connector.contract.actions import Action, Party, external_ref
 from connector.rules.calendar import SchoolCalendar
+from connector.rules.context import Context
 from connector.rules.followup import opened
 from connector.rules.history import DayRecord, absence_lessons, day_weight, occasions, parse_code
 from connector.rules.settings import RuleSettings, defaults, school_days, share
@@ -179,9 +180,8 @@ def describe(finding: Finding, settings: Mapping[str, Any], language: str) -> st
 
 
 def evaluate(
-    tenant: str, student_id: str, day: date, records: Mapping[str, DayRecord], state: Mapping[str, Any] | None,
-    settings: Mapping[str, Any], calendar: SchoolCalendar, language: str, teacher: str | None,
-    leader: str | None, watched: bool = False, today: date | None = None,
+    ctx: Context, day: date, records: Mapping[str, DayRecord], state: Mapping[str, Any] | None,
+    watched: bool = False,
 ) -> tuple[list[Action], dict[str, Any]]:
     """The patterns the window ending on ``day`` shows: the episode's task and alert when none is open yet, and a
     note for each kind of pattern the episode has not shown before.
@@ -190,6 +190,8 @@ def evaluate(
     The week for the conversation counts from when the pattern is found (``today``), so the task is the same
     whichever late day completed it.
     """
+    tenant, student_id, settings = ctx.tenant_id, ctx.student_id, ctx.settings(RULE_ID)
+    calendar, language, today = ctx.calendar, ctx.language, ctx.today
     state = dict(state or {})
     if not settings["enabled"]:
         return [], state
@@ -210,13 +212,14 @@ def evaluate(
         actions += [
             Action(
                 kind="task", external_ref=opening["ref"], rule_id=RULE_ID,
-                student_id=student_id, assignee=Party(settings["responsible"], teacher), case_id=opening["case"],
+                student_id=student_id, assignee=Party(settings["responsible"], ctx.responsible(RULE_ID)),
+                case_id=opening["case"],
                 title=render(language, "pattern.task.title", texts, **values),
                 body=render(language, "pattern.task.body", texts, **values), due_date=due.isoformat(),
             ),
             Action(
                 kind="alert", external_ref=external_ref(tenant, RULE_ID, student_id, occurrence, "alert"),
-                rule_id=RULE_ID, student_id=student_id, assignee=Party("nearest_leader", leader), severity="info",
+                rule_id=RULE_ID, student_id=student_id, assignee=Party("nearest_leader", ctx.people.get("nearest_leader")), severity="info",
                 title=render(language, "pattern.alert.title", texts, **values),
                 body=render(language, "pattern.alert.body", texts, **values),
             ),

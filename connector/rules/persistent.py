@@ -14,6 +14,7 @@ from marshmallow import fields, validate
 
 from connector.contract.actions import Action, Party, case_id, external_ref
 from connector.rules.calendar import SchoolCalendar
+from connector.rules.context import Context
 from connector.rules.history import DayRecord, absence_lessons, day_weight, occasions
 from connector.rules.settings import RuleSettings, defaults, school_days, share
 from connector.rules.texts import long_date, percent, render
@@ -48,15 +49,15 @@ def watching(state: Mapping[str, Any] | None, day: date, settings: Mapping[str, 
 
 
 def evaluate(
-    tenant: str, student_id: str, day: date, records: Mapping[str, DayRecord], state: Mapping[str, Any] | None,
-    settings: Mapping[str, Any], calendar: SchoolCalendar, language: str, assignee: str | None,
-    today: date | None = None,
+    ctx: Context, day: date, records: Mapping[str, DayRecord], state: Mapping[str, Any] | None,
 ) -> tuple[list[Action], dict[str, Any]]:
     """A meeting task when the absence since the last meeting reaches the limits, once per meeting.
 
     Due within three weeks of the meeting, but never sooner than ``min_notice_school_days`` from when it is found
     (``today``: registers may be backfilled after the three weeks have passed).
     """
+    tenant, student_id, settings = ctx.tenant_id, ctx.student_id, ctx.settings(RULE_ID)
+    calendar, language, today = ctx.calendar, ctx.language, ctx.today
     state = dict(state or {})
     if not settings["enabled"] or not watching(state, day, settings, calendar):
         return [], state
@@ -89,7 +90,7 @@ def evaluate(
     case = case_id(tenant, RULE_ID, student_id, occurrence)
     task = Action(
         kind="task", external_ref=external_ref(tenant, RULE_ID, student_id, occurrence, "task"), rule_id=RULE_ID,
-        student_id=student_id, assignee=Party(settings["responsible"], assignee), case_id=case, priority="high",
+        student_id=student_id, assignee=Party(settings["responsible"], ctx.responsible(RULE_ID)), case_id=case, priority="high",
         title=render(language, "persistent.task.title", texts, **values),
         body=render(language, "persistent.task.body", texts, **values), due_date=due.isoformat(),
     )

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 from connector.contract.actions import Action, Party, external_ref
 from connector.rules.calendar import SchoolCalendar, SchoolYear
+from connector.rules.context import Context
 from connector.rules.effects import Schedule
 from connector.rules.settings import MonthDay, RuleSettings, defaults, school_days
 from connector.rules.texts import long_date, render
@@ -86,10 +87,11 @@ def schedules(plan: Mapping[str, Mapping[str, Any]], calendar: SchoolCalendar, t
 
 
 def group_tasks(
-    tenant: str, rule_id: str, occurrence: str, due: date, groups: Mapping[str, str | None], principal: str | None,
-    settings: Mapping[str, Any], language: str,
+    ctx: Context, rule_id: str, occurrence: str, due: date, groups: Mapping[str, str | None],
 ) -> list[Action]:
-    """One task per group for its contact teacher; for the autumn review also one for the principal."""
+    """One task per group for its contact teacher (``groups``: group -> who that is); for the autumn review also one
+    for the principal."""
+    tenant, settings, language = ctx.tenant_id, ctx.settings(rule_id), ctx.language
     texts = settings.get("texts")
     key = rule_id.split(".", 1)[1]
     actions = []
@@ -106,18 +108,17 @@ def group_tasks(
         values = {"groups": len(groups), "due_date": long_date(due, language)}
         actions.append(Action(
             kind="task", external_ref=external_ref(tenant, rule_id, "principal", occurrence, "task"),
-            rule_id=rule_id, student_id=None, due_date=due.isoformat(), assignee=Party("principal", principal),
+            rule_id=rule_id, student_id=None, due_date=due.isoformat(), assignee=Party("principal", ctx.people.get("principal")),
             title=render(language, "expectations_review.principal.title", texts, **values),
             body=render(language, "expectations_review.principal.body", texts, **values),
         ))
     return actions
 
 
-def new_student(
-    tenant: str, student_id: str, group_id: str, enrolled: date, settings: Mapping[str, Any],
-    calendar: SchoolCalendar, language: str, teacher: str | None,
-) -> list[Action]:
+def new_student(ctx: Context, group_id: str, enrolled: date) -> list[Action]:
     """A pupil who joins after the school year started (those present from the first day had the autumn review)."""
+    tenant, student_id, settings = ctx.tenant_id, ctx.student_id, ctx.settings(NEW_STUDENT)
+    calendar, language = ctx.calendar, ctx.language
     if not settings["enabled"]:
         return []
     year = next((y for y in calendar.years if y.first_day <= enrolled <= y.last_day), None)
@@ -129,7 +130,7 @@ def new_student(
     return [Action(
         kind="task", external_ref=external_ref(tenant, NEW_STUDENT, student_id, enrolled.isoformat(), "task"),
         rule_id=NEW_STUDENT, student_id=student_id, group_id=group_id, due_date=due.isoformat(),
-        assignee=Party(settings["responsible"], teacher),
+        assignee=Party(settings["responsible"], ctx.responsible(NEW_STUDENT)),
         title=render(language, "new_student_info.task.title", texts, **values),
         body=render(language, "new_student_info.task.body", texts, **values),
     )]

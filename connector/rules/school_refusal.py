@@ -10,7 +10,7 @@ from datetime import date
 from typing import Any, Mapping
 
 from connector.contract.actions import Action, Party, external_ref
-from connector.rules.calendar import SchoolCalendar
+from connector.rules.context import Context
 from connector.rules.followup import follow_up
 from connector.rules.settings import RuleSettings, defaults, school_days
 from connector.rules.texts import long_date, render
@@ -26,10 +26,11 @@ PLAN = {RULE_ID: (defaults(RULE_ID), Settings)}
 
 
 def evaluate(
-    tenant: str, student_id: str, source: str, reported_on: date, via: str, state: Mapping[str, Any] | None,
-    settings: Mapping[str, Any], calendar: SchoolCalendar, language: str, teacher: str | None,
+    ctx: Context, source: str, reported_on: date, via: str, state: Mapping[str, Any] | None,
 ) -> tuple[list[Action], dict[str, Any]]:
     """``source`` identifies the report (a message id, a notice's dates), ``via`` is ``message`` or ``notice``."""
+    tenant, student_id, settings = ctx.tenant_id, ctx.student_id, ctx.settings(RULE_ID)
+    calendar, language, teacher = ctx.calendar, ctx.language, ctx.responsible(RULE_ID)
     if not settings["enabled"]:
         return [], dict(state or {})
     texts = settings.get("texts")

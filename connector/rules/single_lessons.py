@@ -12,7 +12,7 @@ from typing import Any, Iterable, Mapping
 from marshmallow import fields
 
 from connector.contract.actions import Action
-from connector.rules.calendar import SchoolCalendar
+from connector.rules.context import Context
 from connector.rules.effects import Schedule
 from connector.rules.followup import follow_up
 from connector.rules.history import WHOLE_DAY, DayRecord, Notices, absence_lessons, covering_notice
@@ -35,10 +35,10 @@ def deadline_id(student_id: str, day: str) -> str:
     return f"{RULE_ID}|{student_id}|{day}"
 
 
-def on_day_changed(student_id: str, day: str, record: DayRecord, settings: Mapping[str, Any],
-                   calendar: SchoolCalendar) -> list:
+def on_day_changed(ctx: Context, day: str, record: DayRecord) -> list:
     """A lesson-level absence: judge the day once its registers are in. A day that is no school day (a register
     from a weekend trip, a date typed wrong) is kept, but no lesson follow-up is made of it."""
+    student_id, settings, calendar = ctx.student_id, ctx.settings(RULE_ID), ctx.calendar
     if not settings["enabled"] or not any(key != WHOLE_DAY for key in absence_lessons(record)):
         return []
     if not calendar.is_school_day(date.fromisoformat(day)):
@@ -50,14 +50,15 @@ def on_day_changed(student_id: str, day: str, record: DayRecord, settings: Mappi
 
 
 def evaluate(
-    tenant: str, student_id: str, day: str, record: DayRecord, lessons_held: Iterable[str], notices: Notices,
-    state: Mapping[str, Any] | None, settings: Mapping[str, Any], calendar: SchoolCalendar, language: str,
-    teacher: str | None, today: date | None = None,
+    ctx: Context, day: str, record: DayRecord, lessons_held: Iterable[str], notices: Notices,
+    state: Mapping[str, Any] | None,
 ) -> tuple[list[Action], dict[str, Any]]:
     """The task (or, while one is open, a note) when the pupil missed single lessons of a day otherwise attended.
 
     Due a week (``task_school_days``) after the absence, or after ``today`` when that has passed already: a day
     registered late never gets a task due in the past."""
+    tenant, student_id, settings = ctx.tenant_id, ctx.student_id, ctx.settings(RULE_ID)
+    calendar, language, today = ctx.calendar, ctx.language, ctx.today
     state = dict(state or {})
     if not settings["enabled"] or WHOLE_DAY in record or covering_notice(notices, day):
         return [], state
@@ -75,5 +76,5 @@ def evaluate(
     }
     return follow_up(
         state, tenant=tenant, student_id=student_id, rule_id=RULE_ID, occurrence=day, text_key="single_lessons",
-        values=values, settings=settings, language=language, assignee=teacher, due=due,
+        values=values, settings=settings, language=language, assignee=ctx.responsible(RULE_ID), due=due,
     )
