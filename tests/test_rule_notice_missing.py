@@ -10,6 +10,7 @@ from connector.rules.calendar import SchoolCalendar
 from connector.rules.effects import Cancel, Schedule
 from connector.rules.history import mark_code
 from connector.rules.context import Context
+from connector.rules.triggers import DayFacts
 from connector.rules.plan import DEFAULT_PLAN, merge_plan
 from tests.rule_support import Holders
 
@@ -65,7 +66,7 @@ def test_a_very_long_notice_is_bounded():
 
 
 def test_on_deadline_with_the_absence_still_undocumented_gives_alert_and_task():
-    (alert, task), state = rule.on_deadline(ctx("2026-11-23", SETTINGS, "en", "u-kl"), "2026-11-23", {"L1": "a0"}, {}, None)
+    (alert, task), state = rule.on_deadline(ctx("2026-11-23", SETTINGS, "en", "u-kl"), "2026-11-23", DayFacts({"L1": "a0"}, {}), None)
     assert state["open"]["ref"] == task.external_ref
     assert (alert.kind, alert.assignee.role, alert.assignee.id) == ("alert", "guardian", None)
     assert (task.kind, task.assignee.role, task.assignee.id) == ("task", "contact_teacher", "u-kl")
@@ -85,13 +86,13 @@ def test_on_deadline_with_the_absence_still_undocumented_gives_alert_and_task():
     ids=["documented-since", "notice-since", "rule-disabled"],
 )
 def test_on_deadline_decides_on_the_state_as_it_is_now(record, notices, settings):
-    assert rule.on_deadline(ctx("2026-11-23", settings, "nb", "u"), "2026-11-23", record, notices, None)[0] == []
+    assert rule.on_deadline(ctx("2026-11-23", settings, "nb", "u"), "2026-11-23", DayFacts(record, notices), None)[0] == []
 
 
 def test_external_refs_are_stable_and_distinct_per_kind_pupil_and_day():
-    first, _ = rule.on_deadline(ctx("2026-11-23", SETTINGS, "nb", "u"), "2026-11-23", {"day": "a0"}, {}, None)
-    again, _ = rule.on_deadline(ctx("2026-11-23", SETTINGS, "nn", "u"), "2026-11-23", {"day": "a0"}, {}, None)
-    other_day, _ = rule.on_deadline(ctx("2026-11-24", SETTINGS, "nb", "u"), "2026-11-24", {"day": "a0"}, {}, None)
+    first, _ = rule.on_deadline(ctx("2026-11-23", SETTINGS, "nb", "u"), "2026-11-23", DayFacts({"day": "a0"}, {}), None)
+    again, _ = rule.on_deadline(ctx("2026-11-23", SETTINGS, "nn", "u"), "2026-11-23", DayFacts({"day": "a0"}, {}), None)
+    other_day, _ = rule.on_deadline(ctx("2026-11-24", SETTINGS, "nb", "u"), "2026-11-24", DayFacts({"day": "a0"}, {}), None)
     assert [a.external_ref for a in first] == [a.external_ref for a in again]
     assert len({a.external_ref for a in first + other_day}) == 4
 
@@ -131,8 +132,8 @@ def test_a_misspelt_plan_setting_is_an_error_not_a_silent_default():
 
 
 def test_while_the_teachers_task_is_open_a_further_day_is_a_note_on_its_case():
-    (_, task), state = rule.on_deadline(ctx("2026-11-23", SETTINGS, "nb", "u"), "2026-11-23", {"day": "a0"}, {}, None)
-    (reminder, note), state = rule.on_deadline(ctx("2026-11-24", SETTINGS, "nb", "u"), "2026-11-24", {"day": "a0"}, {}, state)
+    (_, task), state = rule.on_deadline(ctx("2026-11-23", SETTINGS, "nb", "u"), "2026-11-23", DayFacts({"day": "a0"}, {}), None)
+    (reminder, note), state = rule.on_deadline(ctx("2026-11-24", SETTINGS, "nb", "u"), "2026-11-24", DayFacts({"day": "a0"}, {}), state)
     assert (reminder.kind, note.kind) == ("alert", "note")
     assert note.case_id == task.case_id
     assert "Også fravær uten skriftlig melding tirsdag 24. november 2026" in note.body

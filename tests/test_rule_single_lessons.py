@@ -13,6 +13,7 @@ from connector.contract.actions import Party
 from connector.rules import single_lessons as rule
 from connector.rules.effects import Schedule
 from connector.rules.followup import close, opened
+from connector.rules.triggers import DayFacts
 from tests.rule_support import PUPIL, TENANT, context, held, lessons, ref, settings, whole_day
 
 SETTINGS = settings(rule.RULE_ID)
@@ -23,7 +24,7 @@ SECOND_LESSON = lessons(None, first=2)  # away from lesson 2 of 6, undocumented
 
 def judge(record, lessons_held=SIX_LESSONS, day=MONDAY, notices=None, state=None, settings_=SETTINGS, language="en"):
     ctx = context(day, {rule.RULE_ID: settings_}, language=language, contact_teacher="u-kl")
-    return rule.evaluate(ctx, day, record, lessons_held, notices or {}, state)
+    return rule.on_deadline(ctx, day, DayFacts(record, notices or {}, frozenset(lessons_held)), state)
 
 
 def test_a_lesson_absence_is_judged_at_four_in_the_afternoon_oslo_time():
@@ -128,5 +129,5 @@ def test_lessons_marked_on_a_day_that_is_no_school_day_are_kept_but_followed_up_
 
 def test_a_day_registered_late_gets_a_week_from_when_it_is_judged_never_a_task_due_in_the_past():
     ctx = context("2026-11-23", {rule.RULE_ID: SETTINGS}, contact_teacher="u-kl")
-    (task,), _ = rule.evaluate(ctx, MONDAY, SECOND_LESSON, SIX_LESSONS, {}, None)
+    (task,), _ = rule.on_deadline(ctx, MONDAY, DayFacts(SECOND_LESSON, {}, frozenset(SIX_LESSONS)), None)
     assert task.due_date == "2026-11-30"  # Monday 23 + 5 school days, not Tuesday 10 (past)

@@ -25,6 +25,7 @@ from connector.rules import (
     single_lessons,
 )
 from connector.rules.context import Context
+from connector.rules.triggers import DayFacts, declared
 from connector.rules.history import (
     HISTORY,
     absence_lessons,
@@ -304,26 +305,20 @@ def load_day(tenant: Tenant, student: str, day: str, rule_id: str, found: Conseq
     return decode_day(pupil.get(day_field(day))), pupil.group, state, pupil.notices
 
 
-def fire_notice_missing(rt: Runtime, tenant: Tenant, payload: dict[str, Any], found: Consequences) -> None:
-    student, day = payload["student_id"], payload["date"]
-    record, group, before, notices = load_day(tenant, student, day, notice_missing.RULE_ID, found)
-    actions, state = notice_missing.on_deadline(
-        context(rt, tenant, payload.get("adapter"), student, group), day, record, notices, before,
-        payload.get("step", ""))
+def fire_pupil_day(rt: Runtime, tenant: Tenant, payload: dict[str, Any], found: Consequences) -> None:
+    """A ``pupil_day`` deadline (``rules.triggers``): the rule judges the pupil's day again as it is stored now."""
+    rule_id, student, day = payload["rule_id"], payload["student_id"], payload["date"]
+    module, _ = declared()[rule_id]
+    record, group, before, notices = load_day(tenant, student, day, rule_id, found)
+    held = frozenset()
+    if getattr(module, "READS_LESSONS_HELD", False) and group:
+        held_ids = found.pupils.members(rt.keys.held(tenant.id, group, day))
+        held = frozenset(lesson_key({"id": lesson}) for lesson in held_ids)  # as the day record keys them
+    actions, state = module.on_deadline(context(rt, tenant, payload.get("adapter"), student, group), day,
+                                        DayFacts(record, notices, held), before, payload.get("step", ""))
     found.add(actions)
     if state != before:
-        save_state(tenant, student, notice_missing.RULE_ID, state, found)
-
-
-def fire_single_lessons(rt: Runtime, tenant: Tenant, payload: dict[str, Any], found: Consequences) -> None:
-    student, day = payload["student_id"], payload["date"]
-    record, group, before, notices = load_day(tenant, student, day, single_lessons.RULE_ID, found)
-    held_ids = found.pupils.members(rt.keys.held(tenant.id, group, day)) if group else set()
-    held = {lesson_key({"id": lesson}) for lesson in held_ids}  # as the day record keys them
-    actions, state = single_lessons.evaluate(
-        context(rt, tenant, payload.get("adapter"), student, group), day, record, held, notices, before)
-    found.add(actions)
-    save_state(tenant, student, single_lessons.RULE_ID, state, found)
+        save_state(tenant, student, rule_id, state, found)
 
 
 def fire_routine(rt: Runtime, tenant: Tenant, payload: dict[str, Any], found: Consequences) -> None:
@@ -453,17 +448,11 @@ EVENT_HANDLERS = {
     "absence.notice": on_notices,
     "student.enrolled": on_enrolled,
 }
-DEADLINE_HANDLERS = {
-    notice_missing.RULE_ID: fire_notice_missing,
-    single_lessons.RULE_ID: fire_single_lessons,
-    prevention.REVIEW: fire_routine,
-    prevention.TALK: fire_routine,
-}
-TASK_HANDLERS = {
-    pattern.RULE_ID: conversation_done,
-    school_refusal.RULE_ID: conversation_done,
-    persistent.RULE_ID: meeting_done,
-    single_lessons.RULE_ID: task_closed,
-    notice_missing.RULE_ID: task_closed,
-    external_meeting.RULE_ID: task_closed,
-}
+# What each rule declares (``TRIGGERS``, see ``rules.triggers``), in the words this capability handles.
+DEADLINE_KINDS = {"pupil_day": fire_pupil_day, "routine": fire_routine}
+TASK_UPDATE_KINDS = {"conversation_held": conversation_done, "meeting_held": meeting_done,
+                     "follow_up_closed": task_closed}
+DEADLINE_HANDLERS = {rule_id: DEADLINE_KINDS[triggers.deadline] for rule_id, (_, triggers) in declared().items()
+                     if triggers.deadline in DEADLINE_KINDS}
+TASK_HANDLERS = {rule_id: TASK_UPDATE_KINDS[triggers.task_updated] for rule_id, (_, triggers) in declared().items()
+                 if triggers.task_updated in TASK_UPDATE_KINDS}

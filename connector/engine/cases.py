@@ -31,6 +31,7 @@ from connector.engine.consequences import Consequences
 from connector.engine.directory import resolve
 from connector.store.keys import digest
 from connector.rules import classify, environment, escalation
+from connector.rules.triggers import declared
 from connector.engine.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -365,13 +366,13 @@ def fire_deadline(rt: Runtime, tenant: Tenant, payload: dict, found: Consequence
 
 
 EVENT_HANDLERS = {"message.created": on_messages}
-TASK_HANDLERS = {
-    escalation.RULE_LEVEL_TASK: on_level_task_updated,
-    environment.RULE_INVESTIGATE: on_level_task_updated,
-    escalation.RULE_ACTIVITY_PLAN: on_activity_plan_updated,
-    environment.RULE_PLAN: on_activity_plan_updated,
-}
-DEADLINE_HANDLERS = {escalation.RULE_REMINDER: fire_deadline}
+# What each rule declares (``TRIGGERS``, see ``rules.triggers``), in the words this capability handles.
+TASK_HANDLERS = {rule_id: {"level_task": on_level_task_updated, "activity_plan": on_activity_plan_updated}[
+                     triggers.task_updated]
+                 for rule_id, (_, triggers) in declared().items()
+                 if triggers.task_updated in ("level_task", "activity_plan")}
+DEADLINE_HANDLERS = {rule_id: fire_deadline for rule_id, (_, triggers) in declared().items()
+                     if triggers.deadline == "case"}
 
 
 # --- For people: ``connector cases show`` --------------------------------------------------------------------------

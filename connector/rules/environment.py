@@ -19,6 +19,7 @@ from marshmallow import Schema, fields, validate
 from connector.contract.actions import Action
 from connector.rules import escalation
 from connector.rules.escalation import Context, alert, log, note, party, task, text
+from connector.rules.triggers import Triggers
 from connector.rules.texts import long_date
 
 RULE_NOTIFY = "environment.notify_principal"
@@ -37,6 +38,7 @@ PLAN = {
     # The written activity plan; the law says only "snarast", so this is the school's own default.
     RULE_PLAN: ({"school_days": 5}, SchoolDays),
 }
+TRIGGERS = {RULE_INVESTIGATE: Triggers(task_updated="level_task"), RULE_PLAN: Triggers(task_updated="activity_plan")}
 
 
 def open_case(case: dict, ctx: Context, day: date) -> list:

@@ -22,6 +22,7 @@ from connector.contract.actions import Action, Party, external_ref
 from connector.rules import classify
 from connector.rules.calendar import SchoolCalendar
 from connector.rules.effects import Cancel, Schedule
+from connector.rules.triggers import Triggers
 from connector.rules.texts import long_date, render
 
 RULE_LEVEL_TASK = "escalation.level_task"
@@ -77,6 +78,11 @@ PLAN = {
         LadderSettings,
     ),
     INTAKE: ({"rules": [], "disabled": [], "ignore": [], "words": {}}, IntakeSettings),
+}
+TRIGGERS = {
+    RULE_LEVEL_TASK: Triggers(task_updated="level_task"),
+    RULE_ACTIVITY_PLAN: Triggers(task_updated="activity_plan"),
+    RULE_REMINDER: Triggers(deadline="case"),
 }
 
 

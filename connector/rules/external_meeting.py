@@ -11,6 +11,7 @@ from datetime import date
 from connector.contract.actions import Action, Party, case_id, external_ref
 from connector.rules.context import Context
 from connector.rules.settings import RuleSettings, defaults, school_days
+from connector.rules.triggers import Triggers
 from connector.rules.texts import long_date, render
 
 RULE_ID = "absence.external_meeting"
@@ -21,6 +22,7 @@ class Settings(RuleSettings):
 
 
 PLAN = {RULE_ID: (defaults(RULE_ID), Settings)}
+TRIGGERS = {RULE_ID: Triggers(task_updated="follow_up_closed")}
 
 
 def evaluate(ctx: Context, source_ref: str, decided_on: date) -> list[Action]:

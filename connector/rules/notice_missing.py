@@ -19,6 +19,7 @@ from connector.rules.effects import Cancel, Schedule
 from connector.rules.followup import follow_up
 from connector.rules.history import ABSENCE, DayRecord, Notices, covering_notice, parse_day, undocumented_lessons
 from connector.rules.settings import ClockTime, RuleSettings, defaults, school_days
+from connector.rules.triggers import DayFacts, Triggers
 from connector.rules.texts import lessons_phrase, long_date, render, school_days_phrase, short_date
 
 RULE_ID = "absence.notice_missing"
@@ -34,6 +35,7 @@ class Settings(RuleSettings):
 
 
 PLAN = {RULE_ID: (defaults(RULE_ID), Settings)}
+TRIGGERS = {RULE_ID: Triggers(deadline="pupil_day", task_updated="follow_up_closed")}
 SAME_DAY = "same_day"
 
 
@@ -76,7 +78,7 @@ def on_notice(student_id: str, from_date: str, to_date: str) -> list:
 
 
 def on_deadline(
-    ctx: Context, day: str, record: DayRecord, notices: Notices, state: Mapping[str, Any] | None, step: str = "",
+    ctx: Context, day: str, facts: DayFacts, state: Mapping[str, Any] | None, step: str = "",
 ) -> tuple[list[Action], dict[str, Any]]:
     """The deadline fell due: if the absence is still undocumented and uncovered, remind the guardians and task
     the contact teacher (on the same day: only remind); otherwise nothing (the state, not the schedule, decides).
@@ -85,6 +87,7 @@ def on_deadline(
     """
     tenant_id, student_id, settings = ctx.tenant_id, ctx.student_id, ctx.settings(RULE_ID)
     calendar, language, today = ctx.calendar, ctx.language, ctx.today
+    record, notices = facts.record, facts.notices
     lessons = undocumented_lessons(record, ABSENCE_STATUSES)
     if not settings["enabled"] or not lessons or covering_notice(notices, day) is not None:
         return [], dict(state or {})

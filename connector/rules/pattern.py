@@ -27,6 +27,7 @@ from connector.rules.context import Context
 from connector.rules.followup import opened
 from connector.rules.history import DayRecord, absence_lessons, day_weight, occasions, parse_code
 from connector.rules.settings import RuleSettings, defaults, school_days, share
+from connector.rules.triggers import Triggers
 from connector.rules.texts import date_list, long_date, percent, render, weekday_plural
 
 RULE_ID = "absence.pattern"
@@ -48,6 +49,7 @@ class Settings(RuleSettings):
 
 
 PLAN = {RULE_ID: (defaults(RULE_ID), Settings)}
+TRIGGERS = {RULE_ID: Triggers(task_updated="conversation_held")}
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from connector.rules.calendar import SchoolCalendar
 from connector.rules.context import Context
 from connector.rules.history import DayRecord, absence_lessons, day_weight, occasions
 from connector.rules.settings import RuleSettings, defaults, school_days, share
+from connector.rules.triggers import Triggers
 from connector.rules.texts import long_date, percent, render
 
 RULE_ID = "absence.persistent"
@@ -32,6 +33,7 @@ class Settings(RuleSettings):
 
 
 PLAN = {RULE_ID: (defaults(RULE_ID), Settings)}
+TRIGGERS = {RULE_ID: Triggers(task_updated="meeting_held")}
 
 
 def watch_days(meeting: date, settings: Mapping[str, Any], calendar: SchoolCalendar) -> list[date]:

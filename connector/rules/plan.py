@@ -1,8 +1,8 @@
 """A school's plan settings: each rule's defaults (from the seed documents) and their validation, in one table.
 
-Each rule module declares ``PLAN = {rule id: (defaults, marshmallow schema)}``; this module gathers them, so
-``check-config`` rejects a bad value or an unknown rule id before a worker ever meets it, and a new rule only adds
-its module to ``PLAN_MODULES``.
+Each rule module declares ``PLAN = {rule id: (defaults, marshmallow schema)}``; this module gathers them from every
+module of the rules package that has one (``triggers.rule_modules``), so ``check-config`` rejects a bad value or an
+unknown rule id before a worker ever meets it, and a new rule is only its own module.
 """
 from __future__ import annotations
 
@@ -11,27 +11,10 @@ from typing import Any, Mapping
 
 from marshmallow import Schema, ValidationError
 
-from connector.rules import (
-    absence_limit,
-    environment,
-    escalation,
-    external_meeting,
-    history,
-    notice_missing,
-    pattern,
-    persistent,
-    prevention,
-    school_refusal,
-    single_lessons,
-)
-
-PLAN_MODULES = (
-    prevention, school_refusal, notice_missing, single_lessons, pattern, persistent, external_meeting, absence_limit,
-    history, escalation, environment,
-)
+from connector.rules.triggers import rule_modules
 
 SECTIONS: dict[str, tuple[dict[str, Any], type[Schema]]] = {
-    rule_id: section for module in PLAN_MODULES for rule_id, section in module.PLAN.items()
+    rule_id: section for module in rule_modules() for rule_id, section in module.PLAN.items()
 }
 DEFAULT_PLAN: dict[str, dict[str, Any]] = {rule_id: defaults for rule_id, (defaults, _) in SECTIONS.items()}
 RULE_SCHEMAS: dict[str, type[Schema]] = {rule_id: schema for rule_id, (_, schema) in SECTIONS.items()}

@@ -15,6 +15,7 @@ from connector.rules.calendar import SchoolCalendar, SchoolYear
 from connector.rules.context import Context
 from connector.rules.effects import Schedule
 from connector.rules.settings import MonthDay, RuleSettings, defaults, school_days
+from connector.rules.triggers import Triggers
 from connector.rules.texts import long_date, render
 
 REVIEW = "prevention.expectations_review"
@@ -42,6 +43,7 @@ PLAN = {
     TALK: (defaults(TALK), TalkSettings),
     NEW_STUDENT: (defaults(NEW_STUDENT), NewStudentSettings),
 }
+TRIGGERS = {REVIEW: Triggers(deadline="routine"), TALK: Triggers(deadline="routine")}
 
 
 def year_name(year: SchoolYear) -> str:

@@ -13,6 +13,7 @@ from connector.contract.actions import Action, Party, external_ref
 from connector.rules.context import Context
 from connector.rules.followup import follow_up
 from connector.rules.settings import RuleSettings, defaults, school_days
+from connector.rules.triggers import Triggers
 from connector.rules.texts import long_date, render
 
 RULE_ID = "absence.school_refusal"
@@ -23,6 +24,7 @@ class Settings(RuleSettings):
 
 
 PLAN = {RULE_ID: (defaults(RULE_ID), Settings)}
+TRIGGERS = {RULE_ID: Triggers(task_updated="conversation_held")}
 
 
 def evaluate(

@@ -7,7 +7,7 @@ had, and present in others. Documented single lessons (a dentist) need no talk u
 from __future__ import annotations
 
 from datetime import date, datetime, time
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 from marshmallow import fields
 
@@ -15,8 +15,9 @@ from connector.contract.actions import Action
 from connector.rules.context import Context
 from connector.rules.effects import Schedule
 from connector.rules.followup import follow_up
-from connector.rules.history import WHOLE_DAY, DayRecord, Notices, absence_lessons, covering_notice
+from connector.rules.history import WHOLE_DAY, DayRecord, absence_lessons, covering_notice
 from connector.rules.settings import ClockTime, RuleSettings, defaults, school_days
+from connector.rules.triggers import DayFacts, Triggers
 from connector.rules.texts import lessons_phrase, long_date
 
 RULE_ID = "absence.single_lessons"
@@ -29,6 +30,8 @@ class Settings(RuleSettings):
 
 
 PLAN = {RULE_ID: (defaults(RULE_ID), Settings)}
+TRIGGERS = {RULE_ID: Triggers(deadline="pupil_day", task_updated="follow_up_closed")}
+READS_LESSONS_HELD = True  # a day is "single lessons" only against the lessons the group had
 
 
 def deadline_id(student_id: str, day: str) -> str:
@@ -49,9 +52,8 @@ def on_day_changed(ctx: Context, day: str, record: DayRecord) -> list:
     return [Schedule(deadline_id(student_id, day), local, {"rule_id": RULE_ID, "student_id": student_id, "date": day})]
 
 
-def evaluate(
-    ctx: Context, day: str, record: DayRecord, lessons_held: Iterable[str], notices: Notices,
-    state: Mapping[str, Any] | None,
+def on_deadline(
+    ctx: Context, day: str, facts: DayFacts, state: Mapping[str, Any] | None, step: str = "",
 ) -> tuple[list[Action], dict[str, Any]]:
     """The task (or, while one is open, a note) when the pupil missed single lessons of a day otherwise attended.
 
@@ -59,6 +61,7 @@ def evaluate(
     registered late never gets a task due in the past."""
     tenant, student_id, settings = ctx.tenant_id, ctx.student_id, ctx.settings(RULE_ID)
     calendar, language, today = ctx.calendar, ctx.language, ctx.today
+    record, notices, lessons_held = facts.record, facts.notices, facts.lessons_held
     state = dict(state or {})
     if not settings["enabled"] or WHOLE_DAY in record or covering_notice(notices, day):
         return [], state
