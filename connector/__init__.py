@@ -7,6 +7,7 @@ from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
 from connector.engine.runtime import Runtime
+from connector.store.connection import ping
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def create_app(config=None, *, runtime: Runtime | None = None) -> Flask:
     @app.get("/readyz")
     def readyz():
         try:
-            runtime.redis.ping()
+            ping(runtime.redis)
         except Exception:  # any failure to reach Redis means "not ready", never a 500
             return jsonify({"status": "unavailable", "redis": "down"}), 503
         return jsonify({"status": "ok", "redis": "up"})

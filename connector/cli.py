@@ -22,7 +22,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from connector.engine import cases, failed_jobs, outbox, runtime, scheduler
 from connector.config.schema import Config, ConfigError, check_config, load_config
-from connector.store.connection import connect, embedded_url
+from connector.store.connection import connect, embedded_url, ping
 from connector.engine.runtime import Runtime
 
 EXAMPLE_CONFIG = Path(__file__).parent / "example" / "connector.yaml"
@@ -37,7 +37,7 @@ def config_path(args: argparse.Namespace) -> Path:
 def _runtime(args: argparse.Namespace) -> Runtime:
     """The configuration and a Redis that answers; the one seam tests replace to hand in their own runtime."""
     rt = Runtime(load_config(config_path(args)), connect())
-    rt.redis.ping()
+    ping(rt.redis)
     return rt
 
 

@@ -12,6 +12,7 @@ from datetime import date, datetime, timezone
 import pytest
 
 from connector.engine import absence, cases, routing as processing
+from connector.store import cases as stored_cases
 from connector.contract.actions import Action, external_ref
 from connector.rules import escalation
 from connector.rules.calendar import SchoolCalendar
@@ -117,7 +118,7 @@ def test_a_message_the_classifier_finds_nothing_in_does_nothing(client, rt, plat
     accept_all(platform)
     send_message(client, rt, "Takk for en fin juleavslutning!")
     assert sent(platform) == []
-    assert rt.redis.get(cases.case_key(rt, "skole-a", cases.case_id_for("skole-a", "m-1"))) is None
+    assert rt.redis.get(rt.keys.case("skole-a", cases.case_id_for("skole-a", "m-1"))) is None
 
 
 def test_the_platforms_category_decides_over_the_words(client, rt, platform, school):
@@ -145,7 +146,7 @@ def test_absence_notices_and_school_refusal_are_handed_to_the_absence_plan(clien
     send_message(client, rt, "Han nekter å gå på skolen og vi må nesten presse ham.", message_id="m-8")
     assert handed == [("notice", "skole-a", "m-7"), ("refusal", "skole-a", "m-8")]
     assert sent(platform) == []
-    assert rt.redis.smembers(cases.pupil_cases_key(rt, "skole-a", "s-1")) == set()
+    assert rt.redis.smembers(rt.keys.pupil_cases("skole-a", "s-1")) == set()
 
 
 def test_an_absence_notice_without_an_absence_handler_is_logged_and_left(client, rt, platform, school, monkeypatch,
@@ -596,7 +597,7 @@ def test_resolved_closes_the_case_and_stops_every_deadline(client, rt, platform,
     assert (case["status"], case["closed_on"]) == ("resolved", "2026-11-24")
     assert case["history"][-1]["step"] == "resolved"
     assert rt.redis.hlen(rt.keys.deadlines("skole-a")) == 0
-    assert rt.redis.smembers(cases.pupil_cases_key(rt, "skole-a", "s-1")) == set()
+    assert rt.redis.smembers(rt.keys.pupil_cases("skole-a", "s-1")) == set()
     at(rt, datetime(2026, 12, 10, 8, 0, tzinfo=timezone.utc))
     assert sent(platform, "alerts") == []
     # raised again later: a new case
@@ -657,15 +658,15 @@ def test_a_retried_job_writes_nothing_twice(client, rt, platform, school):
 def test_a_second_job_waits_for_the_case_lock_instead_of_overwriting(client, rt, platform, school, monkeypatch):
     open_own_child_case(client, rt, platform)
     case_id = the_case(rt)["id"]
-    rt.redis.set(cases.lock_key(rt, "skole-a", case_id), "another-job", px=60_000)
-    monkeypatch.setattr(cases, "LOCK_WAIT_SECONDS", 0.2)
+    rt.redis.set(rt.keys.case_lock("skole-a", case_id), "another-job", px=60_000)
+    monkeypatch.setattr(stored_cases, "LOCK_WAIT_SECONDS", 0.2)
     event = {"type": "message.created", "timestamp": "2026-11-23T08:00:00+00:00",
              **message("Oppdatering.", message_id="m-20", sender=CONTACT_TEACHER, recipients=[GUARDIAN])}
     with pytest.raises(cases.CaseBusy):
         processing.handle_events(rt, "skole-a", "generic", [event])
-    rt.redis.delete(cases.lock_key(rt, "skole-a", case_id))
+    rt.redis.delete(rt.keys.case_lock("skole-a", case_id))
     assert len(processing.handle_events(rt, "skole-a", "generic", [event])) == 1  # the retry does the work
-    assert rt.redis.get(cases.lock_key(rt, "skole-a", case_id)) is None  # released by the commit
+    assert rt.redis.get(rt.keys.case_lock("skole-a", case_id)) is None  # released by the commit
 
 
 def test_a_job_that_gives_up_on_a_busy_case_releases_the_cases_it_already_holds(client, rt, platform, school,
@@ -674,14 +675,14 @@ def test_a_job_that_gives_up_on_a_busy_case_releases_the_cases_it_already_holds(
     send_message(client, rt, OWN_CHILD)
     send_message(client, rt, SEVERAL, message_id="m-2")
     first, second = sorted([the_case(rt)["id"], the_case(rt, "m-2")["id"]])
-    rt.redis.set(cases.lock_key(rt, "skole-a", second), "another-job", px=60_000)
-    monkeypatch.setattr(cases, "LOCK_WAIT_SECONDS", 0.2)
+    rt.redis.set(rt.keys.case_lock("skole-a", second), "another-job", px=60_000)
+    monkeypatch.setattr(stored_cases, "LOCK_WAIT_SECONDS", 0.2)
     event = {"type": "message.created", "timestamp": "2026-11-23T08:00:00+00:00",
              **message("Oppdatering.", message_id="m-20", sender=CONTACT_TEACHER, recipients=[GUARDIAN])}
     with pytest.raises(cases.CaseBusy):
         processing.handle_events(rt, "skole-a", "generic", [event])
-    assert rt.redis.get(cases.lock_key(rt, "skole-a", first)) is None
-    assert rt.redis.get(cases.lock_key(rt, "skole-a", second)) == b"another-job"
+    assert rt.redis.get(rt.keys.case_lock("skole-a", first)) is None
+    assert rt.redis.get(rt.keys.case_lock("skole-a", second)) == b"another-job"
 
 
 def test_a_job_whose_handler_raises_after_checkout_releases_the_case_at_once(client, rt, platform, school,
@@ -698,8 +699,8 @@ def test_a_job_whose_handler_raises_after_checkout_releases_the_case_at_once(cli
         patch.setattr(escalation, "on_feedback", broken)  # called after the job checked the case out
         with pytest.raises(RuntimeError, match="a bug in a rule"):
             processing.handle_events(rt, "skole-a", "generic", [event])
-    assert rt.redis.get(cases.lock_key(rt, "skole-a", case_id)) is None
-    monkeypatch.setattr(cases, "LOCK_WAIT_SECONDS", 0)  # the next job must not have to wait for LOCK_TTL
+    assert rt.redis.get(rt.keys.case_lock("skole-a", case_id)) is None
+    monkeypatch.setattr(stored_cases, "LOCK_WAIT_SECONDS", 0)  # the next job must not have to wait for LOCK_TTL
     assert [a.rule_id for a in processing.handle_events(rt, "skole-a", "generic", [event])] == ["escalation.feedback"]
     assert the_case(rt)["lines"]["school"]["feedback"] == ["2026-11-23"]
 
@@ -713,9 +714,9 @@ def test_a_deadline_whose_handler_raises_releases_the_case_at_once(client, rt, p
         patch.setattr(escalation, "on_deadline", lambda *args: 1 / 0)
         with pytest.raises(ZeroDivisionError):
             processing.fire_deadline(rt, "skole-a", deadline)
-    assert rt.redis.get(cases.lock_key(rt, "skole-a", case_id)) is None
+    assert rt.redis.get(rt.keys.case_lock("skole-a", case_id)) is None
     assert rt.redis.hexists(rt.keys.deadlines("skole-a"), deadline)  # nothing committed: the lease will retry it
-    monkeypatch.setattr(cases, "LOCK_WAIT_SECONDS", 0)
+    monkeypatch.setattr(stored_cases, "LOCK_WAIT_SECONDS", 0)
     assert [a.rule_id for a in processing.fire_deadline(rt, "skole-a", deadline)] == ["escalation.reminder"] * 2
 
 
@@ -728,7 +729,7 @@ def test_committing_a_case_costs_no_script_round_trip(client, rt, platform, scho
     task = open_own_child_case(client, rt, platform)
     update(client, rt, task["external_ref"], outcome="escalate", note=TALK, completed_at="2026-11-24T14:00:00+01:00")
     assert level_of(the_case(rt)) == (1, "school_environment")
-    assert list(rt.redis.scan_iter(match=cases.lock_key(rt, "skole-a", "*"))) == []  # every lock given back
+    assert list(rt.redis.scan_iter(match=rt.keys.case_lock("skole-a", "*"))) == []  # every lock given back
     assert loads == []
 
 
@@ -766,7 +767,7 @@ class PauseAfterReading:
 
 
 def the_only_case_of(rt, pupil: str = "s-1") -> dict:
-    ids = rt.redis.smembers(cases.pupil_cases_key(rt, "skole-a", pupil))
+    ids = rt.redis.smembers(rt.keys.pupil_cases("skole-a", pupil))
     assert len(ids) == 1, f"pupil {pupil} has {len(ids)} open cases"
     return cases.load_case(rt, "skole-a", ids.pop().decode())
 
@@ -780,7 +781,7 @@ def test_a_message_arriving_while_another_about_the_pupil_is_not_yet_committed_i
     job_a.start()
     try:
         assert pause.read.wait(5), "job A never read the open cases"
-        monkeypatch.setattr(cases, "LOCK_WAIT_SECONDS", 0)
+        monkeypatch.setattr(stored_cases, "LOCK_WAIT_SECONDS", 0)
         with pytest.raises(cases.CaseBusy, match="open cases of pupil s-1"):  # job B, on another worker, now
             processing.handle_events(rt, "skole-a", "generic", [guardian_event("m-b")])
     finally:
@@ -798,15 +799,15 @@ def test_a_message_that_waits_for_the_pupils_lock_joins_the_case_the_first_one_o
     pause = PauseAfterReading(cases._open_cases)
     monkeypatch.setattr(cases, "_open_cases", pause)
     b_waits = threading.Event()
-    try_lock = cases._try_lock
+    try_lock = stored_cases.try_lock
 
-    def noticing_try_lock(rt_, key, token):
-        taken = try_lock(rt_, key, token)
+    def noticing_try_lock(redis, key, token):
+        taken = try_lock(redis, key, token)
         if not taken and threading.current_thread().name == "job-b":
             b_waits.set()
         return taken
 
-    monkeypatch.setattr(cases, "_try_lock", noticing_try_lock)
+    monkeypatch.setattr(stored_cases, "try_lock", noticing_try_lock)
     first: list = []
     second: list = []
     job_a = threading.Thread(target=run_job, args=(rt, guardian_event("m-a"), first), name="job-a")

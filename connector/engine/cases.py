@@ -8,27 +8,27 @@ case's tasks acknowledges, escalates or resolves. README.md, "Escalation ladder"
 A case is one JSON value in Redis, written in the same transaction as the actions and deadlines it caused. While a
 job works on a case it holds the case's lock, released by that transaction, or at once if the job fails before it:
 two workers handling a task update and a deadline of the same case cannot overwrite each other's change. A job that
-cannot get the lock fails and is retried (deliveries by RQ, deadlines by the due set's lease).
+cannot get the lock fails and is retried (deliveries by RQ, deadlines by the due set's lease). The layout and the
+locks are ``store.cases``'s; what a message, an update or a deadline means for a case is this module's.
 
 The message body is read only here, inside the job, to classify it; it is never stored or logged — the case keeps
 the message ids, the category and the rule that matched.
 """
 from __future__ import annotations
 
-import json
 import logging
 import threading
-import time
-import uuid
 import weakref
 from datetime import date, datetime
-from functools import partial
 from typing import Any
 
 from connector.engine import absence
 from connector.config.schema import Tenant
 from connector.engine.consequences import Consequences
 from connector.engine.directory import resolve
+from connector.store import cases as stored
+from connector.store.cases import CaseBusy  # noqa: F401 - what a job raises when another holds its case
+from connector.store.pupils import group_of
 from connector.store.keys import digest
 from connector.rules import classify, environment, escalation
 from connector.rules.triggers import declared
@@ -36,41 +36,7 @@ from connector.engine.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-LOCK_TTL_MS = 60_000
-LOCK_WAIT_SECONDS = 10.0
-LOCK_POLL_SECONDS = 0.05
 SEEN_LIMIT = 500  # ids of events already applied to a case; enough for any case's life, bounded all the same
-
-RELEASE_LOCK = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
-
-class CaseBusy(RuntimeError):
-    """Another job holds the case; raising makes this job be retried rather than write over that job's change."""
-
-
-# --- Keys ----------------------------------------------------------------------------------------------------------
-
-
-def case_key(rt: Runtime, tenant_id: str, case_id: str) -> str:
-    """String: the case as JSON (ids, dates, codes; no message text)."""
-    return f"{rt.keys.prefix}:t:{tenant_id}:case:{case_id}"
-
-
-def lock_key(rt: Runtime, tenant_id: str, case_id: str) -> str:
-    return f"{rt.keys.prefix}:t:{tenant_id}:case-lock:{case_id}"
-
-
-def pupil_cases_key(rt: Runtime, tenant_id: str, student_id: str) -> str:
-    """Set of the pupil's open case ids: where a guardian's follow-up or a staff member's feedback belongs."""
-    return f"{rt.keys.prefix}:t:{tenant_id}:cases-of:{student_id}"
-
-
-def pupil_lock_key(rt: Runtime, tenant_id: str, student_id: str) -> str:
-    """Held while a guardian's message is matched against the pupil's open cases (``cases-of``), until it commits."""
-    return f"{rt.keys.prefix}:t:{tenant_id}:cases-of-lock:{student_id}"
 
 
 def case_id_for(tenant_id: str, message_id: str) -> str:
@@ -80,109 +46,40 @@ def case_id_for(tenant_id: str, message_id: str) -> str:
 
 # --- Loading and committing ----------------------------------------------------------------------------------------
 
-
-class _Session:
-    """What one job holds: the cases it checked out (each locked and read once per job) and the locks it took. The
-    job's transaction writes the cases with their final state and gives the locks back; a job that ends without
-    committing gives them back at once (``Consequences.release``)."""
-
-    def __init__(self) -> None:
-        self.cases: dict[str, dict | None] = {}
-        self.locks: dict[str, str] = {}  # lock key -> this job's token
-
-
-# One session per ``Consequences``, that is per job.
-_sessions: "weakref.WeakKeyDictionary[Consequences, _Session]" = weakref.WeakKeyDictionary()
+# One checkout of cases per ``Consequences``, that is per job: its transaction writes the cases and gives the locks
+# back; a job that ends without committing gives them back at once (``Consequences.release``).
+_sessions: "weakref.WeakKeyDictionary[Consequences, stored.Checkout]" = weakref.WeakKeyDictionary()
 _sessions_guard = threading.Lock()
 
 
-def _session(rt: Runtime, tenant: Tenant, found: Consequences) -> _Session:
+def _session(rt: Runtime, tenant: Tenant, found: Consequences) -> stored.Checkout:
     with _sessions_guard:
         session = _sessions.get(found)
         if session is None:
-            session = _sessions[found] = _Session()
-            found.writes.append(partial(_commit, rt, tenant.id, session))
-            found.releases.append(partial(_release_all, rt, session))
+            session = _sessions[found] = stored.Checkout(rt.redis, rt.keys, tenant.id)
+            found.writes.append(session.write)
+            found.releases.append(session.release)
     return session
 
 
-def _try_lock(rt: Runtime, key: str, token: str) -> bool:
-    return bool(rt.redis.set(key, token, nx=True, px=LOCK_TTL_MS))
-
-
-def _acquire(rt: Runtime, tenant: Tenant, session: _Session, key: str, what: str) -> None:
-    """Take ``key`` for this job, waiting up to LOCK_WAIT_SECONDS; else give back everything the job holds and raise
-    :class:`CaseBusy`, so the job is retried instead of writing over another job's change."""
-    if key in session.locks:
-        return
-    token = uuid.uuid4().hex
-    give_up = time.monotonic() + LOCK_WAIT_SECONDS
-    while not _try_lock(rt, key, token):
-        if time.monotonic() >= give_up:
-            _release_all(rt, session)  # this job will not commit: let the others go on at once
-            raise CaseBusy(f"tenant={tenant.id}: {what} is held by another job")
-        time.sleep(LOCK_POLL_SECONDS)
-    session.locks[key] = token
-
-
 def _checkout(rt: Runtime, tenant: Tenant, found: Consequences, case_id: str) -> dict | None:
-    session = _session(rt, tenant, found)
-    if case_id not in session.cases:
-        _acquire(rt, tenant, session, lock_key(rt, tenant.id, case_id), f"case {case_id}")
-        raw = rt.redis.get(case_key(rt, tenant.id, case_id))
-        session.cases[case_id] = json.loads(raw) if raw else None
-    return session.cases[case_id]
-
-
-def _release_all(rt: Runtime, session: _Session) -> None:
-    if session.locks:
-        with rt.redis.pipeline(transaction=False) as pipe:
-            for key, token in session.locks.items():
-                pipe.eval(RELEASE_LOCK, 1, key, token)
-            pipe.execute()
-    session.locks.clear()
-    session.cases.clear()
+    return _session(rt, tenant, found).case(case_id)
 
 
 def _adopt(found: Consequences, case: dict) -> None:
     """A new case, checked out (and locked) under its id just before: committed with the job."""
-    _sessions[found].cases[case["id"]] = case
-
-
-def _commit(rt: Runtime, tenant_id: str, session: _Session, pipe) -> None:
-    """Inside the job's transaction: every case it checked out, and its locks given back. ``EVAL`` with the script's
-    text, not a registered script: in a pipeline that would cost a ``SCRIPT EXISTS`` round trip on every commit."""
-    for case_id, case in session.cases.items():
-        if case is None:
-            continue
-        pipe.set(case_key(rt, tenant_id, case_id), json.dumps(case, separators=(",", ":")))
-        for pupil in case["pupils"]:
-            if case["status"] == "open":
-                pipe.sadd(pupil_cases_key(rt, tenant_id, pupil), case_id)
-            else:
-                pipe.srem(pupil_cases_key(rt, tenant_id, pupil), case_id)
-    for key, token in session.locks.items():
-        pipe.eval(RELEASE_LOCK, 1, key, token)
+    _sessions[found].adopt(case)
 
 
 def _hold_pupils(rt: Runtime, tenant: Tenant, found: Consequences, pupils: list[str]) -> None:
-    """Whether a guardian's message opens a case depends on the pupils' open cases, and a new case's id comes from
-    the message, so two messages about one pupil never meet on a case lock. Each pupil's lock is taken before its
-    open cases are read and given back by the commit that adds the new case to them: two messages at the same
-    instant open one case, and the second joins it. In sorted order, so jobs about overlapping pupils cannot hold
-    one each and wait for the other; a job that already holds a case lock and waits here gives up after
-    LOCK_WAIT_SECONDS, gives everything back and is retried."""
-    session = _session(rt, tenant, found)
-    for pupil in sorted(set(pupils)):
-        _acquire(rt, tenant, session, pupil_lock_key(rt, tenant.id, pupil), f"the open cases of pupil {pupil}")
+    """Whether a guardian's message opens a case depends on the pupils' open cases, so they are held until the job
+    commits (``store.cases``): two messages at the same instant open one case, and the second joins it."""
+    _session(rt, tenant, found).hold_pupils(pupils)
 
 
 def _open_cases(rt: Runtime, tenant: Tenant, pupils: list[str], found: Consequences) -> list[dict]:
     """The pupils' open cases, oldest first."""
-    with rt.redis.pipeline(transaction=False) as pipe:
-        for pupil in pupils:
-            pipe.smembers(pupil_cases_key(rt, tenant.id, pupil))
-        ids = sorted({member.decode() for members in pipe.execute() for member in members})
+    ids = _session(rt, tenant, found).open_case_ids(pupils)
     cases = [case for case in (_checkout(rt, tenant, found, case_id) for case_id in ids)
              if case is not None and case["status"] == "open"]
     return sorted(cases, key=lambda case: (case["opened_on"], case["id"]))
@@ -197,8 +94,7 @@ def _first_time(case: dict, event_key: str) -> bool:
 
 
 def load_case(rt: Runtime, tenant_id: str, case_id: str) -> dict | None:
-    raw = rt.redis.get(case_key(rt, tenant_id, case_id))
-    return json.loads(raw) if raw else None
+    return stored.load(rt.redis, rt.keys, tenant_id, case_id)
 
 
 # --- Context for the rules -----------------------------------------------------------------------------------------
@@ -216,8 +112,8 @@ class _People:
     def get(self, role: str) -> str | None:
         if role not in self._found:
             if not self._group_read:
-                group = self.rt.redis.hget(self.rt.keys.pupil(self.tenant.id, self.student_id), "g")
-                self._group, self._group_read = (group.decode() if group else None), True
+                self._group = group_of(self.rt.redis, self.rt.keys, self.tenant.id, self.student_id)
+                self._group_read = True
             self._found[role] = resolve(self.rt, self.tenant, self.adapter, role, self._group, self.student_id)
         return self._found[role]
 

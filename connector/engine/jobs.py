@@ -5,7 +5,7 @@ import logging
 from typing import Any
 
 from connector.engine import outbox, routing as processing, runtime
-from connector.store import due
+from connector.store import deliveries, due
 
 log = logging.getLogger(__name__)
 
@@ -16,7 +16,7 @@ def process_delivery(tenant_id: str, adapter: str, delivery_key: str, events: li
     The delivery's dedupe marker is set first, so a redelivery is recognised after this job has gone.
     """
     rt = runtime.current()
-    rt.redis.set(delivery_key, "1", ex=rt.config.dedupe_ttl_seconds)
+    deliveries.mark_taken(rt.redis, delivery_key, rt.config.dedupe_ttl_seconds)
     events = rt.adapter(tenant_id, adapter).prepare(events)
     actions = processing.handle_events(rt, tenant_id, adapter, events)
     for action in actions:

@@ -26,16 +26,15 @@ worker through every retry; it fails if any of the first two changed. A changed 
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 from datetime import datetime, timezone
 from typing import Any
 
-from redis.exceptions import NoScriptError
 from rq import SimpleWorker
 from rq.job import Job, Retry
 
 from connector.store.keys import digest
+from connector.store.scripts import Script
 from connector.engine.runtime import Runtime
 
 FAILED_JOB_TTL = 7 * 24 * 3600  # long enough for an admin to look; then the events (and any text in them) go
@@ -45,7 +44,7 @@ RETRY = Retry(max=3, interval=[10, 60, 300])
 # the job hash's names and values, and those names and values end to end (two arguments instead of ~40: redis-py
 # spends a microsecond or more on each argument). Apart from the marker check, this is what RQ's
 # UNIQUE_ENQUEUE_SCRIPT does, plus the SADD to ``rq:queues`` that ``Queue.enqueue_job`` sends before that script.
-ENQUEUE_ONCE = """
+ENQUEUE_ONCE = Script("""
 if redis.call("EXISTS", KEYS[1]) == 1 or redis.call("EXISTS", KEYS[2]) == 1 then
     return 0
 end
@@ -63,8 +62,8 @@ if ttl and ttl > 0 then
 end
 redis.call("RPUSH", KEYS[3], ARGV[1])
 return 1
-"""
-ENQUEUE_ONCE_SHA = hashlib.sha1(ENQUEUE_ONCE.encode()).hexdigest()
+""")
+ENQUEUE_ONCE_SHA = ENQUEUE_ONCE.sha
 
 
 def enqueue_delivery(rt: Runtime, tenant: str, adapter: str, delivery_id: str, events: list[dict[str, Any]]) -> bool:
@@ -104,11 +103,9 @@ def job_fields(job: Job) -> tuple[str, bytes]:
 
 
 def run_enqueue_once(redis, keys_and_args: tuple) -> int:
-    """``EVALSHA``, and the script loaded once if this Redis has not seen it (a restart, another server)."""
-    try:
-        return redis.evalsha(ENQUEUE_ONCE_SHA, 4, *keys_and_args)
-    except NoScriptError:
-        return redis.evalsha(redis.script_load(ENQUEUE_ONCE), 4, *keys_and_args)
+    """``EVALSHA``, and the script loaded once if this Redis has not seen it (a restart, another server): the
+    store's one way of running Lua (``store.scripts``), though what the script writes is RQ's layout, kept here."""
+    return ENQUEUE_ONCE(redis, keys_and_args[:4], keys_and_args[4:])
 
 
 # --- The worker ---------------------------------------------------------------------------------------------------

@@ -1,6 +1,17 @@
 """The store: every piece of state the connector keeps in Redis, each kind with one owner.
 
-Owns every key (``keys``) and the connection (``connection``: ``REDIS_URL`` or the embedded server).
+Owns every key (``keys``), the connection (``connection``: ``REDIS_URL`` or the embedded server), the one way Lua
+runs (``scripts``), and each kind of state, its layout and how it is read and written:
+
+- ``pupils``: a pupil's hash and notices, and the checkout a job reads them through and commits with;
+- ``cases``: a guardian's case, each pupil's open cases, and the locks a job holds on them;
+- ``due``: the due set, the deadlines' payloads and the calendar routines scheduled;
+- ``outbox``: the outbox, the ledger, the task refs and the dead letters;
+- ``deliveries``: a webhook delivery's dedupe marker;
+- ``stats``: what is counted for an admin.
+
+No module outside the store calls Redis (``tests/test_architecture.py``), but for the runtime that holds the
+connection and the engine's two modules that touch RQ's own state (``rq_compat``, ``failed_jobs``).
 
 May import: the contract (and the rules' plain data helpers for the layouts they read). Never the engine, the door
 or the adapters: the store knows how state is laid out, not what it means for a school.

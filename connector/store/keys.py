@@ -42,11 +42,16 @@ class Keys:
         return f"{self.prefix}:t:{tenant}:case:{case_id}"
 
     def case_lock(self, tenant: str, case_id: str) -> str:
+        """String: the token of the job working on a case, expiring (``store.cases``)."""
         return f"{self.prefix}:t:{tenant}:case-lock:{case_id}"
 
     def pupil_cases(self, tenant: str, student_id: str) -> str:
         """Set of the pupil's open case ids: where a guardian's follow-up or a staff member's feedback belongs."""
         return f"{self.prefix}:t:{tenant}:cases-of:{student_id}"
+
+    def pupil_intake_lock(self, tenant: str, student_id: str) -> str:
+        """String: the token of the job matching a guardian's message against the pupil's open cases."""
+        return f"{self.prefix}:t:{tenant}:cases-of-lock:{student_id}"
 
     def deadlines(self, tenant: str) -> str:
         """Hash deadline id -> JSON of what to re-evaluate when it falls due."""

@@ -235,3 +235,9 @@ class Checkout:
             self._pipe.reset()
             self._pipe = None
         self._watched.clear()
+
+
+def group_of(redis: Redis, keys: Keys, tenant: str, student: str) -> str | None:
+    """The pupil's group as last stored, for a lookup (who teaches it): not checked out, so not watched."""
+    raw = redis.hget(keys.pupil(tenant, student), GROUP)
+    return raw.decode() if raw else None

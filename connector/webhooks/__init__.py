@@ -2,8 +2,9 @@
 
 Owns the order of the checks a delivery goes through (who, how big, the adapter's verification of the raw bytes,
 the schema) and the answers the contract gives (202, 400, 401, 404, 413, 415, 422, 503). What a delivery means is
-the adapters' and the contract's; queueing it is the engine's (``engine.rq_compat``).
+the adapters' and the contract's; queueing it (``engine.rq_compat``) and counting a type it ignores
+(``engine.stats``) are the engine's.
 
-May import: the contract, the adapters' inbound interface and the engine's runtime and queueing. Never the rules or
-the store directly.
+May import: the contract, the adapters' inbound interface and the engine's runtime, queueing and counts. Never the
+rules or the store directly.
 """

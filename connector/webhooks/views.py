@@ -16,6 +16,7 @@ from connector.adapters.base import InboundError
 from connector.contract.events import check_windows
 from connector.engine.runtime import UnknownTarget
 from connector.engine.rq_compat import enqueue_delivery
+from connector.engine.stats import count_ignored
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,7 @@ def receive(tenant: str, adapter: str):
         return error(422, "invalid_event", f"Invalid field(s): {', '.join(sorted(exc.messages))}.", exc.messages)
     try:  # every Redis call of the door is in here: Redis down is "retry" (503), never a 500
         if inbound.ignored_type is not None:
-            # named by what the platform sent, which may hold a lone surrogate: counted under its escaped bytes
-            rt.redis.hincrby(rt.keys.ignored, inbound.ignored_type.encode("utf-8", "backslashreplace"), 1)
+            count_ignored(rt, inbound.ignored_type)  # as the platform named it (see ``store.stats``)
         else:
             queued = enqueue_delivery(rt, tenant, adapter, inbound.delivery_id, inbound.events)
     except RedisError:
