@@ -318,6 +318,16 @@ def _stop(children) -> None:
 # --- Parsing -------------------------------------------------------------------------------------------------------
 
 
+def _retry_parser(actions, common: argparse.ArgumentParser, help_text: str, what: str, run) -> None:
+    """``retry ID… | --all [--tenant T]``, the same for everything an admin may send on again."""
+    retry = actions.add_parser("retry", parents=[common], help=help_text)
+    which = retry.add_mutually_exclusive_group(required=True)
+    which.add_argument("ids", nargs="*", default=[], metavar="ID")
+    which.add_argument("--all", action="store_true")
+    retry.add_argument("--tenant", help=f"only this tenant's {what}")
+    retry.set_defaults(run=run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -364,12 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing = dead.add_parser("list", parents=[common], help="show the dead letters")
     listing.add_argument("--tenant")
     listing.set_defaults(run=dead_letters_list_command)
-    retry = dead.add_parser("retry", parents=[common], help="put dead letters back into the outbox")
-    which = retry.add_mutually_exclusive_group(required=True)
-    which.add_argument("ids", nargs="*", default=[], metavar="ID")
-    which.add_argument("--all", action="store_true")
-    retry.add_argument("--tenant", help="only this tenant's dead letters")
-    retry.set_defaults(run=dead_letters_retry_command)
+    _retry_parser(dead, common, "put dead letters back into the outbox", "dead letters", dead_letters_retry_command)
 
     job_commands = commands.add_parser("jobs", help="jobs that failed for good").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -377,12 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     failed = job_commands.add_parser("failed", parents=[common], help="list failed jobs and why (no event data)")
     failed.add_argument("--tenant")
     failed.set_defaults(run=jobs_failed_command)
-    again = job_commands.add_parser("retry", parents=[common], help="queue failed jobs again")
-    which_jobs = again.add_mutually_exclusive_group(required=True)
-    which_jobs.add_argument("ids", nargs="*", default=[], metavar="ID")
-    which_jobs.add_argument("--all", action="store_true")
-    again.add_argument("--tenant", help="only this tenant's failed jobs")
-    again.set_defaults(run=jobs_retry_command)
+    _retry_parser(job_commands, common, "queue failed jobs again", "failed jobs", jobs_retry_command)
 
     case_commands = commands.add_parser("cases", help="guardians' cases on the escalation ladder").add_subparsers(
         dest="action", required=True, metavar="ACTION"
