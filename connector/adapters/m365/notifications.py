@@ -19,6 +19,10 @@ from connector.adapters.base import InboundError
 
 MAX_VALIDATION_TOKEN = 4096
 CHAT_MESSAGE = "chatmessage"
+# What Graph posts to the door, in the words its documentation uses (and the fixtures are named after): change
+# notifications (a new chat or channel message becomes ``message.created``; other changes are counted as ignored) and
+# lifecycle notifications (``reauthorizationRequired``, ``subscriptionRemoved``, ``missed``: counted as ignored).
+NOTIFICATION_TYPES = ("change_notification", "lifecycle_notification")
 # The message a notification points at, in the OData key form Graph's Teams notifications use.
 CHANNEL_MESSAGE = re.compile(
     r"/?teams\('(?P<team>[^']+)'\)/channels\('(?P<channel>[^']+)'\)/messages\('(?P<message>[^']+)'\)"
