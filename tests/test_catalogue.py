@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from connector.contract.events import OUTCOMES
-from connector.rules.texts import GLOSSARY, catalogue, render
+from connector.rules.texts import GLOSSARY, catalogue, placeholders, render
 
 
 def glossary() -> dict:
@@ -94,3 +94,36 @@ def test_a_count_agrees_with_its_noun():
     assert "og 2 fraværsperioder uten melding fra foresatte" in two
     assert render("nn", "pattern.finding.occasions", count=1, window=20, dates="2. nov").startswith("1 fråværsperiode ")
 
+
+# --- The README's mechanical checks -----------------------------------------------------------------------------
+
+GUARDIAN_TEXTS = ("notice_missing.alert.body", "notice_missing.same_day.body", "absence_limit.warning.body_guardian")
+GREETING = {"nb": ("Hei!", "barnet deres"), "nn": ("Hei!", "barnet dykkar"), "en": ("Hello,", "your child")}
+
+
+@pytest.mark.parametrize("text_id", sorted(catalogue()))
+def test_every_text_has_bokmal_nynorsk_and_english_with_the_same_placeholders(text_id):
+    versions = catalogue()[text_id]
+    assert set(versions) == {"nb", "nn", "en"}, text_id
+    assert all(isinstance(v, str) and v.strip() for v in versions.values()), text_id
+    names = {language: placeholders(template) for language, template in versions.items()}
+    assert names["nb"] == names["nn"] == names["en"], (text_id, names)
+
+
+def test_no_title_has_brackets_inside_brackets():
+    level_names = [v for k, versions in catalogue().items() if k.startswith(("escalation.level.", "escalation.role."))
+                   for v in versions.values()]
+    assert not [name for name in level_names if "(" in name]  # they stand inside a title's brackets
+    for text_id, versions in catalogue().items():
+        if text_id.endswith(".title"):
+            for template in versions.values():
+                assert not re.search(r"\([^)]*\(", template), text_id
+
+
+@pytest.mark.parametrize("text_id", GUARDIAN_TEXTS)
+def test_guardian_texts_greet_and_speak_of_their_child(text_id):
+    for language, (greeting, child) in GREETING.items():
+        template = catalogue()[text_id][language]
+        assert template.startswith(greeting + "\n"), (text_id, language)
+        assert child in template.lower(), (text_id, language)
+        assert "eleven" not in template.lower().replace("elevens", ""), (text_id, language)
