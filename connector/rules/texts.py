@@ -110,6 +110,11 @@ def catalogue() -> dict[str, dict[str, str]]:
     return texts
 
 
+def fill(template: str, **values) -> str:
+    """A template filled as ``render`` fills it (for the plan's own words in ``default_plan.yaml``)."""
+    return _FORMATTER.format(template, **values)
+
+
 def render(language: str, text_id: str, overrides: Mapping[str, Mapping[str, str]] | None = None, **values) -> str:
     """The text in the tenant's language; a tenant's own wording (``overrides``) wins over the catalogue's."""
     if language not in LANGUAGES:
