@@ -116,7 +116,7 @@ def test_three_absences_on_the_same_weekday_open_one_conversation_task_and_infor
     assert task["assignee"] == {"role": "contact_teacher", "id": "u-kl-7a"}
     assert task["due_date"] == "2026-11-23"  # 5 school days after Mon 16 Nov
     assert "3 fravær på mandager de siste 30 skoledagene (2. nov, 9. nov og 16. nov)" in task["body"]
-    assert "samtale med elev og foreldre" in task["body"]
+    assert "samtale med elev og foresatte" in task["body"]
     assert "kartlegger relasjonene" in task["body"]
     assert alert["recipient"] == {"role": "nearest_leader", "id": "u-leder"}
     assert task["case_id"]
@@ -421,7 +421,11 @@ def test_same_day_reminder_when_the_school_turns_it_on(client, rt, platform):
     assert sent(platform, "absence.notice_missing") == []
     sweep(rt, datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc))
     (alert,) = sent(platform, "absence.notice_missing", "alert")
-    assert alert["title"] == "Husk å melde fraværet i dag"
+    assert alert["title"] == "Barnet deres er registrert borte fra skolen i dag"
+    # safe for a child who left home and never arrived: say it plainly and ask them to call at once
+    assert "Barnet deres er registrert med fravær i dag, tirsdag 24. november 2026 (hele dagen)" in alert["body"]
+    assert "Visste dere ikke at barnet er borte fra skolen, ring skolen med en gang." in alert["body"]
+    assert "«syk» eller «tannlege»" in alert["body"]
     assert alert["recipient"] == {"role": "guardian"}
 
 

@@ -74,7 +74,7 @@ def test_level_task_text_says_why_which_step_what_by_when_and_who(client, rt, pl
     body = task["body"]
     why = f"Hvorfor: Foresatt meldte en sak som gjelder eget barn mandag 23. november 2026 (sak {case_id}, elev s-1)."
     assert why in body
-    assert "Steg i trappen: Trinn 1 av 4 i trappen for saker som gjelder ditt barn: kontaktlærer." in body
+    assert "Steg i trappen: Trinn 1 av 4 i trappen for saker som gjelder ett barn: kontaktlærer." in body
     assert "Hva du gjør: Undersøk saken, sett inn tiltak og gi foresatt tilbakemelding." in body
     assert "Frist: Bekreft at du har tatt saken innen onsdag 25. november 2026. " \
            "Gi foresatt tilbakemelding innen mandag 30. november 2026." in body
@@ -197,6 +197,9 @@ def test_track_a_climbs_one_level_per_escalation_with_the_talk_recorded(client, 
     (plan,) = sent(platform, "tasks", "escalation.activity_plan")
     assert plan["assignee"] == {"role": "social_teacher", "id": "u-sos"}
     assert "i samarbeid med kontaktlærer og foresatt" in plan["body"]
+    # § 12-4 is a duty, not an option
+    assert "skal skolen lage en skriftlig aktivitetsplan (opplæringslova § 12-4)" in plan["body"]
+    assert "eventuell" not in plan["body"] and "Vurder" not in plan["body"]
     (moved,) = sent(platform, "notes", "escalation.escalated")
     assert "fra kontaktlærer til sosiallærer/skolemiljøteam tirsdag 24. november 2026" in moved["body"]
     assert moved["body"].endswith(f"«{TALK}»")
@@ -286,9 +289,9 @@ def test_a_track_b_case_opens_with_one_level_task_to_the_contact_teacher(client,
         ("contact_teacher", "escalation.level_task")]
     assert list(case["lines"]) == ["school"] and steps(case) == ["created"]
     assert "Trinn 1 av 3 i trappen for saker som gjelder flere barn, skolens linje" in school_task["body"]
-    assert "sett utfallet til «involver foreldre»" in school_task["body"]
+    assert "sett utfallet til «involve_parents»" in school_task["body"]
     (created,) = sent(platform, "notes")
-    assert "Saken ligger hos kontaktlærer (med sosiallærer/miljøterapeut), som skal" in created["body"]
+    assert "Saken ligger hos kontaktlærer med sosiallærer/miljøterapeut, som skal" in created["body"]
     assert "trinnkontakt" not in created["body"]
 
 
@@ -302,7 +305,7 @@ def test_involve_parents_gives_the_class_parent_rep_its_level_task_once(client, 
     assert parents_task["assignee"] == {"role": "class_parent_rep", "id": "u-trinnkontakt"}
     assert parents_task["due_date"] == "2026-12-01"  # 5 school days from Tuesday 24, the day in completed_at
     assert "Trinn 1 av 3 i trappen for saker som gjelder flere barn, foreldrenes linje" in parents_task["body"]
-    assert "ba kontaktlærer (med sosiallærer/miljøterapeut) på skolens linje om at trinnkontakten kobles inn" in \
+    assert "ba kontaktlærer med sosiallærer/miljøterapeut på skolens linje om at trinnkontakten kobles inn" in \
         parents_task["body"]
     assert "involver foreldre" not in parents_task["body"]
     (started,) = [n for n in sent(platform, "notes") if "Foreldrenes linje er startet" in n["body"]]

@@ -8,6 +8,7 @@ from connector.rules.plan import DEFAULT_PLAN, RULE_SCHEMAS, merge_plan
 from connector.rules.plan_text import SECTIONS, plan_lines
 from connector.rules.settings import seed
 
+SEED_ONLY_ROUTINE = "routine.daily_registration"  # the daily registration: in the seed, run by no rule
 RULES_OF_DOMAIN_1 = {
     "prevention.expectations_review", "prevention.new_student_info", "prevention.development_talk",
     "absence.school_refusal", "absence.notice_missing", "absence.single_lessons", "absence.pattern",
@@ -17,7 +18,14 @@ RULES_OF_DOMAIN_1 = {
 
 def test_the_default_plan_has_every_rule_of_domain_section_one():
     assert RULES_OF_DOMAIN_1 <= set(seed())
-    assert {rule for rules in SECTIONS.values() for rule in rules} == RULES_OF_DOMAIN_1
+    assert {rule for rules in SECTIONS.values() for rule in rules} == RULES_OF_DOMAIN_1 | {SEED_ONLY_ROUTINE}
+
+
+def test_the_seed_routine_no_rule_runs_is_in_the_plan_in_three_languages():
+    entry = seed()[SEED_ONLY_ROUTINE]
+    assert entry["seed_responsible"] == ["contact_teacher", "subject_teacher"]
+    for part in ("routine", "when"):
+        assert set(entry[part]) == {"nb", "nn", "en"}
 
 
 @pytest.mark.parametrize("rule_id", sorted(RULES_OF_DOMAIN_1))
@@ -71,10 +79,51 @@ def test_plan_show_prints_routine_when_and_responsible_with_the_schools_own_numb
     lines = "\n".join(plan_lines("Skole", merge_plan({"absence.notice_missing": {"notice_school_days": 2},
                                                       "absence.single_lessons": {"enabled": False}}), "nb"))
     assert "SKOLENS FOREBYGGENDE INNSATS" in lines and "TILTAK VED BEKYMRINGSFULLT FRAVÆR" in lines
-    assert "Når:    Senest innen 2 skoledager med fravær" in lines
-    assert "Ansvar: kontaktlærer, rektor" in lines  # the autumn review, as in the seed
+    assert "Når:        Senest innen 2 skoledager med fravær" in lines
+    assert "Ansvar:     kontaktlærer, rektor" in lines  # the autumn review, as in the seed
     assert "[absence.single_lessons] (slått av for denne skolen)" in lines
     assert "Foreldremøte høst (innen 15. september)" in lines
+
+
+def test_plan_show_gives_the_guardians_the_routines_the_seed_gives_them():
+    lines = plan_lines("Skole", merge_plan(None), "nb")
+    for routine in ("Foresatte gir kontaktlærer beskjed hvis eleven må presses",
+                    "Foresatte melder alltid fravær skriftlig til skolen"):
+        at = next(i for i, line in enumerate(lines) if routine in line)
+        assert lines[at + 2] == "Ansvar:     foresatte"
+        assert lines[at + 3] == "Oppfølging: kontaktlærer"  # who the connector tasks, apart
+    at = lines.index("Rutine:     Skolen registrerer alt fravær grundig og systematisk")
+    assert lines[at + 1:at + 3] == ["Når:        Daglig", "Ansvar:     kontaktlærer, faglærer"]
+
+
+def test_plan_show_prints_the_connectors_own_defaults_apart_each_with_its_setting():
+    lines = plan_lines("Skole", merge_plan({"escalation.level_task": {"acknowledge_school_days": 1}}), "nb")
+    at = lines.index("KOBLINGENS STANDARDVALG")
+    seed_part, defaults = "\n".join(lines[:at]), lines[at:]
+    for product_number in ("bekrefter innen", "tilbakemelding innen", "skoleeier", "Fraværsmønster: 3 fravær"):
+        assert product_number not in seed_part
+    assert any(line.startswith("- Saker fra foresatte: nivået som har saken, bekrefter innen 1 skoledag og gir "
+                               "foresatte tilbakemelding innen 5 skoledager.") for line in defaults)
+    assert any("går varselet straks til skoleeier" in line for line in defaults)
+    assert any(line.startswith("- Fraværsmønster: 3 fravær på samme ukedag eller 3 i samme fag innen 30 skoledager, "
+                               "eller 4 fraværsperioder innen 20 skoledager.") for line in defaults)
+    assert all(line.endswith("]") for line in defaults if line.startswith("- "))  # the setting that changes it
+
+
+def test_the_upper_secondary_section_only_where_the_absence_limit_is_on():
+    primary = "\n".join(plan_lines("Skole", merge_plan(None), "nb"))
+    upper = "\n".join(plan_lines("Skole", merge_plan({"absence_limit.warning": {"enabled": True}}), "nb"))
+    assert "FRAVÆRSGRENSEN" not in primary and "udokumentert" not in primary
+    assert "FRAVÆRSGRENSEN (VIDEREGÅENDE)" in upper and "[absence_limit.reached] (slått av for denne skolen)" in upper
+
+
+@pytest.mark.parametrize("rule_id", sorted(RULES_OF_DOMAIN_1 | {SEED_ONLY_ROUTINE}))
+def test_the_plans_words_use_the_glossary(rule_id):
+    from tests.test_catalogue import avoided
+
+    for part in ("routine", "when"):
+        for language, template in seed()[rule_id][part].items():
+            assert avoided(rule_id, language, template) == [], (rule_id, part, language)
 
 
 def test_plan_show_command_for_the_bundled_example_in_nynorsk(capsys):

@@ -136,7 +136,7 @@ def test_while_the_teachers_task_is_open_a_further_day_is_a_note_on_its_case():
     (reminder, note), state = rule.on_deadline(ctx("2026-11-24", SETTINGS, "nb", "u"), "2026-11-24", DayFacts({"day": "a0"}, {}), state)
     assert (reminder.kind, note.kind) == ("alert", "note")
     assert note.case_id == task.case_id
-    assert "Også fravær uten skriftlig melding tirsdag 24. november 2026" in note.body
+    assert "Også fravær uten melding fra foresatte tirsdag 24. november 2026" in note.body
 
 
 def test_closing_a_follow_up_clears_only_its_own_task_and_survives_one_already_closed():

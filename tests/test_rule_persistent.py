@@ -57,9 +57,9 @@ def test_two_new_undocumented_occasions_call_a_new_meeting_and_one_does_not():
     (task,), state = judge(one_lesson("2026-11-04", "2026-11-10"), "2026-11-10")
     assert (task.kind, task.rule_id, task.student_id, task.priority) == ("task", "absence.persistent", PUPIL, "high")
     assert task.assignee == Party("resource_person", "u-res")
-    assert task.title == "New meeting with the parents: the absence continues"
+    assert task.title == "New meeting with the guardians: the absence continues"
     assert task.body.startswith("Why: Since the conversation on Monday 2 November 2026 the pupil is still absent: ")
-    assert "of the 5 school days since, 2 undocumented absence occasions." in task.body
+    assert "of the 5 school days since, and 2 absence occasions without a notice from the guardians." in task.body
     assert "Responsible: resource person, with the contact teacher (the principal holds overall responsibility)." \
         in task.body
     assert state == {"meeting": "2026-11-02", "fired_for": "2026-11-02",

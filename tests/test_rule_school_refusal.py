@@ -30,7 +30,7 @@ def test_a_report_alerts_the_contact_teacher_at_once_and_opens_the_conversation(
     assert (task.kind, task.rule_id, task.priority) == ("task", "absence.school_refusal", "high")
     assert task.assignee == Party("contact_teacher", "u-kl")
     assert task.due_date == "2026-11-30"
-    assert task.title == "Conversation with pupil and guardians about school refusal"
+    assert task.title == "Possibly worrying school absence: conversation with pupil and guardians"
     assert state == {"open": opened(TENANT, rule.RULE_ID, PUPIL, "2026-11-23")}
 
 

@@ -47,7 +47,7 @@ def test_absent_from_one_lesson_and_present_in_the_others_gives_the_contact_teac
     assert task.due_date == "2026-11-10"  # 5 school days: Tue 3, Wed 4, Thu 5, (Fri 6 off), Mon 9, Tue 10
     assert task.title == "Contact the home about single-lesson absence on Monday 2 November 2026"
     assert task.body.startswith("Why: The pupil was at school on Monday 2 November 2026 but missed 1 lesson "
-                                "without documentation.")
+                                "without a notice from the guardians.")
     assert "Due: Tuesday 10 November 2026." in task.body
     assert state == {"open": opened(TENANT, rule.RULE_ID, PUPIL, MONDAY)}
     assert (task.external_ref, task.case_id) == (state["open"]["ref"], state["open"]["case"])

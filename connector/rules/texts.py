@@ -6,6 +6,7 @@ when, and who is responsible.
 """
 from __future__ import annotations
 
+import string
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -73,7 +74,26 @@ def school_days_phrase(count: int, language: str) -> str:
     return f"{count} {singular if count == 1 else plural}"
 
 
+class _Formatter(string.Formatter):
+    """``str.format`` plus one thing: ``{count:fraværsperiode|fraværsperioder}`` is the count with the noun in the
+    number it needs ("1 fraværsperiode", "2 fraværsperioder"), so no text says "1 fraværsperioder"."""
+
+    def format_field(self, value, format_spec: str) -> str:
+        if "|" in format_spec:
+            singular, plural = format_spec.split("|", 1)
+            return f"{value} {singular if value == 1 else plural}"
+        return super().format_field(value, format_spec)
+
+
+_FORMATTER = _Formatter()
+
 CATALOGUE_DIR = Path(__file__).parent / "catalogue"
+GLOSSARY = CATALOGUE_DIR / "glossary.yaml"  # the words every text uses; not texts itself
+
+
+def placeholders(template: str) -> set[str]:
+    """The names a template fills in: ``{count:a|b}`` and ``{count}`` both name ``count``."""
+    return {name.split(".")[0].split("[")[0] for _, name, _, _ in _FORMATTER.parse(template) if name}
 
 
 @cache
@@ -81,6 +101,8 @@ def catalogue() -> dict[str, dict[str, str]]:
     """Every text id -> language -> template, from the YAML files in ``catalogue/`` (one file per area)."""
     texts: dict[str, dict[str, str]] = {}
     for path in sorted(CATALOGUE_DIR.glob("*.yaml")):
+        if path == GLOSSARY:
+            continue
         for text_id, versions in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).items():
             if text_id in texts:
                 raise ValueError(f"text {text_id!r} is defined twice ({path.name})")
@@ -88,9 +110,14 @@ def catalogue() -> dict[str, dict[str, str]]:
     return texts
 
 
+def fill(template: str, **values) -> str:
+    """A template filled as ``render`` fills it (for the plan's own words in ``default_plan.yaml``)."""
+    return _FORMATTER.format(template, **values)
+
+
 def render(language: str, text_id: str, overrides: Mapping[str, Mapping[str, str]] | None = None, **values) -> str:
     """The text in the tenant's language; a tenant's own wording (``overrides``) wins over the catalogue's."""
     if language not in LANGUAGES:
         raise ValueError(f"unknown language {language!r}; use one of {', '.join(LANGUAGES)}")
     template = ((overrides or {}).get(text_id) or {}).get(language) or catalogue()[text_id][language]
-    return template.format(**values)
+    return _FORMATTER.format(template, **values)
