@@ -195,3 +195,24 @@ def test_ranges_join_school_days_that_follow_each_other():
     assert notice_dates.as_ranges([MON, TUE, WED], CALENDAR) == [(MON, WED)]
     assert notice_dates.as_ranges([WED, FRI], CALENDAR) == [(WED, WED), (FRI, FRI)]
     assert notice_dates.as_ranges([], CALENDAR) == []
+
+
+# --- whatever a message says ---------------------------------------------------------------------------------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+WORDS = ["i dag", "i går", "i morgen", "i morgon", "fredag", "måndag", "tysdag", "neste", "forrige", "uke", "veka",
+         "hele", "heile", "resten av", "fra", "frå", "til", "til og med", "t.o.m.", "siden", "tilbake", "var", "er",
+         "blir", "3.", "31.", "29. februar", "12/13", "3.12.", "des", "desember", "jan", "2026", "1999", "-", ",", ".",
+         "kl.", "10.30", "og", "\n", "> sitert fredag", "yesterday", "next week", "0.", "99."]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(WORDS), st.text(max_size=8)), max_size=25),
+       st.dates(min_value=date(2026, 8, 1), max_value=date(2027, 7, 31)))
+def test_any_text_gives_bounded_school_days_within_the_window(words, sent):
+    days = read(" ".join(words), sent)
+    assert days and days == sorted(set(days)) and len(days) <= notice_dates.MAX_SCHOOL_DAYS
+    assert all(CALENDAR.is_school_day(d) for d in days)
+    assert all(date(2025, 8, 1) <= d <= date(sent.year + 1, sent.month, min(sent.day, 28) if sent.month == 2 else
+                                                sent.day) for d in days)

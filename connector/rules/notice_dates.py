@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import chain
 from datetime import date, datetime, timedelta
 from typing import Iterable
 
@@ -194,6 +195,13 @@ def _mentions(text: str, sent: date) -> list[_Mention]:
     taken: list[tuple[int, int]] = []
     found: list[_Mention] = []
 
+    def matches(pattern: re.Pattern) -> Iterable[re.Match]:
+        """A pattern's matches while there is room: a text of hundreds of dates costs no more than a short one."""
+        for m in pattern.finditer(text):
+            if len(found) >= MAX_MENTIONS:
+                return
+            yield m
+
     def free(m: re.Match) -> bool:
         return all(m.end() <= start or m.start() >= end for start, end in taken)
 
@@ -206,7 +214,7 @@ def _mentions(text: str, sent: date) -> list[_Mention]:
         if first is not None:
             found.append(_Mention(start, m.end(), first, last or first, **extra))
 
-    for m in _DAY_SPAN.finditer(text):
+    for m in matches(_DAY_SPAN):
         month, year = m.group(3), m.group(4)
         first, last = _explicit(f"{m.group(1)} {month}", year, sent), _explicit(f"{m.group(2)} {month}", year, sent)
         if first and last and first <= last:
@@ -218,10 +226,10 @@ def _mentions(text: str, sent: date) -> list[_Mention]:
                     found.append(_Mention(m.start(), m.end(), day, day))
     for pattern, words in ((_DAY_MONTH, lambda m: (f"{m.group(1)} {m.group(2)}", m.group(3))),
                            (_MONTH_DAY, lambda m: (f"{m.group(2)} {m.group(1)}", m.group(3)))):
-        for m in pattern.finditer(text):
+        for m in matches(pattern):
             if free(m):
                 add(m, _explicit(*words(m), sent), named=True)
-    for m in _NUMERIC.finditer(text):
+    for m in matches(_NUMERIC):
         day, separator, month, year, trailing = m.groups()
         if not free(m) or _CLOCK.search(text[max(0, m.start() - 10):m.start()]):
             continue
@@ -229,20 +237,20 @@ def _mentions(text: str, sent: date) -> list[_Mention]:
         if separator == "." and not (year or trailing or named):  # "10.30" is a time; "3.12.", "3.12.2026" and
             continue                                               # "onsdag 2.12" are dates
         add(m, _explicit(f"{day}/{month}", year, sent), named=True)
-    weekdays_of_weeks = list(_WEEKDAY_OF_WEEK.finditer(text))
+    weekdays_of_weeks = list(matches(_WEEKDAY_OF_WEEK))
     for m in weekdays_of_weeks:  # before the weeks: "mandag neste uke" is a Monday, not a week
         taken.append((m.start(), m.end()))
     for pattern, which in _WEEKS:
-        for m in pattern.finditer(text):
+        for m in matches(pattern):
             if free(m):
                 add(m, *_week(which, sent, _past(text, m.start())))
     for pattern, offset in _RELATIVE:
-        for m in pattern.finditer(text):
+        for m in matches(pattern):
             if free(m):
                 add(m, sent + timedelta(days=offset), relative=offset)
     for m in weekdays_of_weeks:
         taken.remove((m.start(), m.end()))
-    for m in [*weekdays_of_weeks, *_WEEKDAY.finditer(text)]:
+    for m in chain(weekdays_of_weeks, matches(_WEEKDAY)):
         if free(m):
             modifier = m.group(3) or m.group(1) or ""
             weekday = _WEEKDAYS[m.group(2)]
