@@ -56,6 +56,7 @@ def read(text: str, sent: date) -> list[date]:
     ("Han kommer ikke på skolen mandag neste uke", WED, [NEXT_MON]),
     ("Han har vondt i magen og blir hjemme. Kommer tilbake på mandag.", WED, [WED, THU, FRI]),
     ("Hun var syk i går, men er tilbake i dag", WED, [TUE]),
+    ("Han er syk, kommer tilbake på skolen igjen på fredag", WED, [WED, THU]),
 ])
 def test_bokmal(text, sent, expected):
     assert read(text, sent) == expected

@@ -92,7 +92,8 @@ _NAMED_DAY = re.compile(rf"\b{_WEEKDAY_NAME}\s*,?\s*(?:den\s+)?$")  # "fredag 4.
 _JOIN = re.compile(r"\s*(?:-|til og med|til|t\.\s?o\.\s?m\.?|tom|to|until|till|through|fram til|frem til|inntil)"
                    r"\s*(?:og\s+med\s+|på\s+|on\s+)?")
 _UNTIL = re.compile(r"(?:til og med|til|t\.\s?o\.\s?m\.?|tom|until|till|through|fram til|frem til|inntil)\s+(?:på\s+)?$")
-_BACK = re.compile(r"\b(?:tilbake|attende|back)\b")  # "kommer tilbake mandag": away until the day before
+_BACK = re.compile(r"\b(?:tilbake|attende|back)(?:\s+(?:på|til|to|at|in)\s+(?:skolen|skulen|school))?\s+"
+                   r"(?:igjen\s+)?(?:på\s+|on\s+)?$")  # "kommer tilbake (på skolen) mandag": away until the day before
 _SINCE = re.compile(r"(?:siden|sidan|since)\s+(?:på\s+)?$")
 _FROM = re.compile(r"(?:fra|frå|from|f\.\s?o\.\s?m\.?|fom)\s+(?:og\s+med\s+)?(?:på\s+)?$")
 # The tense of the clause a weekday or week stands in: the nearest verb before it decides, else the first after.
@@ -169,8 +170,8 @@ def _spans(text: str, sent: date, calendar: SchoolCalendar) -> list[tuple[date, 
                 spans.append((here.first, last))
                 i += 2
                 continue
-        before = text[max(0, here.start - 20):here.start]
-        if _BACK.search(_clause_before(text, here.start)[-40:]):
+        before = text[max(0, here.start - 40):here.start]
+        if _BACK.search(before):
             if here.first >= sent:  # "kommer tilbake mandag": away from today until the day before
                 spans.append((sent, here.first - timedelta(days=1)))
         elif _UNTIL.search(before) and here.last >= sent:
@@ -311,10 +312,6 @@ def _weekday(weekday: int, modifier: str, sent: date, past: bool) -> date:
     if past or modifier in _LATEST:
         return sent - timedelta(days=(sent.weekday() - weekday - 1) % 7 + 1)
     return sent + timedelta(days=(weekday - sent.weekday()) % 7)
-
-
-def _clause_before(text: str, at: int) -> str:
-    return text[max((m.end() for m in _SENTENCE_END.finditer(text, 0, at)), default=0):at]
 
 
 def _past(text: str, at: int) -> bool:
