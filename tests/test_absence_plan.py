@@ -684,3 +684,73 @@ def test_a_message_that_only_looks_like_illness_is_no_notice(client, rt, platfor
     guardian_message(client, rt, "m-4", "Syk av latter av forestillingen i går, for en flott kveld!")
     sweep(rt, datetime(2026, 12, 1, 12, tzinfo=timezone.utc))
     assert len(sent(platform, "absence.notice_missing", "task")) == 1
+
+
+# --- a guardian's message covers the days it speaks of; a late notice closes what it covers ------------------------
+
+
+def test_a_message_for_friday_and_monday_sent_on_wednesday_covers_those_days_and_no_others(client, rt, platform):
+    at(rt, "2026-11-25", 12)
+    guardian_message(client, rt, "m-5",
+                     "Vi melder fravær for Liam fredag og mandag, han er med på begravelse i Bergen.",
+                     created="2026-11-25T11:50:00+01:00")
+    assert rt.redis.hgetall(rt.keys.notices("skole-a", "s-1")) == {b"2026-11-27|2026-11-30": b""}
+    for day in ["2026-11-26", "2026-11-27", "2026-11-30"]:  # Thursday was not reported
+        absent(client, rt, "s-1", day, documented=False)
+    sweep(rt, datetime(2026, 12, 8, 12, tzinfo=timezone.utc))
+    (alert,) = sent(platform, "absence.notice_missing", "alert")
+    (task,) = sent(platform, "absence.notice_missing", "task")
+    assert "26. nov" in alert["title"] and "26. nov" in task["title"]
+    assert sent(platform, "absence.notice_missing", "note") == []  # nothing about Friday or Monday
+
+
+def test_a_message_sent_on_friday_evening_about_tomorrow_covers_monday(client, rt, platform):
+    at(rt, "2026-11-27", 21)
+    guardian_message(client, rt, "m-6", "Liam blir heime i morgon, han er sjuk.", created="2026-11-27T20:40:00+01:00")
+    assert rt.redis.hkeys(rt.keys.notices("skole-a", "s-1")) == [b"2026-11-30|2026-11-30"]
+
+
+def test_a_late_notice_after_the_reminder_is_a_note_on_the_task_and_closes_the_follow_up(client, rt, platform):
+    absent(client, rt, "s-1", "2026-11-23", documented=False)
+    sweep(rt, datetime(2026, 11, 27, 7, tzinfo=timezone.utc))  # Friday: the deadline passed on Thursday
+    (task,) = sent(platform, "absence.notice_missing", "task")
+    assert len(sent(platform, "absence.notice_missing", "alert")) == 1
+
+    at(rt, "2026-11-27", 10)
+    guardian_message(client, rt, "m-7", "Beklager! Hun var syk på mandag, glemte å melde. Mvh mamma",
+                     created="2026-11-27T09:55:00+01:00")
+    (note,) = sent(platform, "absence.notice_missing", "note")
+    assert note["case_id"] == task["case_id"]
+    assert note["body"].startswith("Foresatte har nå meldt fraværet 23. nov.")
+    assert "syk" not in note["body"] and "glemte" not in note["body"]
+
+    absent(client, rt, "s-1", "2026-12-01", documented=False)  # a further missing notice: a new task, not a note
+    sweep(rt, datetime(2026, 12, 7, 12, tzinfo=timezone.utc))
+    tasks = sent(platform, "absence.notice_missing", "task")
+    assert len(tasks) == 2 and tasks[1]["case_id"] != task["case_id"]
+    assert len(sent(platform, "absence.notice_missing", "note")) == 1
+
+
+def test_a_late_notice_from_the_platform_names_its_reason_code_and_keeps_the_task_for_days_still_missing(
+        client, rt, platform):
+    for day in ["2026-11-23", "2026-11-24"]:
+        absent(client, rt, "s-1", day, documented=False)
+    sweep(rt, datetime(2026, 11, 30, 12, tzinfo=timezone.utc))
+    (task,) = sent(platform, "absence.notice_missing", "task")
+    notice = {"student_id": "s-1", "from_date": "2026-11-24", "to_date": "2026-11-24",
+              "reason": "Tannlegetime i Tromsø", "reason_code": "medical"}
+    assert post_event(client, "absence.notice", notice).status_code == 202
+    run_worker(rt)
+    note = sent(platform, "absence.notice_missing", "note")[-1]
+    assert note["case_id"] == task["case_id"]
+    assert note["body"] == ("Foresatte har nå meldt fraværet 24. nov (årsak: time hos lege, tannlege o.l.). "
+                            "Fortsatt uten melding: 23. nov.")
+    assert "Tromsø" not in note["body"]
+    notice.update(from_date="2026-11-23", to_date="2026-11-23", reason_code="illness")
+    post_event(client, "absence.notice", notice)
+    run_worker(rt)
+    closing = sent(platform, "absence.notice_missing", "note")[-1]
+    assert "23. nov (årsak: sykdom)" in closing["body"] and "du kan lukke oppgaven" in closing["body"]
+    absent(client, rt, "s-1", "2026-12-01", documented=False)
+    sweep(rt, datetime(2026, 12, 7, 12, tzinfo=timezone.utc))
+    assert len(sent(platform, "absence.notice_missing", "task")) == 2

@@ -147,3 +147,77 @@ def test_closing_a_follow_up_clears_only_its_own_task_and_survives_one_already_c
     assert close(state, "sf1-a")["open"] is None
     assert close({"open": None}, "sf1-a") == {"open": None}
     assert close(None, "sf1-a") == {}
+
+
+# --- a late notice: the guardians reported after the reminder went out ------------------------------------------
+
+
+def opened_on(*days: str, language: str = "nb"):
+    """The follow-up state after each day's deadline fell due (the first opens the task, the rest are notes)."""
+    state, task = None, None
+    for day in days:
+        actions, state = rule.on_deadline(ctx(day, SETTINGS, language, "u"), day, DayFacts({"day": "a0"}, {}), state)
+        task = task or next(a for a in actions if a.kind == "task")
+    return task, state
+
+
+def test_a_further_day_noted_on_the_open_task_is_remembered_compactly():
+    task, state = opened_on("2026-11-23", "2026-11-24", "2026-11-26")
+    assert state["days"] == [0, 1, 3]  # days after the task's own day that still lack a notice
+    from connector.rules.followup import pack
+    assert len(pack(state, tenant="skole", rule_id=rule.RULE_ID, student_id="s-1").encode()) <= 64
+    _, fresh = opened_on("2026-11-23")
+    assert "days" not in fresh  # a task about its own day alone
+
+
+def test_a_late_notice_covering_the_tasks_days_is_a_note_and_closes_the_follow_up():
+    task, state = opened_on("2026-11-23")
+    (note,), after = rule.on_late_notice(ctx("2026-11-30"), [date(2026, 11, 23), date(2026, 11, 24)], state,
+                                         ["illness"])
+    assert after["open"] is None
+    assert (note.kind, note.case_id, note.student_id) == ("note", task.case_id, "s-1")
+    assert note.body.startswith("The guardians have now reported the absence on 23 Nov (reason: illness).")
+    assert "you can close the task" in note.body
+
+
+def test_a_late_notice_for_some_of_the_tasks_days_keeps_it_open_for_the_rest():
+    task, state = opened_on("2026-11-23", "2026-11-24", language="nb")
+    (note,), after = rule.on_late_notice(ctx("2026-11-30", language="nb"), [date(2026, 11, 23)], state)
+    assert after["open"] == state["open"] and after["days"] == [1]
+    assert note.body == "Foresatte har nå meldt fraværet 23. nov. Fortsatt uten melding: 24. nov."
+    (note2,), closed = rule.on_late_notice(ctx("2026-11-30", language="nb"), ["2026-11-24"], after, ["", "medical"])
+    assert closed["open"] is None and "days" not in closed
+    assert note2.case_id == task.case_id and note2.external_ref != note.external_ref
+    assert "24. nov (årsak: time hos lege, tannlege o.l.)" in note2.body
+
+
+def test_a_late_notice_in_nynorsk():
+    _, state = opened_on("2026-11-23", language="nn")
+    (note,), _ = rule.on_late_notice(ctx("2026-11-30", language="nn"), [date(2026, 11, 23)], state, ["family"])
+    assert note.body.startswith("Føresette har no meldt fråværet 23. nov (årsak: familiegrunnar).")
+
+
+@pytest.mark.parametrize("covered, state", [
+    ([date(2026, 11, 25)], "open"),  # other days than the task's: nothing to tell
+    ([date(2026, 11, 23)], None),  # no task open (never, or the teacher closed it)
+    ([date(2026, 11, 23)], {"open": None, "days": [0, 2]}),
+])
+def test_a_notice_that_covers_nothing_the_open_task_is_about_changes_nothing(covered, state):
+    if state == "open":
+        _, state = opened_on("2026-11-23")
+    assert rule.on_late_notice(ctx("2026-11-30"), covered, state) == ([], dict(state or {}))
+
+
+def test_the_same_late_notice_judged_twice_gives_the_same_note():
+    _, state = opened_on("2026-11-23")
+    first, _ = rule.on_late_notice(ctx("2026-11-30"), [date(2026, 11, 23)], state)
+    again, _ = rule.on_late_notice(ctx("2026-11-30"), [date(2026, 11, 23)], state)
+    assert first == again
+
+
+def test_after_a_late_notice_closed_it_a_further_missing_notice_opens_a_new_task():
+    task, state = opened_on("2026-11-23")
+    _, state = rule.on_late_notice(ctx("2026-11-30"), [date(2026, 11, 23)], state)
+    actions, state = rule.on_deadline(ctx("2026-12-01"), "2026-12-01", DayFacts({"day": "a0"}, {}), state)
+    (new_task,) = [a for a in actions if a.kind == "task"]
+    assert new_task.case_id != task.case_id and state["open"]["since"] == "2026-12-01" and "days" not in state

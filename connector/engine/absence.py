@@ -7,7 +7,7 @@ transaction: day records, rule states, deadlines and actions.
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Iterable
 
 from connector.config.schema import Tenant
@@ -17,6 +17,7 @@ from connector.rules import (
     absence_limit,
     followup,
     external_meeting,
+    notice_dates,
     notice_missing,
     pattern,
     persistent,
@@ -250,14 +251,21 @@ def count_limit_minutes(tenant: Tenant, pupils: dict, before: dict, changed: dic
 
 
 def on_notices(rt: Runtime, tenant: Tenant, events: list[dict[str, Any]], found: Consequences) -> None:
-    """Keep each notice's dates and reason code (never its text), stop the watch on the days it covers, and act on
-    a notice that reports school refusal."""
+    """Keep each notice's dates and reason code (never its text), stop the watch on the days it covers, close what
+    a late one covers, and act on a notice that reports school refusal."""
+    covered: dict[str, set[date]] = {}
+    codes: dict[str, set[str]] = {}
     for event in events:
-        add_notice(rt, tenant, event["student_id"], event["from_date"], event["to_date"],
-                   event.get("reason_code", ""), found)
+        student = event["student_id"]
+        add_notice(rt, tenant, student, event["from_date"], event["to_date"], event.get("reason_code", ""), found)
+        first = date.fromisoformat(event["from_date"])
+        last = min(date.fromisoformat(event["to_date"]), first + timedelta(days=notice_missing.MAX_NOTICE_SPAN_DAYS))
+        covered.setdefault(student, set()).update(tenant.calendar.school_days(first, last))
+        codes.setdefault(student, set()).add(event.get("reason_code", ""))
         if event.get("reason_code") == "school_refusal":
-            refusal(rt, tenant, event["student_id"], notice_key(event["from_date"], event["to_date"]),
+            refusal(rt, tenant, student, notice_key(event["from_date"], event["to_date"]),
                     local_date(rt, tenant, event["timestamp"]), "notice", found)
+    late_notices(rt, tenant, covered, codes, found)
 
 
 def add_notice(rt, tenant, student: str, from_date: str, to_date: str, code: str, found: Consequences) -> None:
@@ -274,13 +282,37 @@ def refusal(rt, tenant: Tenant, student: str, source: str, reported_on: date, vi
     save_state(tenant, student, school_refusal.RULE_ID, state, found)
 
 
+def late_notices(rt, tenant: Tenant, covered: dict[str, set[date]], codes: dict[str, set[str]],
+                 found: Consequences) -> None:
+    """Notices that came after the reminder and the contact teacher's task: a note on the open task saying which of
+    its days the guardians reported, and the follow-up closed once all are (``notice_missing.on_late_notice``)."""
+    field = state_field(notice_missing.RULE_ID)
+    pupils = found.pupils.read({student: [field, GROUP] for student in covered}, notices_of=())
+    for student, days in covered.items():
+        pupil = pupils[student]
+        before = state_of(tenant, student, notice_missing.RULE_ID, pupil.get(field))
+        if not followup.is_open(before):
+            continue
+        actions, state = notice_missing.on_late_notice(
+            context(rt, tenant, found.adapter, student, pupil.group), sorted(days), before, codes.get(student, ()))
+        found.add(actions)
+        if state != before:
+            save_state(tenant, student, notice_missing.RULE_ID, state, found)
+
+
 def on_message_absence_notice(rt: Runtime, tenant: Tenant, event: dict[str, Any], found: Consequences) -> None:
-    """A guardian's message classified as an absence notice covers the day it was sent and the next school day
-    (messages say "i dag" or, in the evening, "i morgen"); its text is not kept."""
+    """A guardian's message classified as an absence notice is the notice for the school days it reports ("i går",
+    "fredag og mandag", "hele uka", read by ``rules.notice_dates`` on the day it was sent; with no date in it, the
+    send day and the next school day). Only those dates are kept, never the text."""
     sent = local_date(rt, tenant, event["created_at"])
-    last = tenant.calendar.add_school_days(sent, 1)
+    text = " ".join(part for part in (event.get("subject"), event.get("body")) if part)
+    days = notice_dates.reported_days(text, sent, tenant.calendar)
+    del text
+    ranges = notice_dates.as_ranges(days, tenant.calendar)
     for student in event["student_ids"]:
-        add_notice(rt, tenant, student, sent.isoformat(), last.isoformat(), "", found)
+        for first, last in ranges:
+            add_notice(rt, tenant, student, first.isoformat(), last.isoformat(), "", found)
+    late_notices(rt, tenant, {student: set(days) for student in event["student_ids"]}, {}, found)
 
 
 def on_message_school_refusal(rt: Runtime, tenant: Tenant, event: dict[str, Any], found: Consequences) -> None:

@@ -7,8 +7,8 @@ falls due and the absence is still undocumented, the guardians get one reminder 
 """
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any, Mapping
+from datetime import date, timedelta
+from typing import Any, Iterable, Mapping
 
 from marshmallow import fields
 
@@ -16,11 +16,11 @@ from connector.contract.actions import Action, Party, external_ref
 from connector.rules.calendar import SchoolCalendar
 from connector.rules.context import Context
 from connector.rules.effects import Cancel, Schedule
-from connector.rules.followup import follow_up
+from connector.rules.followup import follow_up, is_open
 from connector.rules.history import ABSENCE, DayRecord, Notices, covering_notice, parse_day, undocumented_lessons
 from connector.rules.settings import ClockTime, RuleSettings, defaults, school_days
 from connector.rules.triggers import DayFacts, Triggers
-from connector.rules.texts import lessons_phrase, long_date, render, school_days_phrase, short_date
+from connector.rules.texts import date_list, lessons_phrase, long_date, render, school_days_phrase, short_date
 
 RULE_ID = "absence.notice_missing"
 ABSENCE_STATUSES = ABSENCE
@@ -37,6 +37,9 @@ class Settings(RuleSettings):
 PLAN = {RULE_ID: (defaults(RULE_ID), Settings)}
 TRIGGERS = {RULE_ID: Triggers(deadline="pupil_day", task_updated="follow_up_closed")}
 SAME_DAY = "same_day"
+# In the follow-up state: the days the open task is about that no notice covers yet, as days after the task's own
+# day (``open.since``); absent: the task's own day alone. Small numbers keep the state in Redis's compact encoding.
+WAITING = "days"
 
 
 def deadline_id(student_id: str, day: str, step: str = "") -> str:
@@ -118,8 +121,57 @@ def on_deadline(
         title=render(language, "notice_missing.alert.title", texts, **values),
         body=render(language, "notice_missing.alert.body", texts, **values),
     )
+    was_open = is_open(state)
     actions, state = follow_up(
         state, tenant=tenant_id, rule_id=RULE_ID, student_id=student_id, occurrence=day, text_key="notice_missing",
         values=values, settings=settings, language=language, assignee=ctx.responsible(RULE_ID), due=due,
     )
+    if not was_open:  # a new task, about its own day
+        state.pop(WAITING, None)
+    else:  # a note on the open task: one more day it is about
+        since = parse_day(state["open"]["since"])
+        state[WAITING] = sorted(set(state.get(WAITING, [0])) | {(absence_day - since).days})
     return [reminder, *actions], state
+
+
+def on_late_notice(
+    ctx: Context, covered_days: Iterable[date | str], state: Mapping[str, Any] | None, reason_codes: Iterable[str] = (),
+) -> tuple[list[Action], dict[str, Any]]:
+    """A notice came after the reminder and the task went out: the guardians reported (some of) the days the open
+    task is about. The contact teacher gets a note on the task's case saying which days, and the reason code if one
+    was given (never the notice's words); once every day of the task is reported, the follow-up is closed (as when
+    the platform closes the task), so a further missing notice opens a new task.
+
+    ``covered_days``: the school days the notice covers. Nothing happens without an open task, or when the notice
+    covers none of its days (those are cancelled before their deadline by :func:`on_notice`).
+    """
+    state = dict(state or {})
+    if not is_open(state):
+        return [], state
+    current = state["open"]
+    since = parse_day(current["since"])
+    waiting = {since + timedelta(days=n) for n in state.get(WAITING, [0])}
+    covered = {d if isinstance(d, date) else parse_day(d) for d in covered_days}
+    reported, left = sorted(waiting & covered), sorted(waiting - covered)
+    if not reported:
+        return [], state
+    language, texts = ctx.language, ctx.settings(RULE_ID).get("texts")
+    labels = [render(language, f"notice_missing.reason.{code}", texts) for code in sorted(set(reason_codes)) if code]
+    values = {
+        "reported_dates": date_list(reported, language),
+        "reason": render(language, "notice_missing.reported.reason", texts, reason=", ".join(labels)) if labels else "",
+        "left_dates": date_list(left, language),
+    }
+    occurrence = f"{current['since']}/reported/" + "+".join(d.isoformat() for d in reported)
+    note = Action(
+        kind="note", external_ref=external_ref(ctx.tenant_id, RULE_ID, ctx.student_id, occurrence, "note"),
+        rule_id=RULE_ID, student_id=ctx.student_id, case_id=current["case"], title="",
+        body=render(language, "notice_missing.reported.partly.body" if left else "notice_missing.reported.note.body",
+                    texts, **values),
+    )
+    if left:
+        state[WAITING] = [(d - since).days for d in left]
+    else:
+        state["open"] = None
+        state.pop(WAITING, None)
+    return [note], state
