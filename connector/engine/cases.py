@@ -30,7 +30,7 @@ from connector.store import cases as stored
 from connector.store.cases import CaseBusy  # noqa: F401 - what a job raises when another holds its case
 from connector.store.pupils import group_of
 from connector.store.keys import digest
-from connector.rules import classify, environment, escalation
+from connector.rules import classify, environment, escalation, read_message
 from connector.rules.triggers import declared
 from connector.engine.runtime import Runtime
 
@@ -152,6 +152,18 @@ def _intake(rt: Runtime, tenant: Tenant, event: dict[str, Any], found: Consequen
     request_rule = classify.escalation_request(text, rules)
     del text
     message_id = event["message_id"]
+    if result.confidence == classify.WEAK:
+        # Only a hint (a typo, a dialect form, a weak rule): a person reads the message before anything opens.
+        pupils = event["student_ids"]
+        teacher = _People(rt, tenant, found.adapter or None, pupils[0]).get(read_message.RESPONSIBLE) if pupils \
+            else tenant.directory.lookup(read_message.RESPONSIBLE, None)
+        found.add([read_message.task(
+            tenant_id=tenant.id, message_id=message_id, sent_on=_day(tenant, event["created_at"]),
+            category=result.category, pupils=pupils, teacher=teacher, calendar=tenant.calendar,
+            language=tenant.language)])
+        log.info("tenant=%s message=%s: may be %s (rule %s, weak); the contact teacher reads it", tenant.id,
+                 message_id, result.category, result.rule_id)
+        return
     if result.category in ("absence_notice", "school_refusal"):
         handler = absence.MESSAGE_HANDLERS.get(result.category)
         if handler is None:

@@ -12,9 +12,24 @@ spaces, so "syk" does not match "sykkel". A phrase is a sequence of words where
 * ``@name`` matches any entry of the named word list (an entry may itself be several words);
 * ``..`` matches up to ``gap_words`` words (default 3): ``@staff .. @staff_act`` finds "lærerne skal ha lugget".
 
+A rule fires when one of its ``any`` phrases matches, and, if it has ``with`` phrases, one of those matches too,
+anywhere in the message ("a staff word" with "an insult", however far apart), and none of its ``unless`` phrases.
+
 Look-alikes are handled twice: ``ignore`` phrases are blanked out before any rule sees the text ("syk av latter"
 is not illness), and a rule's ``unless`` phrases stop that rule only ("blir mobbet" is not a teacher bullying).
 When rules of several categories match, ``order`` decides: the most serious kind of case wins.
+
+Guardians write on phones, in dialect and with typos ("sykk", "trakasert", "lærern", "ho e dårle"), so a second,
+tolerant reading of the text follows the exact one. Each word that no phrase knows is replaced by the phrase word it
+stands for: by its lemma (``simplemma``: "plager" is "plage", as is the keyword "plaget") or, for a word that is in
+no dictionary (a typo), by the closest phrase word within one or two edits (``rapidfuzz``); the same rules then run
+on that reading. A rule that fires only on the tolerant reading, or a rule marked ``strength: weak`` (a phrase that
+hints at a category without saying it: "vi foreldre"), gives a **weak** classification; an exact match of a strong
+rule gives a **strong** one. A strong match may open a case with deadlines, reminders and alerts; a weak one only
+asks the contact teacher to read the message (``escalation.read_message``). Recall comes first for the categories
+that carry duties (``DUTY_CATEGORIES``): a weak match of one of them outranks a strong match of a lesser category,
+so the message is read by a person instead of being filed as, say, an absence notice (a strong match of another
+duty category stands: that already starts the law's route).
 
 The message text exists only inside this function's call: nothing here stores, logs or returns it.
 """
@@ -23,7 +38,8 @@ from __future__ import annotations
 import copy
 import json
 import re
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -36,6 +52,10 @@ RULE_LANGUAGES = ("nb", "nn", "en")
 PLATFORM_RULE = "platform.category"  # the rule id recorded when the platform's own category decided
 NO_RULE = "none"  # nothing matched: category ``other``
 ACCUSED_LEADERSHIP = "school_leadership"
+STRONG, WEAK = "strong", "weak"  # a classification's confidence; a rule's ``strength``
+# The categories that carry a legal duty (§12-4, §12-5, and the absence plan's school refusal): a weak hint of one of
+# them outranks a strong match of any other category, so a person reads the message.
+DUTY_CATEGORIES = ("staff_involved", "school_environment", "school_refusal")
 
 
 class RuleError(ValueError):
@@ -49,6 +69,9 @@ class Classification:
     # For ``staff_involved``: "school_leadership" when a leadership rule matched (the school owner is told instead
     # of the principal), otherwise None.
     accused: str | None = None
+    # "strong": an exact match of a strong rule (or the platform's own category): a case may open.
+    # "weak": only a hint (a typo, a dialect form, a ``strength: weak`` rule): a person reads the message first.
+    confidence: str = STRONG
 
 
 @dataclass(frozen=True)
@@ -59,6 +82,8 @@ class _Rule:
     any: tuple[re.Pattern, ...]
     unless: tuple[re.Pattern, ...]
     accused: str | None
+    strength: str = STRONG
+    with_: tuple[re.Pattern, ...] = ()  # if given, one of these must match too, anywhere in the message
 
 
 @dataclass(frozen=True)
@@ -69,6 +94,7 @@ class Rules:
     ignore: tuple[re.Pattern, ...]
     rules: tuple[_Rule, ...]
     escalation_request: tuple[_Rule, ...]
+    vocabulary: "Vocabulary" = field(default=None, compare=False)  # type: ignore[assignment]
 
     def ids(self) -> set[str]:
         return {rule.id for rule in self.rules + self.escalation_request}
@@ -174,7 +200,7 @@ def _compile_rule(raw: Mapping[str, Any], words, gap: int, categories: Iterable[
     rule_id = raw.get("id")
     if not isinstance(rule_id, str) or not rule_id:
         raise RuleError(f"a rule has no id: {dict(raw)!r}")
-    unknown = set(raw) - {"id", "category", "lang", "any", "unless", "accused"}
+    unknown = set(raw) - {"id", "category", "lang", "any", "with", "unless", "accused", "strength"}
     if unknown:
         raise RuleError(f"rule {rule_id}: unknown key(s) {', '.join(sorted(unknown))}")
     if raw.get("category") not in categories:
@@ -183,6 +209,8 @@ def _compile_rule(raw: Mapping[str, Any], words, gap: int, categories: Iterable[
         raise RuleError(f"rule {rule_id}: lang must be one of {', '.join(RULE_LANGUAGES)}")
     if raw.get("accused") not in (None, ACCUSED_LEADERSHIP):
         raise RuleError(f"rule {rule_id}: accused may only be {ACCUSED_LEADERSHIP}")
+    if raw.get("strength", STRONG) not in (STRONG, WEAK):
+        raise RuleError(f"rule {rule_id}: strength must be {STRONG} or {WEAK}")
     phrases = raw.get("any") or []
     if not isinstance(phrases, list) or not phrases:
         raise RuleError(f"rule {rule_id}: 'any' must list at least one phrase")
@@ -194,6 +222,8 @@ def _compile_rule(raw: Mapping[str, Any], words, gap: int, categories: Iterable[
             any=tuple(compile_phrase(p, words, gap) for p in phrases),
             unless=tuple(compile_phrase(p, words, gap) for p in raw.get("unless") or ()),
             accused=raw.get("accused"),
+            strength=raw.get("strength", STRONG),
+            with_=tuple(compile_phrase(p, words, gap) for p in raw.get("with") or ()),
         )
     except RuleError as exc:
         raise RuleError(f"rule {rule_id}: {exc}") from None
@@ -219,7 +249,8 @@ def compile_rules(data: Mapping[str, Any]) -> Rules:
         ignore = tuple(compile_phrase(p, words, gap) for p in data.get("ignore") or ())
     except RuleError as exc:
         raise RuleError(f"ignore: {exc}") from None
-    return Rules(order=order, ignore=ignore, rules=tuple(rules), escalation_request=tuple(requests))
+    return Rules(order=order, ignore=ignore, rules=tuple(rules), escalation_request=tuple(requests),
+                 vocabulary=Vocabulary.of(data))
 
 
 def load_rules(overrides: Mapping[str, Any] | None = None) -> Rules:
@@ -232,44 +263,219 @@ def _load_cached(overrides_json: str) -> Rules:
     return compile_rules(merged(json.loads(overrides_json)))
 
 
-# --- Classifying ---------------------------------------------------------------------------------------------------
+# --- The tolerant reading ------------------------------------------------------------------------------------------
+
+LEMMA_LANGUAGES = ("nb", "nn")  # simplemma's dictionaries for the lemma of a word no phrase knows
+KNOWN_LANGUAGES = ("nb", "nn", "en")  # a word one of these dictionaries knows is no typo: it is never fuzzed
+MIN_FUZZY_LENGTH = 4  # shorter words are too easily one edit from another word ("han", "hun", "ham")
+# Keyboards without æ, ø, å: "laerer", "doera", "paa"
+_ASCII_SPELLINGS = (("ae", "æ"), ("oe", "ø"), ("aa", "å"))
 
 
-def _prepared(text: str, rules: Rules) -> str:
-    """Normalised text with the look-alikes blanked out; the blank is a word no phrase can match ("~")."""
-    clean = normalise(text)
+def _max_edits(word: str) -> int:
+    return 1 if len(word) <= 6 else 2
+
+
+def _phrase_words(phrase: str) -> list[str]:
+    return [t for t in str(phrase).lower().split() if t != ".." and not t.startswith("@")]
+
+
+class Vocabulary:
+    """The words the rules' phrases are made of, and the way from any word of a message to one of them.
+
+    ``canonical`` maps a word that no phrase matches to the phrase word it stands for, or leaves it as it is:
+    first the lemma (a word the dictionary knows: "plager" → "plaget", since both are "plage"), then, for a word no
+    dictionary knows (a typo), the closest phrase word within one edit (two for words of seven letters or more),
+    ties broken alphabetically. Deterministic, and remembered per word: a worker meets the same words again and
+    again.
+    """
+
+    def __init__(self, literal: frozenset[str], prefixes: tuple[str, ...], suffixes: tuple[str, ...]):
+        self.literal = literal
+        self.prefixes = prefixes
+        self.suffixes = suffixes
+        self._sorted = tuple(sorted(w for w in literal if len(w) >= 3 and w.isalpha()))
+        self._lemmas: dict[str, str] | None = None
+        self._cache: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any]) -> "Vocabulary":
+        phrases: list[str] = list(data.get("ignore") or ())
+        for entries in (data.get("words") or {}).values():
+            phrases += entries
+        for rule in list(data.get("rules") or ()) + list(data.get("escalation_request") or ()):
+            phrases += list(rule.get("any") or ()) + list(rule.get("with") or ()) + list(rule.get("unless") or ())
+        literal, prefixes, suffixes = set(), set(), set()
+        for phrase in phrases:
+            for token in _phrase_words(phrase):
+                core = token.strip("*")
+                if token.endswith("*") and not token.startswith("*"):
+                    prefixes.add(core)
+                elif token.startswith("*") and not token.endswith("*"):
+                    suffixes.add(core)
+                elif not token.startswith("*"):
+                    literal.add(core)
+        return cls(frozenset(literal), tuple(sorted(prefixes)), tuple(sorted(suffixes)))
+
+    def knows(self, word: str) -> bool:
+        return (word in self.literal or any(word.startswith(p) for p in self.prefixes)
+                or any(word.endswith(s) for s in self.suffixes))
+
+    def canonical(self, word: str) -> str:
+        found = self._cache.get(word)
+        if found is None:
+            found = word if self.knows(word) or not word.isalpha() else self._closest(word)
+            with self._lock:
+                if len(self._cache) > 50_000:  # bounded: a flood of odd words cannot grow it for ever
+                    self._cache.clear()
+                self._cache[word] = found
+        return found
+
+    def _lemma_index(self) -> dict[str, str]:
+        if self._lemmas is None:
+            import simplemma
+
+            index: dict[str, str] = {}
+            for word in sorted(self.literal):
+                if word.isalpha() and len(word) >= MIN_FUZZY_LENGTH:
+                    index.setdefault(simplemma.lemmatize(word, lang=LEMMA_LANGUAGES), word)
+            self._lemmas = index
+        return self._lemmas
+
+    def _closest(self, word: str) -> str:
+        if len(word) < MIN_FUZZY_LENGTH:
+            return word  # "hun", "kom", "e": too short to tell a typo from another word
+        import simplemma
+
+        lemma = simplemma.lemmatize(word, lang=LEMMA_LANGUAGES)
+        if lemma != word and self.knows(lemma):
+            return lemma
+        by_lemma = self._lemma_index().get(lemma)
+        if by_lemma is not None:
+            return by_lemma
+        if any(simplemma.is_known(word, lang=lang) for lang in KNOWN_LANGUAGES):
+            return word  # a real word that is simply not in any phrase
+        spellings = [word] + [word.replace(a, b) for a, b in _ASCII_SPELLINGS if a in word]
+        for spelling in spellings[1:]:
+            if self.knows(spelling):
+                return spelling
+        best = min((found for spelling in spellings for found in self._near(spelling)), default=None)
+        return best[1] if best is not None else word
+
+    def _near(self, word: str):
+        """(edits, phrase word) for the phrase words within reach of ``word``: whole words, and the stems of
+        ``word*`` and ``*word`` ("trakasert" is one edit from "trakass*", "lærern" from "*lærer")."""
+        from rapidfuzz import process
+        from rapidfuzz.distance import Levenshtein
+
+        limit = _max_edits(word)
+        match = process.extractOne(word, self._sorted, scorer=Levenshtein.distance, score_cutoff=limit)
+        if match is not None:
+            yield (match[1], match[0])
+        for stem, part in [(p, lambda n: word[:n]) for p in self.prefixes] + [(s, lambda n: word[-n:])
+                                                                              for s in self.suffixes]:
+            if len(stem) < 5 or len(word) < len(stem) - 1:
+                continue
+            edits = min(Levenshtein.distance(part(n), stem) for n in (len(stem) - 1, len(stem), len(stem) + 1))
+            if edits <= 1:
+                yield (edits, stem)
+
+
+def _blank_ignored(clean: str, rules: Rules) -> str:
     for pattern in rules.ignore:
         clean = pattern.sub("~", clean)
     return clean
 
 
+_SENTENCE_END = re.compile(r"[.!?:;\n]+")
+
+
+def _names(text: str) -> set[str]:
+    """Words written with a capital inside a sentence: names ("Theo", "Maja"), never read as a typo of a keyword."""
+    names: set[str] = set()
+    for sentence in _SENTENCE_END.split(text):
+        words = normalise_keep_case(sentence).split()
+        names.update(word.lower() for word in words[1:] if word[:1].isupper())
+    return names
+
+
+def normalise_keep_case(text: str) -> str:
+    return " ".join("".join(ch if ch.isalnum() else " " for ch in text).split())
+
+
+def _tolerant(text: str, clean: str, rules: Rules) -> str:
+    """The text with every word no phrase knows replaced by the phrase word it stands for (see ``Vocabulary``)."""
+    vocabulary, names = rules.vocabulary, _names(text)
+    words = [word if word == "~" or word in names else vocabulary.canonical(word) for word in clean.split(" ") if word]
+    return _blank_ignored(" ".join(words), rules)
+
+
+# --- Classifying ---------------------------------------------------------------------------------------------------
+
+
+def _prepared(text: str, rules: Rules) -> str:
+    """Normalised text with the look-alikes blanked out; the blank is a word no phrase can match ("~")."""
+    return _blank_ignored(normalise(text), rules)
+
+
 def _fires(rule: _Rule, clean: str) -> bool:
-    return any(p.search(clean) for p in rule.any) and not any(p.search(clean) for p in rule.unless)
+    return (any(p.search(clean) for p in rule.any) and (not rule.with_ or any(p.search(clean) for p in rule.with_))
+            and not any(p.search(clean) for p in rule.unless))
 
 
 def matching_rules(text: str, rules: Rules) -> list[str]:
-    """Every rule id that fires on ``text`` (for tests and for an admin tuning the rules)."""
+    """Every rule id that fires on ``text``, exactly or on the tolerant reading (for tests and for an admin tuning
+    the rules)."""
     clean = _prepared(text, rules)
-    return [rule.id for rule in rules.rules + rules.escalation_request if _fires(rule, clean)]
+    tolerant = _tolerant(text, clean, rules)
+    return [rule.id for rule in rules.rules + rules.escalation_request
+            if _fires(rule, clean) or _fires(rule, tolerant)]
+
+
+def _first(rules: Rules, fired) -> _Rule | None:
+    """The first rule (by ``order``, then by position) for which ``fired(rule)``."""
+    for category in rules.order:
+        for rule in rules.rules:
+            if rule.category == category and fired(rule):
+                return rule
+    return None
 
 
 def classify(text: str, platform_category: str | None, rules: Rules) -> Classification:
-    """The message's category and the rule that decided it.
+    """The message's category, the rule that decided it, and how sure that is (``confidence``).
 
-    With the platform's category, that category stands; the leadership rules are still consulted for a
+    With the platform's category, that category stands (strong); the leadership rules are still consulted for a
     ``staff_involved`` message, because who is accused decides whether the principal or the school owner is told.
     """
     clean = _prepared(text, rules)
+    tolerant = _tolerant(text, clean, rules)
     if platform_category:
         accused = None
         if platform_category == "staff_involved":
-            accused = next((r.accused for r in rules.rules
-                            if r.category == "staff_involved" and r.accused and _fires(r, clean)), None)
+            accused = next((r.accused for r in rules.rules if r.category == "staff_involved" and r.accused
+                            and (_fires(r, clean) or _fires(r, tolerant))), None)
         return Classification(platform_category, PLATFORM_RULE, accused)
-    for category in rules.order:
-        for rule in rules.rules:
-            if rule.category == category and _fires(rule, clean):
-                return Classification(category, rule.id, rule.accused)
+    exact = _first(rules, lambda rule: rule.strength == STRONG and _fires(rule, clean))
+    typo = _first(rules, lambda rule: rule.strength == STRONG and _fires(rule, tolerant))
+    hint = _first(rules, lambda rule: rule.strength == WEAK and (_fires(rule, clean) or _fires(rule, tolerant)))
+
+    def outranks(rule: _Rule | None, other: _Rule | None, over_duty: bool) -> bool:
+        """``rule`` is a duty category above ``other`` (``over_duty``: even when ``other`` is a duty too)."""
+        return rule is not None and rule.category in DUTY_CATEGORIES and (other is None or (
+            (over_duty or other.category not in DUTY_CATEGORIES)
+            and rules.order.index(rule.category) < rules.order.index(other.category)))
+
+    # A misspelt word of a strong rule ("Vikarn slo han") outranks an exact match of a lesser category, duty or not;
+    # a hint (a ``strength: weak`` rule) outranks only categories without a duty: a strong §12 match stands.
+    for rule, over_duty in ((typo, True), (hint, False)):
+        if outranks(rule, exact, over_duty):
+            return Classification(rule.category, rule.id, rule.accused, WEAK)
+    if exact is not None:
+        return Classification(exact.category, exact.id, exact.accused)
+    for rule in (typo, hint):
+        if rule is not None:
+            return Classification(rule.category, rule.id, rule.accused, WEAK)
     return Classification("other", NO_RULE)
 
 
