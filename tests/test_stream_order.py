@@ -142,3 +142,22 @@ def test_a_conversation_reported_after_the_absences_that_followed_it_still_start
     ((rule_id, kind, _, due),) = results[0]
     assert (rule_id, kind) == ("absence.persistent", "task")
     assert due == "2026-11-26"  # three weeks (15 school days) after Wed 4 Nov, the 6 Nov day off skipped
+
+
+def test_an_old_day_arriving_last_is_judged_in_the_trend_windows_after_it_too():
+    """The trend compares the last 20 school days with the 20 before. Here the recent window's first absence (Mon 26
+    Oct) arrives after a later one (Tue 17 Nov): judged only as the end of its own window it shows no trend; judged
+    in every window it falls in, the window ending on 17 Nov shows two occasions at well over 5 % and twice the
+    rate before."""
+    plan = {"absence.pattern": {"same_weekday_count": 50, "same_subject_count": 50, "occasion_count": 50}}
+
+    def mark(day):
+        return [{"type": "attendance.marked", "timestamp": "2026-11-23T08:00:00+00:00", "student_id": "s-1",
+                 "date": day, "group_id": GROUP, "lesson": None, "status": "absent", "documented": True}]
+
+    with fresh_runtime(NOW, plan) as rt:
+        deliver(rt, [mark("2026-11-17"), mark("2026-10-26")])
+        found = outcome(rt, {"absence.pattern"})
+        notes = [a for a in queued_actions(rt).values() if a["kind"] == "note"]
+    assert sorted(kind for _, kind, _, _ in found) == ["alert", "note", "task"]
+    assert "økende fravær" in notes[0]["body"]
