@@ -65,8 +65,12 @@ def test_a_very_long_notice_is_bounded():
     assert len(rule.on_notice("s-1", "2026-08-13", "2027-06-18")) == 2 * (rule.MAX_NOTICE_SPAN_DAYS + 1)
 
 
+LESSON_REMINDERS = {**SETTINGS, "remind_guardians_for_lessons": True}
+
+
 def test_on_deadline_with_the_absence_still_undocumented_gives_alert_and_task():
-    (alert, task), state = rule.on_deadline(ctx("2026-11-23", SETTINGS, "en", "u-kl"), "2026-11-23", DayFacts({"L1": "a0"}, {}), None)
+    (alert, task), state = rule.on_deadline(ctx("2026-11-23", LESSON_REMINDERS, "en", "u-kl"), "2026-11-23",
+                                            DayFacts({"L1": "a0"}, {}), None)
     assert state["open"]["ref"] == task.external_ref
     assert (alert.kind, alert.assignee.role, alert.assignee.id) == ("alert", "guardian", None)
     assert (task.kind, task.assignee.role, task.assignee.id) == ("task", "contact_teacher", "u-kl")
@@ -221,3 +225,14 @@ def test_after_a_late_notice_closed_it_a_further_missing_notice_opens_a_new_task
     actions, state = rule.on_deadline(ctx("2026-12-01"), "2026-12-01", DayFacts({"day": "a0"}, {}), state)
     (new_task,) = [a for a in actions if a.kind == "task"]
     assert new_task.case_id != task.case_id and state["open"]["since"] == "2026-12-01" and "days" not in state
+
+
+def test_a_day_missed_only_in_single_lessons_gets_no_automatic_text_to_the_guardians_by_default():
+    """The contact teacher's conversation is the action (absence.single_lessons); an automatic text could tell the
+    guardians of a confidential visit to the school nurse."""
+    (task,), _ = rule.on_deadline(ctx("2026-11-23"), "2026-11-23", DayFacts({"L1": "a0"}, {}), None)
+    assert (task.kind, task.assignee.role) == ("task", "contact_teacher")
+    assert rule.on_deadline(ctx("2026-11-23"), "2026-11-23", DayFacts({"L1": "a0"}, {}), None, rule.SAME_DAY) == \
+        ([], {})
+    (alert, _), _ = rule.on_deadline(ctx("2026-11-23"), "2026-11-23", DayFacts({"day": "a0"}, {}), None)
+    assert alert.assignee.role == "guardian"  # a whole day away: the guardians are reminded as before

@@ -17,7 +17,7 @@ from connector.rules.calendar import SchoolCalendar
 from connector.rules.context import Context
 from connector.rules.effects import Cancel, Schedule
 from connector.rules.followup import follow_up, is_open
-from connector.rules.history import ABSENCE, DayRecord, Notices, covering_notice, parse_day, undocumented_lessons
+from connector.rules.history import ABSENCE, WHOLE_DAY, DayRecord, Notices, covering_notice, parse_day, undocumented_lessons
 from connector.rules.settings import ClockTime, RuleSettings, defaults, school_days
 from connector.rules.triggers import DayFacts, Triggers
 from connector.rules.texts import date_list, lessons_phrase, long_date, render, school_days_phrase, short_date
@@ -32,6 +32,10 @@ class Settings(RuleSettings):
     task_school_days = school_days(maximum=30)
     same_day_reminder = fields.Boolean()
     same_day_reminder_time = ClockTime()
+    # A day missed only in single lessons: no automatic text to the guardians unless the school wants one. The seed
+    # asks for a conversation (absence.single_lessons: the contact teacher contacts the home), and an automatic text
+    # could tell the guardians of a confidential visit to the school nurse during a lesson.
+    remind_guardians_for_lessons = fields.Boolean()
 
 
 PLAN = {RULE_ID: (defaults(RULE_ID), Settings)}
@@ -96,7 +100,10 @@ def on_deadline(
         return [], dict(state or {})
     absence_day = parse_day(day)
     texts = settings.get("texts")
+    remind = WHOLE_DAY in lessons or settings["remind_guardians_for_lessons"]
     if step == SAME_DAY:
+        if not remind:
+            return [], dict(state or {})
         values = {"absence_date": long_date(absence_day, language), "short_date": short_date(absence_day, language),
                   "lessons": lessons_phrase(lessons, language)}
         return [Action(
@@ -131,7 +138,7 @@ def on_deadline(
     else:  # a note on the open task: one more day it is about
         since = parse_day(state["open"]["since"])
         state[WAITING] = sorted(set(state.get(WAITING, [0])) | {(absence_day - since).days})
-    return [reminder, *actions], state
+    return [reminder, *actions] if remind else actions, state
 
 
 def on_late_notice(

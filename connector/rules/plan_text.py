@@ -84,6 +84,8 @@ def _defaults(plan: Mapping[str, Mapping[str, Any]], language: str) -> list[tupl
          "absence.notice_missing"),
         (render(language, f"plan.defaults.same_day.{same_day}", same_day_time=notice["same_day_reminder_time"]),
          "absence.notice_missing"),
+        (render(language, "plan.defaults.lessons_reminder." + ("on" if notice["remind_guardians_for_lessons"] else "off")),
+         "absence.notice_missing"),
         (render(language, "plan.defaults.pattern", weekday=pattern["same_weekday_count"],
                 subject=pattern["same_subject_count"], repeat=pattern["repeat_window_school_days"],
                 occasions=pattern["occasion_count"], occasion_window=pattern["occasion_window_school_days"],

@@ -647,8 +647,15 @@ def at(rt, moment: datetime) -> None:
 
 def test_register_taken_in_moodle_ends_as_a_message_task_to_the_courses_teacher(replay, rt, moodle, platform):
     """attendance_taken -> the session's statuses from mod_attendance -> pupil 12 absent without a notice -> three
-    school days later the contact teacher (found in Moodle) gets the task as a message; the guardians' reminder
-    cannot be delivered in Moodle and waits in the dead letters for an admin."""
+    school days later the contact teacher (found in Moodle) gets the task as a message; the guardians' reminder (a
+    school that asks for one for single lessons too) cannot be delivered in Moodle and waits in the dead letters."""
+    from dataclasses import replace
+
+    from connector.rules.plan import merge_plan
+
+    tenant = replace(rt.config.tenants["skole-a"],
+                     plan=merge_plan({"absence.notice_missing": {"remind_guardians_for_lessons": True}}))
+    rt.config = replace(rt.config, tenants={**rt.config.tenants, "skole-a": tenant})
     answer(platform, "mod_attendance_get_session", "mod_attendance_get_session")
     answer(platform, "core_enrol_get_enrolled_users", "core_enrol_get_enrolled_users")
     accept_message(platform)
