@@ -195,17 +195,24 @@ def dead_letters_list_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _retry(args: argparse.Namespace, known: set[str], retry, missing_text: str, done_text: str) -> int:
+    """``retry ID…`` or ``--all`` of what an admin may send on again (``known``: the ids there are, for the tenant
+    asked about); an id that is not there is said, and makes the exit code 1."""
+    wanted = sorted(known) if args.all else args.ids
+    missing = [ident for ident in wanted if ident not in known]
+    retried = sum(retry(ident) for ident in wanted if ident in known)
+    for ident in missing:
+        print(f"{missing_text}: {ident}", file=sys.stderr)
+    print(done_text.format(retried))
+    return 1 if missing else 0
+
+
 def dead_letters_retry_command(args: argparse.Namespace) -> int:
     """Back into the outbox, due now, with a fresh count of attempts: after the platform or the data is fixed."""
     rt = _runtime(args)
     letters = {letter["id"] for letter in outbox.dead_letters(rt) if args.tenant in (None, letter["tenant"])}
-    wanted = sorted(letters) if args.all else args.ids
-    missing = [letter_id for letter_id in wanted if letter_id not in letters]
-    retried = sum(outbox.retry_dead_letter(rt, letter_id) for letter_id in wanted if letter_id in letters)
-    for letter_id in missing:
-        print(f"no such dead letter: {letter_id}", file=sys.stderr)
-    print(f"put {retried} dead letter(s) back into the outbox")
-    return 1 if missing else 0
+    return _retry(args, letters, lambda letter_id: outbox.retry_dead_letter(rt, letter_id), "no such dead letter",
+                  "put {} dead letter(s) back into the outbox")
 
 
 def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
@@ -232,13 +239,8 @@ def jobs_retry_command(args: argparse.Namespace) -> int:
     """Run failed jobs again (after the cause is fixed): each is queued as it was first queued."""
     rt = _runtime(args)
     known = {job.id for job in failed_jobs.failed_jobs(rt) if args.tenant in (None, job.tenant)}
-    wanted = sorted(known) if args.all else args.ids
-    missing = [job_id for job_id in wanted if job_id not in known]
-    retried = sum(failed_jobs.retry(rt, job_id) for job_id in wanted if job_id in known)
-    for job_id in missing:
-        print(f"no such failed job: {job_id}", file=sys.stderr)
-    print(f"queued {retried} failed job(s) again")
-    return 1 if missing else 0
+    return _retry(args, known, lambda job_id: failed_jobs.retry(rt, job_id), "no such failed job",
+                  "queued {} failed job(s) again")
 
 
 def cases_show_command(args: argparse.Namespace) -> int:
