@@ -217,3 +217,21 @@ def test_two_registers_completing_one_pupils_pattern_at_once_give_one_task(rt):
                  if a["rule_id"] == "absence.pattern" and a["kind"] == "task" and a["student_id"] == student]
         assert len(tasks) == 1, attempt
 
+
+
+def test_a_second_read_of_a_pupil_in_the_same_job_sees_what_the_job_already_decided(rt):
+    """A delivery holding a register and a task update of one pupil: the second handler must build on the first's
+    decision, not on the stored value (else the transaction writes the older one last)."""
+    checkout = pupil_store.Checkout(rt.redis, rt.keys, TENANT)
+    rt.redis.hset(rt.keys.pupil(TENANT, "s-1"), mapping={"s:absence.pattern": "stored", "d:2026-11-20": "day=a1"})
+    try:
+        assert checkout.read({"s-1": ["s:absence.pattern"]})["s-1"].get("s:absence.pattern") == "stored"
+        checkout.set_state("s-1", "absence.pattern", "decided")
+        checkout.set_day("s-1", "2026-11-20", "")
+        checkout.add_notice("s-1", "2026-11-20|2026-11-20", "illness")
+        again = checkout.read({"s-1": ["s:absence.pattern", "d:2026-11-20"]})["s-1"]
+        assert again.get("s:absence.pattern") == "decided"
+        assert again.get("d:2026-11-20") is None
+        assert again.notices == {"2026-11-20|2026-11-20": "illness"}
+    finally:
+        checkout.close()

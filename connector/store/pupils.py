@@ -115,6 +115,10 @@ class Checkout:
         self._pipe = None
         self._watched: set[str] = set()
         self._writes: list = []
+        # What this job has already decided for a pupil's field (None: removed) or notices, so that a second read
+        # in the same job (a delivery with a register and a task update of one pupil) sees it, not the stored value.
+        self._pending: dict[tuple[str, str], str | None] = {}
+        self._pending_notices: dict[str, dict[str, str]] = {}
 
     # --- reading ---------------------------------------------------------------------------------------------------
 
@@ -154,9 +158,13 @@ class Checkout:
         pupils = {}
         for student, fields, (values, notices, stale) in zip(students, fields_of, replies):
             pairs = iter(notices)
+            read = dict(zip(fields, (_text(v) for v in values)))
+            for field in fields:
+                if (student, field) in self._pending:
+                    read[field] = self._pending[(student, field)]
             pupils[student] = Pupil(
-                dict(zip(fields, (_text(v) for v in values))),
-                {k.decode(): v.decode() for k, v in zip(pairs, pairs)},
+                read,
+                {**{k.decode(): v.decode() for k, v in zip(pairs, pairs)}, **self._pending_notices.get(student, {})},
                 [f.decode() for f in stale],
             )
         return pupils
@@ -171,10 +179,12 @@ class Checkout:
     def set_day(self, student: str, day: str, encoded: str) -> None:
         """A day's new record (``""``: no absence left, the field goes)."""
         key, field = self.keys.pupil(self.tenant, student), day_field(day)
+        self._pending[(student, field)] = encoded or None
         self._writes.append(lambda p: p.hset(key, field, encoded) if encoded else p.hdel(key, field))
 
     def set_field(self, student: str, field: str, value: str) -> None:
         key = self.keys.pupil(self.tenant, student)
+        self._pending[(student, field)] = value
         self._writes.append(lambda p: p.hset(key, field, value))
 
     def set_state(self, student: str, rule_id: str, packed: str) -> None:
@@ -199,6 +209,7 @@ class Checkout:
 
     def add_notice(self, student: str, notice_key: str, code: str) -> None:
         key = self.keys.notices(self.tenant, student)
+        self._pending_notices.setdefault(student, {})[notice_key] = code
         self._writes.append(lambda p: p.hset(key, notice_key, code))
 
     def add_members(self, key: str, members: Iterable[str], ttl: int) -> None:
