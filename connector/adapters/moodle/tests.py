@@ -175,6 +175,16 @@ def test_form_encoded_and_json_posts_of_one_event_are_one_delivery(replay, rt):
     assert len(queued_jobs(rt)) == 1
 
 
+def test_json_under_a_form_header_is_read_as_json(replay, rt):
+    """Choosing the form content type in local_webhooks sends the same JSON under a form header; before, the adapter
+    read it as form fields, found no token, and answered 401 to every event."""
+    as_json = replay("moodle", "attendance_taken", expect_answer={"accepted": 1})
+    rt.queue.empty()  # the job goes; no worker ran, so no delivery marker stands in the way
+    under_form = replay("moodle", "attendance_taken", content_type="application/x-www-form-urlencoded",
+                        expect_answer={"accepted": 1})
+    assert under_form == as_json
+
+
 def test_redelivered_event_is_queued_once(replay, rt):
     replay("moodle", "attendance_taken", expect_status=202)
     assert replay("moodle", "attendance_taken", expect_answer={"accepted": 0, "duplicate": True}) == []
