@@ -7,6 +7,8 @@ window (422). Nothing of a refused request is kept or logged beyond its status.
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
+from importlib import metadata
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from marshmallow import ValidationError
@@ -14,6 +16,7 @@ from redis.exceptions import RedisError
 
 from connector.adapters.base import InboundError
 from connector.contract.events import check_windows
+from connector.contract.openapi import build_spec
 from connector.engine.runtime import UnknownTarget
 from connector.engine.rq_compat import enqueue_delivery
 from connector.engine.stats import count_ignored
@@ -36,6 +39,22 @@ def read_body(limit: int) -> bytes | None:
         return None
     body = request.stream.read(limit + 1)
     return None if len(body) > limit else body
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> dict:
+    """Built once per process: the schemas do not change while it runs."""
+    try:
+        version = metadata.version("skoleflyt-connector")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        version = "0.0.0"
+    return build_spec(version)
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """This door's contract as OpenAPI 3.1 (``connector/contract/openapi.py``; the guide is ``docs/contract.md``)."""
+    return jsonify(openapi_document())
 
 
 @bp.post("/webhooks/<tenant>/<adapter>")
