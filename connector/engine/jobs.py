@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from connector.engine import metrics, outbox, routing as processing, runtime
+from connector.engine import logs, metrics, outbox, routing as processing, runtime
 from connector.store import deliveries, due
 
 log = logging.getLogger(__name__)
@@ -15,7 +15,7 @@ def process_delivery(tenant_id: str, adapter: str, delivery_key: str, events: li
 
     The delivery's dedupe marker is set first, so a redelivery is recognised after this job has gone.
     """
-    with metrics.timed_job("process_delivery"):
+    with logs.in_job(), metrics.timed_job("process_delivery"):
         return _process_delivery(tenant_id, adapter, delivery_key, events)
 
 
@@ -31,7 +31,7 @@ def _process_delivery(tenant_id: str, adapter: str, delivery_key: str, events: l
 
 def run_due(members: list[str]) -> int:
     """Handle due-set members leased by the scheduler: deadlines to fire and actions to (re)send."""
-    with metrics.timed_job("run_due"):
+    with logs.in_job(), metrics.timed_job("run_due"):
         return _run_due(members)
 
 

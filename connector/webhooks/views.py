@@ -14,9 +14,9 @@ from redis.exceptions import RedisError
 
 from connector.adapters.base import InboundError
 from connector.contract.events import check_windows
-from connector.engine import metrics
+from connector.engine import logs, metrics
 from connector.engine.runtime import UnknownTarget
-from connector.engine.rq_compat import enqueue_delivery
+from connector.engine.rq_compat import delivery_job_id, enqueue_delivery
 from connector.engine.stats import count_ignored
 
 log = logging.getLogger(__name__)
@@ -81,6 +81,12 @@ def receive(tenant: str, adapter: str):
         log.info("refused delivery tenant=%s adapter=%s status=400 code=too_deep", tenant, adapter)
         return error(400, "malformed_json", "The body is nested too deeply to be read.")
     g.delivery_type = delivery_type(inbound)
+    with logs.for_delivery(delivery_job_id(rt, tenant, adapter, inbound.delivery_id)):
+        return accept(rt, tenant, adapter, inbound)
+
+
+def accept(rt, tenant: str, adapter: str, inbound):
+    """A verified delivery: dates checked against the school's window, then queued (or counted, if ignored)."""
     try:  # here, for every adapter: the window needs today and the school's calendar, which schemas do not have
         check_windows(inbound.events, rt.clock.now(), rt.tenant(tenant).calendar)
     except ValidationError as exc:
@@ -98,5 +104,7 @@ def receive(tenant: str, adapter: str):
         log.info("ignored event type %r tenant=%s adapter=%s", inbound.ignored_type, tenant, adapter)
         return jsonify({"accepted": 0, "ignored": inbound.ignored_type}), 202
     if not queued:
+        log.info("duplicate delivery tenant=%s adapter=%s", tenant, adapter)
         return jsonify({"accepted": 0, "duplicate": True}), 202
+    log.info("queued delivery tenant=%s adapter=%s events=%d", tenant, adapter, len(inbound.events))
     return jsonify({"accepted": len(inbound.events)}), 202
