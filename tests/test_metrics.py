@@ -143,3 +143,27 @@ def test_metrics_say_redis_is_down_instead_of_failing(rt):
     samples = {s.name: s.value for f in text_string_to_metric_families(response.get_data(as_text=True)) for s in f.samples}
     assert samples["connector_redis_up"] == 0
     assert "connector_queue_depth" not in samples
+
+
+def test_multiprocess_mode_sums_the_processes_that_share_the_folder(tmp_path):
+    """With ``PROMETHEUS_MULTIPROC_DIR`` (set before the process starts), ``/metrics`` adds up every process."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
+    count = "from connector.engine import metrics; metrics.count_delivery('skole-a', 'generic', 'attendance.register', 202)"
+    for _ in range(2):  # two web processes (gunicorn workers), each counting one delivery
+        subprocess.run([sys.executable, "-c", count], env=env, check=True)
+    scrape_ = (
+        "from types import SimpleNamespace\n"
+        "from connector.engine import metrics\n"
+        "text, _ = metrics.exposition(SimpleNamespace(queue=None, redis=None, keys=None, config=None))\n"
+        "print(text.decode())\n"
+    )
+    text = subprocess.run([sys.executable, "-c", scrape_], env=env, check=True, capture_output=True, text=True).stdout
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for f in text_string_to_metric_families(text) for s in f.samples}
+    labels = (("adapter", "generic"), ("status", "202"), ("tenant", "skole-a"), ("type", "attendance.register"))
+    assert samples[("connector_deliveries_total", labels)] == 2
+    assert samples[("connector_redis_up", ())] == 0
