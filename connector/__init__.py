@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from connector.engine.runtime import Runtime
-from connector.store.connection import ping
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +35,19 @@ def create_app(config=None, *, runtime: Runtime | None = None) -> Flask:
 
     @app.get("/readyz")
     def readyz():
-        try:
-            ping(runtime.redis)
-        except Exception:  # any failure to reach Redis means "not ready", never a 500
-            return jsonify({"status": "unavailable", "redis": "down"}), 503
-        return jsonify({"status": "ok", "redis": "up"})
+        """Each dependency, ``up`` or ``down``, and which are down; 503 when any is. ``workers`` is how many RQ
+        workers are alive on the queue: reported, not required (the door queues without one; jobs wait)."""
+        from connector.engine.health import dependencies
+
+        body = dependencies(runtime)
+        return jsonify(body), 200 if body["status"] == "ok" else 503
+
+    @app.get("/metrics")
+    def metrics():
+        from connector.engine.metrics import exposition
+
+        text, content_type = exposition(runtime)
+        return Response(text, 200, content_type=content_type)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

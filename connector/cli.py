@@ -46,8 +46,11 @@ def _print_problems(problems: list[str]) -> None:
         print(problem, file=sys.stderr)
 
 
-def _log_to_stderr() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _log_to_stderr(args: argparse.Namespace) -> None:
+    """Plain text unless ``--log-format json`` or ``CONNECTOR_LOG_FORMAT=json`` (``connector.engine.logs``)."""
+    from connector.engine import logs
+
+    logs.configure(getattr(args, "log_format", None))
 
 
 # --- Subcommands ---------------------------------------------------------------------------------------------------
@@ -90,7 +93,7 @@ def web_command(args: argparse.Namespace) -> int:
                 self.cfg.set(key, value)
 
         def load(self):
-            _log_to_stderr()
+            _log_to_stderr(args)
             return create_app(load_config(path))
 
     ConnectorWeb(prog="connector web").run()
@@ -109,7 +112,11 @@ def worker_command(args: argparse.Namespace) -> int:
 
     rt = _runtime(args)
     runtime.install(rt)
-    _log_to_stderr()
+    _log_to_stderr(args)
+    if args.metrics_port is not None:  # this worker's jobs, actions and platform calls (README, "Running in production")
+        from prometheus_client import start_http_server
+
+        start_http_server(args.metrics_port, addr=args.metrics_bind)
     worker = ConnectorWorker([rt.queue], connection=rt.redis, serializer=JSONSerializer, log_job_description=False)
     worker.work(with_scheduler=True, burst=args.burst, logging_level="INFO")
     return 0
@@ -118,7 +125,7 @@ def worker_command(args: argparse.Namespace) -> int:
 def scheduler_command(args: argparse.Namespace) -> int:
     """Sweeps the due set (deadlines, send retries) into the queue; Ctrl-C or SIGTERM stops it without a trace."""
     rt = _runtime(args)
-    _log_to_stderr()
+    _log_to_stderr(args)
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     try:
         scheduler.run_forever(rt, args.interval)
@@ -141,6 +148,8 @@ def serve_command(args: argparse.Namespace) -> int:
         return 1
     config = load_config(path)
     env = dict(os.environ, CONNECTOR_CONFIG=str(path))
+    if getattr(args, "log_format", None):
+        env["CONNECTOR_LOG_FORMAT"] = args.log_format  # the children log as the command was asked to
     if os.environ.get("REDIS_URL"):
         redis_note = "the Redis given by REDIS_URL"
     else:
@@ -335,6 +344,10 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--config", metavar="PATH", help="configuration file (default: $CONNECTOR_CONFIG, else the bundled example)"
     )
+    common.add_argument(
+        "--log-format", choices=("text", "json"), help="log lines as text or one JSON object each "
+        "(default: $CONNECTOR_LOG_FORMAT, else text)",
+    )
 
     parser = argparse.ArgumentParser(
         prog="connector", description="skoleflyt-connector: school platforms' webhooks in, absence rules applied."
@@ -352,6 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser("worker", parents=[common], help="run the RQ worker")
     worker.add_argument("--burst", action="store_true", help="stop when the queue is empty")
+    worker.add_argument("--metrics-port", type=int, metavar="PORT", help="serve this worker's Prometheus metrics here")
+    worker.add_argument("--metrics-bind", default="127.0.0.1", metavar="ADDR", help="address for --metrics-port")
     worker.set_defaults(run=worker_command)
 
     sched = commands.add_parser("scheduler", parents=[common], help="queue deadlines and retries when they fall due")

@@ -262,7 +262,8 @@ def test_serve_smoke_runs_web_worker_and_scheduler_and_stops_them_all_on_sigint(
     try:
         base = f"http://127.0.0.1:{port}"
         wait_for(f"{base}/healthz", timeout=15)
-        assert requests.get(f"{base}/readyz", timeout=2).json() == {"status": "ok", "redis": "up"}
+        ready = requests.get(f"{base}/readyz", timeout=2).json()
+        assert (ready["status"], ready["redis"], ready["queue"]) == ("ok", "up", "up")
 
         secret = (EXAMPLE_DIR / "secrets" / "webhook_secret").read_text().strip()
         register = {"date": "2026-11-23", "group_id": "7A", "marks": [

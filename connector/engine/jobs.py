@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from connector.engine import outbox, routing as processing, runtime
+from connector.engine import logs, metrics, outbox, routing as processing, runtime
 from connector.store import deliveries, due
 
 log = logging.getLogger(__name__)
@@ -15,6 +15,11 @@ def process_delivery(tenant_id: str, adapter: str, delivery_key: str, events: li
 
     The delivery's dedupe marker is set first, so a redelivery is recognised after this job has gone.
     """
+    with logs.in_job(), metrics.timed_job("process_delivery"):
+        return _process_delivery(tenant_id, adapter, delivery_key, events)
+
+
+def _process_delivery(tenant_id: str, adapter: str, delivery_key: str, events: list[dict[str, Any]]) -> int:
     rt = runtime.current()
     deliveries.mark_taken(rt.redis, delivery_key, rt.config.dedupe_ttl_seconds)
     events = rt.adapter(tenant_id, adapter).prepare(events)
@@ -26,6 +31,11 @@ def process_delivery(tenant_id: str, adapter: str, delivery_key: str, events: li
 
 def run_due(members: list[str]) -> int:
     """Handle due-set members leased by the scheduler: deadlines to fire and actions to (re)send."""
+    with logs.in_job(), metrics.timed_job("run_due"):
+        return _run_due(members)
+
+
+def _run_due(members: list[str]) -> int:
     rt = runtime.current()
     handled = 0
     for member in members:

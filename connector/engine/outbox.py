@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from typing import Iterable
 
 from connector.adapters.base import SendResult
 from connector.contract.actions import Action
+from connector.engine import metrics
 from connector.engine.runtime import Runtime
 from connector.store import outbox as stored
 
@@ -65,13 +67,32 @@ def send(rt: Runtime, tenant: str, ref: str) -> str:
     keys = rt.keys
     entry = stored.pending(rt.redis, keys, tenant, ref, rt.clock.now().timestamp())
     if entry is None:
+        metrics.count_action(metrics.NONE, metrics.NONE, "skipped")
         return "skipped"
     action = Action.from_dict(entry["action"])
+    outcome = _send(rt, tenant, ref, entry, action)
+    metrics.count_action(action.rule_id or metrics.NONE, action.kind, outcome)
+    return outcome
+
+
+def _adapter_type(rt: Runtime, tenant: str, adapter: str) -> str:
+    settings = rt.config.tenants.get(tenant)
+    settings = settings.adapters.get(adapter) if settings is not None else None
+    return settings.type if settings is not None else metrics.NONE
+
+
+def _send(rt: Runtime, tenant: str, ref: str, entry: dict, action: Action) -> str:
+    keys = rt.keys
+    started = time.perf_counter()
     try:
         result = rt.adapter(tenant, entry["adapter"]).send(action)
     except Exception:  # a bug or an unreachable secret must not lose the action: retry, and say so
         log.exception("sending %s %s for tenant %s failed", action.kind, ref, tenant)
         result = SendResult("retry", reason="adapter error")
+        error = "exception"
+    else:
+        error = None if result.outcome == "done" else str(result.status or "none")
+    metrics.observe_platform(_adapter_type(rt, tenant, entry["adapter"]), time.perf_counter() - started, error)
     now = rt.clock.now().timestamp()
     if result.outcome == "done":
         stored.done(rt.redis, keys, tenant, ref, result.remote_id or "", now)

@@ -78,7 +78,7 @@ def enqueue_delivery(rt: Runtime, tenant: str, adapter: str, delivery_id: str, e
     job = queue.create_job(
         "connector.engine.jobs.process_delivery",
         args=(tenant, adapter, marker, events),
-        job_id=f"{queue.name}-{digest(rt.config.key_prefix, tenant, adapter, delivery_id, length=40)}",
+        job_id=delivery_job_id(rt, tenant, adapter, delivery_id),
         description=f"delivery for {tenant}/{adapter}",  # RQ's default repr of the events costs CPU and bytes
         result_ttl=0,
         failure_ttl=FAILED_JOB_TTL,
@@ -87,6 +87,12 @@ def enqueue_delivery(rt: Runtime, tenant: str, adapter: str, delivery_id: str, e
     job.enqueued_at = datetime.now(timezone.utc)  # what RQ's enqueue sets (origin and status create_job has set)
     keys_and_args = (marker, job.key, queue.key, queue.redis_queues_keys, job.id, -1 if job.ttl is None else job.ttl)
     return run_enqueue_once(rt.redis, keys_and_args + job_fields(job)) == 1
+
+
+def delivery_job_id(rt: Runtime, tenant: str, adapter: str, delivery_id: str) -> str:
+    """The delivery's job id: a digest of its ``webhook-id`` (never the id itself), and the ``delivery`` of the log
+    lines of the door and of the job (``engine.logs``)."""
+    return f"{rt.config.queue_name}-{digest(rt.config.key_prefix, tenant, adapter, delivery_id, length=40)}"
 
 
 def job_fields(job: Job) -> tuple[str, bytes]:

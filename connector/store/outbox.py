@@ -197,3 +197,12 @@ def resurrect(redis, keys: Keys, letter_id: str, now: float) -> bool:
         pipe.hdel(keys.dead_letters, letter_id)
         pipe.execute()
     return True
+
+
+def dead_letter_counts(redis, keys: Keys) -> dict[str, int]:
+    """How many dead letters each tenant has (for the metrics' scrape): the field names only, never the letters."""
+    counts: dict[str, int] = {}
+    for key in redis.hkeys(keys.dead_letters):
+        tenant = key.decode().split("|", 1)[0]
+        counts[tenant] = counts.get(tenant, 0) + 1
+    return counts

@@ -10,20 +10,40 @@ import logging
 from functools import lru_cache
 from importlib import metadata
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 from marshmallow import ValidationError
 from redis.exceptions import RedisError
 
 from connector.adapters.base import InboundError
 from connector.contract.events import check_windows
 from connector.contract.openapi import build_spec
+from connector.engine import logs, metrics
 from connector.engine.runtime import UnknownTarget
-from connector.engine.rq_compat import enqueue_delivery
+from connector.engine.rq_compat import delivery_job_id, enqueue_delivery
 from connector.engine.stats import count_ignored
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("webhooks", __name__)
+
+
+@bp.after_request
+def count(response):
+    """Every answer of the door, counted by tenant, adapter, event type and status (``engine.metrics``). The labels
+    are the configuration's names only once the door knew them: a 404's path is whatever the caller sent."""
+    target = getattr(g, "delivery_target", None)
+    tenant, adapter = target if target is not None else (metrics.NONE, metrics.NONE)
+    metrics.count_delivery(tenant, adapter, getattr(g, "delivery_type", metrics.NONE), response.status_code)
+    return response
+
+
+def delivery_type(inbound) -> str:
+    """The contract's event type of a delivery (``mixed`` when it carries several), ``ignored`` for a type the
+    adapter does not read (the platform's own name is counted in ``store.stats``, not in a label)."""
+    if inbound.ignored_type is not None:
+        return "ignored"
+    types = {event.get("type", metrics.NONE) for event in inbound.events}
+    return types.pop() if len(types) == 1 else ("mixed" if types else metrics.NONE)
 
 
 def error(status: int, code: str, message: str, fields=None):
@@ -64,6 +84,7 @@ def receive(tenant: str, adapter: str):
         platform = rt.adapter(tenant, adapter)
     except UnknownTarget:
         return error(404, "not_found", "No such tenant or adapter.")
+    g.delivery_target = (tenant, adapter)
     handshake = platform.validation_response(request.args)
     if handshake is not None:
         return Response(handshake, 200, mimetype="text/plain", headers={"X-Content-Type-Options": "nosniff"})
@@ -78,6 +99,13 @@ def receive(tenant: str, adapter: str):
     except RecursionError:  # a body nested deeper than any parser here goes: the sender's fault, whatever adapter
         log.info("refused delivery tenant=%s adapter=%s status=400 code=too_deep", tenant, adapter)
         return error(400, "malformed_json", "The body is nested too deeply to be read.")
+    g.delivery_type = delivery_type(inbound)
+    with logs.for_delivery(delivery_job_id(rt, tenant, adapter, inbound.delivery_id)):
+        return accept(rt, tenant, adapter, inbound)
+
+
+def accept(rt, tenant: str, adapter: str, inbound):
+    """A verified delivery: dates checked against the school's window, then queued (or counted, if ignored)."""
     try:  # here, for every adapter: the window needs today and the school's calendar, which schemas do not have
         check_windows(inbound.events, rt.clock.now(), rt.tenant(tenant).calendar)
     except ValidationError as exc:
@@ -95,5 +123,7 @@ def receive(tenant: str, adapter: str):
         log.info("ignored event type %r tenant=%s adapter=%s", inbound.ignored_type, tenant, adapter)
         return jsonify({"accepted": 0, "ignored": inbound.ignored_type}), 202
     if not queued:
+        log.info("duplicate delivery tenant=%s adapter=%s", tenant, adapter)
         return jsonify({"accepted": 0, "duplicate": True}), 202
+    log.info("queued delivery tenant=%s adapter=%s events=%d", tenant, adapter, len(inbound.events))
     return jsonify({"accepted": len(inbound.events)}), 202
