@@ -22,7 +22,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from connector.engine import cases, failed_jobs, outbox, runtime, scheduler
 from connector.config.schema import Config, ConfigError, check_config, load_config
-from connector.store.connection import connect, embedded_url, ping
+from connector.store import connection
+from connector.store.connection import connect, ping
 from connector.engine.runtime import Runtime
 
 EXAMPLE_CONFIG = Path(__file__).parent / "example" / "connector.yaml"
@@ -74,7 +75,8 @@ def web_command(args: argparse.Namespace) -> int:
     """gunicorn in this process, one app per worker (no preload): each worker opens its own Redis connection.
 
     Redis is not checked here on purpose: the web app starts without it and ``/readyz`` answers 503, which is what
-    a load balancer acts on.
+    a load balancer acts on. Without ``REDIS_URL`` the master starts the embedded Redis before forking, and the
+    workers inherit its URL: one server for all of them, stopped when the master exits.
     """
     from gunicorn.app.base import BaseApplication
 
@@ -82,6 +84,9 @@ def web_command(args: argparse.Namespace) -> int:
 
     path = config_path(args)
     load_config(path)  # a configuration problem stops the master here, not each worker at boot
+    if not os.environ.get("REDIS_URL"):
+        _log_to_stderr(args)
+        connection.start_embedded()
 
     class ConnectorWeb(BaseApplication):
         def load_config(self):
@@ -152,10 +157,11 @@ def serve_command(args: argparse.Namespace) -> int:
         env["CONNECTOR_LOG_FORMAT"] = args.log_format  # the children log as the command was asked to
     if os.environ.get("REDIS_URL"):
         redis_note = "the Redis given by REDIS_URL"
-    else:
-        instance = Path(os.environ.get("CONNECTOR_INSTANCE") or "instance")
-        env["REDIS_URL"] = embedded_url(instance)
-        redis_note = f"an embedded Redis (data in {instance}/)"
+    else:  # started once here; the children get its URL and start none (stopped as serve exits: see main)
+        _log_to_stderr(args)
+        embedded = connection.start_embedded()
+        env["REDIS_URL"] = embedded.url
+        redis_note = f"an embedded Redis (data in {embedded.folder}/)"
 
     stop_signals: list[int] = []
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -417,7 +423,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help or a usage error: argparse has printed it already
         return int(exc.code or 0)
     try:
-        return args.run(args)
+        with connection.command_scope():  # an embedded Redis the command starts stops with it
+            return args.run(args)
     except ConfigError as exc:
         _print_problems(exc.problems)
         return 1

@@ -278,6 +278,10 @@ def test_serve_smoke_runs_web_worker_and_scheduler_and_stops_them_all_on_sigint(
 
         wait_for_text(tmp_path / "serve.log", f"POST {base}/webhooks/demo-skole/generic", timeout=5)
         processes = psutil.Process(serve.pid).children(recursive=True) + embedded_redis(instance)
+        assert len(embedded_redis(instance)) == 1  # started once by serve; web, its workers and the rest share it
+        log_text = (tmp_path / "serve.log").read_text(errors="replace")
+        assert log_text.count(f"started an embedded Redis with its data in {instance}/connector.rdb") == 1
+        assert f"an embedded Redis (data in {instance}/)" in log_text
         names = [" ".join(p.cmdline()[-3:]) for p in processes]
         assert len(processes) >= 5, names  # web master + 2 workers, worker (+ its RQ scheduler), scheduler, Redis
 
