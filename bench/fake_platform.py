@@ -10,135 +10,23 @@ reuses its connection), run in its own process so it takes no interpreter lock f
 fast enough not to be the bottleneck? ``python -m bench.fake_platform --measure`` drives it as hard as two workers
 can and prints its rate; the benchmarks' action rates are a small fraction of it (see bench/README.md).
 
-``python -m bench.fake_platform --port 8099`` serves until Ctrl-C (or ``--seconds``), for trying the example.
+``python -m bench.fake_platform --port 8099`` serves until Ctrl-C (or ``--seconds``), for trying the example. The
+server itself is ``connector/demo_platform.py`` (which ``connector serve --demo`` runs and which also shows what it
+received at ``GET /``); this module keeps what only the benchmarks need.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import signal
 import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import requests
 
-KINDS = {"tasks": "task", "alerts": "alert", "notes": "note"}
-REQUIRED = {
-    "task": ("external_ref", "assignee", "student_id", "title", "body", "due_date", "rule_id", "priority"),
-    "alert": ("external_ref", "recipient", "student_id", "title", "body", "rule_id", "severity"),
-    "note": ("external_ref", "student_id", "body", "rule_id", "visibility"),
-}
-
-
-class State:
-    def __init__(self, base_path: str, token: str | None):
-        self.base = base_path.rstrip("/")
-        self.token = token
-        self.lock = threading.Lock()
-        self.keys: set[str] = set()
-        self.counts = {"task": 0, "alert": 0, "note": 0, "conflict": 0, "unauthorized": 0, "bad": 0, "requests": 0}
-        self.rules: dict[str, int] = {}
-        self.first_write: float | None = None
-        self.last_write: float | None = None
-
-    def stats(self) -> dict[str, Any]:
-        with self.lock:
-            return {**self.counts, "written": sum(self.counts[k] for k in ("task", "alert", "note")),
-                    "rules": dict(self.rules), "first_write": self.first_write, "last_write": self.last_write}
-
-
-def make_handler(state: State):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive
-        disable_nagle_algorithm = True
-
-        def log_message(self, *args):  # quiet: thousands of requests
-            pass
-
-        def reply(self, status: int, body: dict) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self._headers_buffer.append(b"\r\n" + data)  # head and body in one write
-            self.flush_headers()
-
-        def do_GET(self):
-            if self.path == "/_stats":
-                self.reply(200, state.stats())
-            else:
-                self.reply(404, {"error": "not_found"})
-
-        def do_POST(self):
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length)
-            path = self.path.split("?", 1)[0]
-            kind = KINDS.get(path[len(state.base) + 1:]) if path.startswith(state.base + "/") else None
-            with state.lock:
-                state.counts["requests"] += 1
-            if kind is None:
-                self.reply(404, {"error": "not_found"})
-                return
-            if state.token is not None and self.headers.get("Authorization") != f"Bearer {state.token}":
-                with state.lock:
-                    state.counts["unauthorized"] += 1
-                self.reply(401, {"error": "unauthorized"})
-                return
-            key = self.headers.get("Idempotency-Key")
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                body = None
-            if not key or not isinstance(body, dict) or any(f not in body for f in REQUIRED[kind]) \
-                    or body.get("external_ref") != key:
-                with state.lock:
-                    state.counts["bad"] += 1
-                self.reply(400, {"error": "bad_request"})
-                return
-            with state.lock:
-                if key in state.keys:
-                    state.counts["conflict"] += 1
-                    conflict = True
-                else:
-                    state.keys.add(key)
-                    state.counts[kind] += 1
-                    state.rules[body["rule_id"]] = state.rules.get(body["rule_id"], 0) + 1
-                    now = time.time()
-                    state.first_write = state.first_write or now
-                    state.last_write = now
-                    conflict = False
-                    remote = f"{kind}-{len(state.keys)}"
-            if conflict:
-                self.reply(409, {"error": "duplicate", "external_ref": key})
-            else:
-                self.reply(201, {"id": remote})
-
-    return Handler
-
-
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
-def serve(port: int, base_path: str = "/api", token: str | None = None, seconds: float | None = None) -> None:
-    state = State(base_path, token)
-    server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(state))
-    server.daemon_threads = True
-    signal.signal(signal.SIGTERM, _interrupt)
-    print(f"fake platform listening on http://127.0.0.1:{server.server_address[1]}{base_path}", flush=True)
-    if seconds:
-        threading.Timer(seconds, server.shutdown).start()
-    try:
-        server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+from connector.demo_platform import KINDS, REQUIRED, State, make_handler, serve  # noqa: F401 (the server lives in the package)
 
 
 class FakePlatform:

@@ -7,6 +7,7 @@ admin has to act on it (file:line: field: message) and exits 1; a Redis that doe
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -14,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -168,7 +170,11 @@ def serve_command(args: argparse.Namespace) -> int:
         signal.signal(signum, lambda signum, frame: stop_signals.append(signum))
 
     children: dict[str, subprocess.Popen] = {}
+    demo_note = _demo_note(config, args.demo_port) if args.demo else None
     try:
+        if args.demo:  # first, so that the worker's first write finds it listening
+            children["demo platform"] = subprocess.Popen(
+                [sys.executable, "-m", "connector.demo_platform", "--port", str(args.demo_port), "--quiet"], env=env)
         for name in SERVE_CHILDREN:
             extra = ["--bind", args.bind] if name == "web" else []
             children[name] = subprocess.Popen([sys.executable, "-m", "connector.cli", name, *extra], env=env)
@@ -178,6 +184,8 @@ def serve_command(args: argparse.Namespace) -> int:
                 break
             if not announced and _accepts_connections(args.bind):
                 print(_banner(config, path, args.bind, redis_note), flush=True)
+                if demo_note:
+                    print(demo_note, flush=True)
                 announced = True
             time.sleep(0.2)
     finally:
@@ -285,6 +293,75 @@ def plan_show_command(args: argparse.Namespace) -> int:
     return 0
 
 
+GENERIC_FIXTURES = Path(__file__).parent / "adapters" / "generic" / "fixtures"
+
+
+def _test_envelope(source: str) -> tuple[bytes, Path]:
+    """A JSON envelope file, or a generic fixture by name (``attendance_marked__absent``), with ``timestamp`` now."""
+    path = Path(source)
+    if not path.is_file():
+        name = source[:-5] if source.endswith(".json") else source
+        path = GENERIC_FIXTURES / f"{name}.json"
+        if "/" in name or not path.is_file():
+            known = ", ".join(sorted(p.stem for p in GENERIC_FIXTURES.glob("*.json")))
+            raise ValueError(f"no file {source} and no generic fixture of that name (fixtures: {known})")
+    try:
+        envelope = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: not a JSON envelope ({exc})") from None
+    if not isinstance(envelope, dict):
+        raise ValueError(f"{path}: not a JSON envelope (an object with type, timestamp and data)")
+    envelope["timestamp"] = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return json.dumps(envelope, ensure_ascii=False).encode(), path
+
+
+def send_test_command(args: argparse.Namespace) -> int:
+    """Sign a fixture or an envelope file as the platform would (Standard Webhooks, the adapter's first configured
+    secret), post it to the running service and print the answer: a newcomer's first delivery, without curl."""
+    import requests
+
+    from connector.contract.signatures import sign
+
+    config = load_config(config_path(args))
+    tenant = config.tenants.get(args.tenant)
+    if tenant is None:
+        print(f"no tenant {args.tenant!r} in the configuration (tenants: {', '.join(config.tenants)})", file=sys.stderr)
+        return 1
+    adapter = tenant.adapters.get(args.adapter)
+    if adapter is None or adapter.type != "generic":
+        what = f"is of type {adapter.type}" if adapter else "is not configured"
+        print(f"adapter {args.adapter!r} of tenant {args.tenant} {what}: send-test signs the generic adapter's "
+              f"Standard Webhooks (adapters: {', '.join(tenant.adapters)})", file=sys.stderr)
+        return 1
+    try:
+        body, source = _test_envelope(args.source)
+    except ValueError as exc:
+        print(f"connector send-test: {exc}", file=sys.stderr)
+        return 1
+    from connector.config.secrets import SecretUnavailable
+
+    try:
+        secret = adapter.settings["webhook_secrets"][0].reveal()
+    except SecretUnavailable as exc:
+        print(f"connector send-test: the adapter's webhook secret cannot be read: {exc}", file=sys.stderr)
+        return 1
+    msg_id = f"msg_test_{uuid.uuid4().hex}"
+    stamp = int(time.time())
+    headers = {"content-type": "application/json", "webhook-id": msg_id, "webhook-timestamp": str(stamp),
+               "webhook-signature": sign(body, msg_id, stamp, secret)}
+    url = f"{args.url.rstrip('/')}/webhooks/{tenant.id}/{args.adapter}"
+    try:
+        response = requests.post(url, data=body, headers=headers, timeout=args.timeout)
+    except requests.RequestException as exc:
+        print(f"connector send-test: nothing answered at {url} ({type(exc).__name__}); is `connector serve` "
+              "running?", file=sys.stderr)
+        return 2
+    print(f"POST {url}  ({source.name}, webhook-id {msg_id})")
+    print(f"{response.status_code} {response.reason}")
+    print(response.text.rstrip())
+    return 0 if 200 <= response.status_code < 300 else 1
+
+
 # --- serve's helpers -----------------------------------------------------------------------------------------------
 
 
@@ -298,6 +375,26 @@ def _accepts_connections(bind: str) -> bool:
             return True
     except OSError:
         return False
+
+
+def _demo_note(config: Config, port: int) -> str:
+    """What ``serve --demo`` adds to the banner: where the demo platform shows what it received, how to send a first
+    event, and which adapters do not write to it (their base_url points elsewhere)."""
+    demo = f"http://127.0.0.1:{port}"
+    first = next(((tenant.id, name) for tenant in config.tenants.values()
+                  for name, adapter in tenant.adapters.items() if adapter.type == "generic"), None)
+    elsewhere = [
+        f"{tenant.id}/{name}" for tenant in config.tenants.values() for name, adapter in tenant.adapters.items()
+        if "base_url" in adapter.settings and not str(adapter.settings["base_url"]).startswith(demo + "/")
+    ]
+    lines = [f"Demo platform: {demo}/ shows the tasks, alerts and notes written to it ({demo}/api)."]
+    if first:
+        lines.append(f"Send a first event: connector send-test {first[0]} attendance_marked__absent"
+                     + ("" if first[1] == "generic" else f" --adapter {first[1]}"))
+    if elsewhere:
+        lines.append(f"Not writing to it (base_url elsewhere): {', '.join(elsewhere)}; set base_url: {demo}/api "
+                     "for the demo.")
+    return "\n".join(lines) + "\n"
 
 
 def _banner(config: Config, path: Path, bind: str, redis_note: str) -> str:
@@ -381,6 +478,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", parents=[common], help="run web, worker and scheduler together")
     serve.add_argument("--bind", default="127.0.0.1:8000")
+    serve.add_argument("--demo", action="store_true",
+                       help="also run a local demo platform that shows what the connector wrote to it")
+    serve.add_argument("--demo-port", type=int, default=8099, metavar="PORT",
+                       help="the demo platform's port (default: %(default)s, the bundled example's base_url)")
     serve.set_defaults(run=serve_command)
 
     plan = commands.add_parser("plan", help="the school's absence plan").add_subparsers(
@@ -406,6 +507,16 @@ def build_parser() -> argparse.ArgumentParser:
     failed.add_argument("--tenant")
     failed.set_defaults(run=jobs_failed_command)
     _retry_parser(job_commands, common, "queue failed jobs again", "failed jobs", jobs_retry_command)
+
+    send = commands.add_parser("send-test", parents=[common],
+                               help="sign and post a fixture or an envelope file to the running service")
+    send.add_argument("tenant")
+    send.add_argument("source", metavar="FIXTURE-OR-FILE",
+                      help="a generic fixture's name (e.g. attendance_marked__absent) or a JSON envelope file")
+    send.add_argument("--url", default="http://127.0.0.1:8000", help="the service (default: %(default)s)")
+    send.add_argument("--adapter", default="generic", help="the tenant's adapter to post to (default: %(default)s)")
+    send.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS")
+    send.set_defaults(run=send_test_command)
 
     case_commands = commands.add_parser("cases", help="guardians' cases on the escalation ladder").add_subparsers(
         dest="action", required=True, metavar="ACTION"
