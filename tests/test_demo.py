@@ -163,7 +163,7 @@ def test_serve_demo_end_to_end_a_sent_fixture_becomes_a_task_on_the_demo_page(tm
 
     import psutil
 
-    from tests.test_cli import embedded_redis, free_port, wait_for, wait_for_text
+    from tests.test_cli import embedded_redis, free_port, kill_serve, wait_for, wait_for_text
 
     port, demo_port = free_port(), free_port()
     folder = tmp_path / "example"
@@ -204,14 +204,4 @@ def test_serve_demo_end_to_end_a_sent_fixture_becomes_a_task_on_the_demo_page(tm
         print(logs.read().decode(errors="replace"))
         raise
     finally:
-        try:
-            os.killpg(serve.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        for process in processes + embedded_redis(instance):
-            try:
-                process.kill()
-            except psutil.NoSuchProcess:
-                pass
-        serve.wait()
-        logs.close()
+        kill_serve(serve, processes, instance, logs)
