@@ -25,6 +25,21 @@ class InboundError(Exception):
         self.fields = dict(fields) if fields else None
 
 
+class PlatformRefused(Exception):
+    """Raised by ``prepare`` when the platform refuses every read for a reason only an admin can fix (an approval,
+    a licence): retrying cannot help. The engine drops the delivery's events, keeps ``reason_code`` as the adapter's
+    health flag (``/readyz`` shows it) and logs it once; the next successful ``prepare`` clears the flag.
+
+    ``reason_code`` is a short stable code (``protected_api_not_approved``); ``hint`` tells an admin what to do. Neither
+    holds the platform's message text or anything from the events.
+    """
+
+    def __init__(self, reason_code: str, hint: str = ""):
+        super().__init__(reason_code)
+        self.reason_code = reason_code
+        self.hint = hint
+
+
 @dataclass
 class Inbound:
     """One verified, parsed delivery: its dedupe id, the internal events, or the unknown type it carried."""
@@ -74,7 +89,8 @@ class Adapter:
 
     def prepare(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Runs in the worker, before the rules: complete events whose webhook lacks data (a register's statuses,
-        a message's text) with the platform's API. Raising makes RQ retry the job. The default needs nothing."""
+        a message's text) with the platform's API. Raising makes RQ retry the job, except ``PlatformRefused``, which
+        ends it (see there). The default needs nothing."""
         return events
 
     def lookup_role(self, role: str, group_id: str | None = None, student_id: str | None = None) -> str | None:

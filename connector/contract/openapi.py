@@ -82,6 +82,8 @@ class HealthSchema(Schema):
 class ReadySchema(Schema):
     status = fields.String(required=True, metadata={"enum": ["ok", "unavailable"]})
     redis = fields.String(metadata={"enum": ["up", "down"]})
+    detail = fields.Dict(metadata={"description": "`adapters`: each `<tenant>/<adapter>` the platform refuses until "
+                                                  "an admin acts, with its reason code; does not fail readiness."})
 
 
 # --- The responses of the webhook endpoint -------------------------------------------------------------------------

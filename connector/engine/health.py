@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from connector.engine.runtime import Runtime
+from connector.store import health
 from connector.store.connection import ping
 
 
@@ -12,6 +13,10 @@ def dependencies(rt: Runtime) -> dict[str, Any]:
 
     ``redis`` is a PING; ``queue`` is the RQ queue's length read (the door writes there); ``workers`` is RQ's
     ``Worker.count`` for the queue, ``None`` when it could not be read. Any failure is "down", never a 500.
+
+    ``detail.adapters`` (only when there is one) names each ``<tenant>/<adapter>`` the platform refuses until an admin
+    acts, with its reason code (``{"skole-a/teams": "protected_api_not_approved"}``). It does not fail readiness:
+    the door still takes deliveries for every other adapter, and for that one once an admin has fixed it.
     """
     from rq import Worker
 
@@ -23,6 +28,12 @@ def dependencies(rt: Runtime) -> dict[str, Any]:
         body["redis"] = "down"
     body["queue"], body["workers"] = "down", None
     if body["redis"] == "up":  # the queue lives in that Redis: no second timeout when it is down
+        try:
+            refused = health.refused(rt.redis, rt.keys)
+            if refused:
+                body["detail"] = {"adapters": refused}
+        except Exception:
+            pass
         try:
             rt.queue.count
             body["queue"] = "up"

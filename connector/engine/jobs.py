@@ -4,8 +4,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from connector.adapters.base import PlatformRefused
 from connector.engine import logs, metrics, outbox, routing as processing, runtime
-from connector.store import deliveries, due
+from connector.store import deliveries, due, health
 
 log = logging.getLogger(__name__)
 
@@ -22,11 +23,26 @@ def process_delivery(tenant_id: str, adapter: str, delivery_key: str, events: li
 def _process_delivery(tenant_id: str, adapter: str, delivery_key: str, events: list[dict[str, Any]]) -> int:
     rt = runtime.current()
     deliveries.mark_taken(rt.redis, delivery_key, rt.config.dedupe_ttl_seconds)
-    events = rt.adapter(tenant_id, adapter).prepare(events)
+    try:
+        events = rt.adapter(tenant_id, adapter).prepare(events)
+    except PlatformRefused as refusal:
+        _drop_refused(rt, tenant_id, adapter, len(events), refusal)
+        return 0
+    health.recover(rt.redis, rt.keys, tenant_id, adapter)
     actions = processing.handle_events(rt, tenant_id, adapter, events)
     for action in actions:
         outbox.send(rt, tenant_id, action.external_ref)
     return len(actions)
+
+
+def _drop_refused(rt: runtime.Runtime, tenant_id: str, adapter: str, count: int, refusal: PlatformRefused) -> None:
+    """The platform refuses every read until an admin acts: retrying cannot help, so the job ends and the events
+    are dropped. The flag (``/readyz``) and the ERROR line are the admin's notice, logged once until it clears."""
+    if health.refuse(rt.redis, rt.keys, tenant_id, adapter, refusal.reason_code):
+        log.error("tenant=%s adapter=%s: the platform refuses to be read (%s); events are dropped until an admin "
+                  "fixes it. %s", tenant_id, adapter, refusal.reason_code, refusal.hint)
+    log.warning("tenant=%s adapter=%s: %d event(s) dropped, not retried: %s", tenant_id, adapter, count,
+                refusal.reason_code)
 
 
 def run_due(members: list[str]) -> int:

@@ -8,7 +8,8 @@ runs (``scripts``), and each kind of state, its layout and how it is read and wr
 - ``due``: the due set, the deadlines' payloads and the calendar routines scheduled;
 - ``outbox``: the outbox, the ledger, the task refs and the dead letters;
 - ``deliveries``: a webhook delivery's dedupe marker;
-- ``stats``: what is counted for an admin.
+- ``stats``: what is counted for an admin;
+- ``health``: adapters the platform refuses until an admin acts (shown by ``/readyz``).
 
 No module outside the store calls Redis (``tests/test_architecture.py``), but for the runtime that holds the
 connection and the engine's two modules that touch RQ's own state (``rq_compat``, ``failed_jobs``).

@@ -90,3 +90,8 @@ class Keys:
     def ignored(self) -> str:
         """Hash event type -> count of well-formed deliveries whose type this version does not handle."""
         return f"{self.prefix}:stats:ignored"
+
+    @property
+    def adapter_health(self) -> str:
+        """Hash ``<tenant>/<adapter>`` -> reason code: adapters the platform refuses until an admin acts."""
+        return f"{self.prefix}:health:adapters"

@@ -9,7 +9,7 @@ from urllib.parse import quote
 import requests
 
 from connector.contract.actions import Action
-from connector.adapters.base import Adapter, Inbound, InboundError, SendResult
+from connector.adapters.base import Adapter, Inbound, InboundError, PlatformRefused, SendResult
 from connector.adapters.m365 import activity, planner
 from connector.adapters.m365.graph import Graph, GraphUnavailable, error_code, outcome
 from connector.adapters.m365.lookups import TtlCache, role_from_primary
@@ -18,6 +18,25 @@ from connector.adapters.m365.notifications import check_origin, load_collection,
 from connector.adapters.m365.settings import M365Settings, is_object_id
 
 log = logging.getLogger(__name__)
+
+PROTECTED_API = "protected_api_not_approved"
+PROTECTED_API_HINT = ("Reading Teams messages with application permissions needs Microsoft's approval "
+                      "(learn.microsoft.com/graph/teams-protected-apis): request it for the app registration "
+                      "(see the m365 README).")
+
+
+def protected_api_refusal(response: requests.Response) -> bool:
+    """Graph's 403 for a protected Teams API the app registration is not approved for. Graph gives it no code of its
+    own (``Forbidden``); only the message names it ("Invoked API requires Protected API access in application-only
+    context ..."). The message is read to recognise it, never logged or kept."""
+    if response.status_code != 403:
+        return False
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        return False
+    message = error.get("message") if isinstance(error, dict) else None
+    return isinstance(message, str) and "protected api" in message.lower()
 
 
 class PrepareFailed(Exception):
@@ -86,6 +105,8 @@ class M365Adapter(Adapter):
             if response.status_code == 404:
                 log.info("tenant=%s: a notified Teams message was gone before it was read; skipped", self.tenant_id)
                 continue
+            if protected_api_refusal(response):
+                raise PlatformRefused(PROTECTED_API, PROTECTED_API_HINT)
             if response.status_code != 200:
                 raise PrepareFailed(f"reading a Teams message: HTTP {response.status_code} {error_code(response)}")
             created = message_created(response.json(), self.role_of)

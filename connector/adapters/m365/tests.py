@@ -16,7 +16,8 @@ from responses import matchers
 from connector.engine import outbox, routing as processing
 from connector.contract.actions import Action, Party, external_ref
 from connector.adapters.m365.activity import chain_id
-from connector.adapters.m365.adapter import PrepareFailed
+from connector.adapters.base import PlatformRefused
+from connector.adapters.m365.adapter import PROTECTED_API, PrepareFailed
 from connector.adapters.m365.notifications import message_path
 from connector.adapters.m365.settings import M365Settings
 from connector.engine.directory import resolve
@@ -117,6 +118,7 @@ OUTBOUND = {  # answer fixture -> the call it is Graph's (or the login endpoint'
     "graph_error__throttled": "any Graph call, 429",
     "graph_error__authorization_request_denied": "any Graph call, 403",
     "graph_error__example": "any Graph call, the documented error body",
+    "graph_error__protected_api": "GET a Teams message, 403: the protected-API approval is missing",
 }
 
 
@@ -296,6 +298,66 @@ def test_throttled_message_read_raises_so_the_job_is_retried(teams, platform):
                  headers={"Retry-After": "10"})
     with pytest.raises(PrepareFailed, match="429 TooManyRequests/429"):
         teams.prepare([{"type": "message.created", "timestamp": "x", "m365_message": CHAT_PATH}])
+
+
+def test_protected_api_refusal_raises_platform_refused_not_a_retry(teams, platform):
+    login(platform)
+    platform.add(responses.GET, GRAPH + CHAT_PATH, json=answer("graph_error__protected_api"), status=403)
+    with pytest.raises(PlatformRefused) as refused:
+        teams.prepare([{"type": "message.created", "timestamp": "x", "m365_message": CHAT_PATH}])
+    assert refused.value.reason_code == PROTECTED_API == "protected_api_not_approved"
+    assert "teams-protected-apis" in refused.value.hint
+
+
+def test_other_403_on_a_message_read_is_still_a_retried_failure(teams, platform):
+    """Only the protected-API refusal ends the job; a missing permission may be granted while RQ retries."""
+    login(platform)
+    platform.add(responses.GET, GRAPH + CHAT_PATH, json=answer("graph_error__authorization_request_denied"),
+                 status=403)
+    with pytest.raises(PrepareFailed, match="403 Authorization_RequestDenied"):
+        teams.prepare([{"type": "message.created", "timestamp": "x", "m365_message": CHAT_PATH}])
+
+
+def test_protected_api_refusal_ends_the_jobs_flags_readyz_logs_once_and_clears_on_success(
+        replay, client, rt, teams, platform, caplog):
+    """Two deliveries refused (Graph's 403 for a protected API): no retry loop, the events dropped, one ERROR line,
+    ``/readyz`` names the adapter without failing; a later successful read clears the flag."""
+    caplog.set_level(logging.INFO)
+    login(platform)
+    refusal = answer("graph_error__protected_api")
+    platform.add(responses.GET, GRAPH + CHAT_PATH, json=refusal, status=403)
+    platform.add(responses.GET, GRAPH + CHANNEL_PATH, json=refusal, status=403)
+
+    replay("m365", "change_notification__chat_message_created_with_resource_data", expect_answer={"accepted": 1})
+    run_worker(rt)
+    replay("m365", "change_notification__channel_message_created", expect_answer={"accepted": 1})
+    run_worker(rt)
+
+    assert rt.queue.failed_job_registry.count == 0 and queued_jobs(rt) == []
+    assert rt.queue.scheduled_job_registry.count == 0  # no RQ retry waiting either (jobs keep no result)
+    assert len(calls_to(platform, "/messages/")) == 2  # each read once: nothing retried
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1
+    assert "tenant=skole-a adapter=teams" in errors[0].getMessage()
+    assert PROTECTED_API in errors[0].getMessage()
+    dropped = [r.getMessage() for r in caplog.records if "dropped, not retried" in r.getMessage()]
+    assert dropped == [f"tenant=skole-a adapter=teams: 1 event(s) dropped, not retried: {PROTECTED_API}"] * 2
+    assert "Invoked API" not in caplog.text and "Resource Specific Consent" not in caplog.text
+
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.get_json()["status"] == "ok"
+    assert ready.get_json()["detail"] == {"adapters": {"skole-a/teams": PROTECTED_API}}
+
+    platform.replace(responses.GET, GRAPH + CHAT_PATH, json=answer("chat_message__chat"))
+    mock_author(platform)
+    later = notification("change_notification__chat_message_created_with_resource_data")
+    later["value"][0]["subscriptionId"] = "a later subscription"
+    assert post_notification(client, json.dumps(later).encode()).get_json() == {"accepted": 1}
+    run_worker(rt)
+    assert rt.queue.failed_job_registry.count == 0
+    assert "detail" not in client.get("/readyz").get_json()
+    assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 1
 
 
 # --- directory -------------------------------------------------------------------------------------------------
