@@ -67,6 +67,9 @@ class SendResult:
 class Adapter:
     type_name: ClassVar[str]
     config_schema: ClassVar[type[Schema]]
+    # Whether ``prepare`` may raise ``PlatformRefused``: only then does a job clear the adapter's health flag after a
+    # successful ``prepare`` (one Redis call a delivery the others need not pay).
+    may_refuse: ClassVar[bool] = False
 
     def __init__(self, tenant_id: str, name: str, settings: Mapping[str, Any], http: requests.Session | None = None):
         self.tenant_id = tenant_id

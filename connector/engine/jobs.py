@@ -23,12 +23,14 @@ def process_delivery(tenant_id: str, adapter: str, delivery_key: str, events: li
 def _process_delivery(tenant_id: str, adapter: str, delivery_key: str, events: list[dict[str, Any]]) -> int:
     rt = runtime.current()
     deliveries.mark_taken(rt.redis, delivery_key, rt.config.dedupe_ttl_seconds)
+    platform = rt.adapter(tenant_id, adapter)
     try:
-        events = rt.adapter(tenant_id, adapter).prepare(events)
+        events = platform.prepare(events)
     except PlatformRefused as refusal:
         _drop_refused(rt, tenant_id, adapter, len(events), refusal)
         return 0
-    health.recover(rt.redis, rt.keys, tenant_id, adapter)
+    if platform.may_refuse:
+        health.recover(rt.redis, rt.keys, tenant_id, adapter)
     actions = processing.handle_events(rt, tenant_id, adapter, events)
     for action in actions:
         outbox.send(rt, tenant_id, action.external_ref)

@@ -56,6 +56,7 @@ def media_type(headers: Mapping[str, str]) -> str:
 class M365Adapter(Adapter):
     type_name = "m365"
     config_schema = M365Settings
+    may_refuse = True  # reading Teams messages needs Microsoft's approval of a protected API
 
     def __init__(self, tenant_id: str, name: str, settings: Mapping[str, Any], http: requests.Session | None = None):
         super().__init__(tenant_id, name, settings, http)
