@@ -25,10 +25,9 @@ from typing import Any
 from connector.engine import absence
 from connector.config.schema import Tenant
 from connector.engine.consequences import Consequences
-from connector.engine.directory import resolve
+from connector.engine.directory import LOOK_UP, People
 from connector.store import cases as stored
 from connector.store.cases import CaseBusy  # noqa: F401 - what a job raises when another holds its case
-from connector.store.pupils import group_of
 from connector.store.keys import digest
 from connector.rules import classify, environment, escalation, read_message
 from connector.rules.triggers import declared
@@ -100,31 +99,13 @@ def load_case(rt: Runtime, tenant_id: str, case_id: str) -> dict | None:
 # --- Context for the rules -----------------------------------------------------------------------------------------
 
 
-class _People:
-    """Who holds a role for the case's (first) pupil, asked only when a rule needs it and then remembered."""
-
-    def __init__(self, rt: Runtime, tenant: Tenant, adapter: str | None, student_id: str):
-        self.rt, self.tenant, self.adapter, self.student_id = rt, tenant, adapter, student_id
-        self._found: dict[str, str | None] = {}
-        self._group: str | None = None
-        self._group_read = False
-
-    def get(self, role: str) -> str | None:
-        if role not in self._found:
-            if not self._group_read:
-                self._group = group_of(self.rt.redis, self.rt.keys, self.tenant.id, self.student_id)
-                self._group_read = True
-            self._found[role] = resolve(self.rt, self.tenant, self.adapter, role, self._group, self.student_id)
-        return self._found[role]
-
-
 def _context(rt: Runtime, tenant: Tenant, found: Consequences, case: dict) -> escalation.Context:
     return escalation.Context(
         tenant_id=tenant.id,
         plan=tenant.plan,
         calendar=tenant.calendar,
         language=tenant.language,
-        people=_People(rt, tenant, found.adapter or None, case["pupils"][0]),
+        people=People(rt, tenant, found.adapter or None, LOOK_UP, case["pupils"][0]),
         today=tenant.calendar.local_date(rt.clock.now()),
     )
 
@@ -155,7 +136,7 @@ def _intake(rt: Runtime, tenant: Tenant, event: dict[str, Any], found: Consequen
     if result.confidence == classify.WEAK:
         # Only a hint (a typo, a dialect form, a weak rule): a person reads the message before anything opens.
         pupils = event["student_ids"]
-        teacher = _People(rt, tenant, found.adapter or None, pupils[0]).get(read_message.RESPONSIBLE) if pupils \
+        teacher = People(rt, tenant, found.adapter or None, LOOK_UP, pupils[0]).get(read_message.RESPONSIBLE) if pupils \
             else tenant.directory.lookup(read_message.RESPONSIBLE, None)
         found.add([read_message.task(
             tenant_id=tenant.id, message_id=message_id, sent_on=_day(tenant, event["created_at"]),

@@ -5,6 +5,7 @@ import logging
 
 from connector.config.schema import Tenant
 from connector.engine.runtime import Runtime
+from connector.store.pupils import group_of
 
 log = logging.getLogger(__name__)
 
@@ -25,16 +26,21 @@ def resolve(
     return tenant.directory.lookup(role, group_id)
 
 
+LOOK_UP = object()  # the pupil's group is not known yet: read it from the store the first time a role is asked
+
+
 class People:
     """Who holds each role for one pupil (``rules.context.People``): resolved the first time a rule asks, then
-    remembered for the job, so a pupil no rule writes about costs no lookup at all."""
+    remembered for the job, so a pupil no rule writes about costs no lookup at all. ``group_id`` may be
+    :data:`LOOK_UP` (a case's pupil, whose group the job has not read): it is then read once, when first needed."""
 
-    def __init__(self, rt: Runtime, tenant: Tenant, adapter: str | None, group_id: str | None,
-                 student_id: str | None):
+    def __init__(self, rt: Runtime, tenant: Tenant, adapter: str | None, group_id, student_id: str | None):
         self.rt, self.tenant, self.adapter, self.group_id, self.student_id = rt, tenant, adapter, group_id, student_id
         self._found: dict[str, str | None] = {}
 
     def get(self, role: str) -> str | None:
         if role not in self._found:
+            if self.group_id is LOOK_UP:
+                self.group_id = group_of(self.rt.redis, self.rt.keys, self.tenant.id, self.student_id)
             self._found[role] = resolve(self.rt, self.tenant, self.adapter, role, self.group_id, self.student_id)
         return self._found[role]
