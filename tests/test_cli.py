@@ -238,6 +238,14 @@ def wait_for_text(path: Path, text: str, timeout: float) -> None:
         time.sleep(0.1)
 
 
+def stop_serve(serve, processes: list) -> None:
+    """Ctrl-C a ``connector serve``: it exits 0 and every process it started (Redis included) is gone within 2 s."""
+    serve.send_signal(signal.SIGINT)
+    assert serve.wait(timeout=10) == 0
+    _, alive = psutil.wait_procs(processes, timeout=2)
+    assert alive == [], [p.pid for p in alive]
+
+
 def kill_serve(serve, processes: list, instance: Path, logs) -> None:
     """Whatever a ``connector serve`` test started goes, whether the test passed or not: the process group, its
     children and the embedded Redis."""
@@ -301,10 +309,7 @@ def test_serve_smoke_runs_web_worker_and_scheduler_and_stops_them_all_on_sigint(
         names = [" ".join(p.cmdline()[-3:]) for p in processes]
         assert len(processes) >= 5, names  # web master + 2 workers, worker (+ its RQ scheduler), scheduler, Redis
 
-        serve.send_signal(signal.SIGINT)
-        assert serve.wait(timeout=10) == 0
-        _, alive = psutil.wait_procs(processes, timeout=2)
-        assert alive == [], [p.pid for p in alive]
+        stop_serve(serve, processes)
     except BaseException:
         logs.seek(0)
         print(logs.read().decode(errors="replace"))

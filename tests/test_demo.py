@@ -157,13 +157,12 @@ def test_serve_demo_end_to_end_a_sent_fixture_becomes_a_task_on_the_demo_page(tm
     with its base_url at the demo platform's port, a fixture sent with ``send-test``, the task on the page."""
     import os
     import shutil
-    import signal
     import subprocess
     import sys
 
     import psutil
 
-    from tests.test_cli import embedded_redis, free_port, kill_serve, wait_for, wait_for_text
+    from tests.test_cli import embedded_redis, free_port, kill_serve, stop_serve, wait_for, wait_for_text
 
     port, demo_port = free_port(), free_port()
     folder = tmp_path / "example"
@@ -195,10 +194,7 @@ def test_serve_demo_end_to_end_a_sent_fixture_becomes_a_task_on_the_demo_page(tm
             time.sleep(0.2)
         assert "<td>s-1002</td>" in page and "<td>task-1</td>" in page
         processes = psutil.Process(serve.pid).children(recursive=True) + embedded_redis(instance)
-        serve.send_signal(signal.SIGINT)
-        assert serve.wait(timeout=10) == 0
-        _, alive = psutil.wait_procs(processes, timeout=2)
-        assert alive == [], [p.pid for p in alive]
+        stop_serve(serve, processes)
     except BaseException:
         logs.seek(0)
         print(logs.read().decode(errors="replace"))
