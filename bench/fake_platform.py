@@ -26,7 +26,7 @@ from typing import Any
 
 import requests
 
-from connector.demo_platform import KINDS, REQUIRED, State, make_handler, serve  # noqa: F401 (the server lives in the package)
+from connector.demo_platform import serve  # the server lives in the package (connector serve --demo runs it too)
 
 
 class FakePlatform:
