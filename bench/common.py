@@ -48,6 +48,35 @@ def bench_runtime(now: datetime | None = None, config: Config | None = None):
         cleanup_token(redis, token)
 
 
+# Redis's own defaults for small hashes (redis.conf as shipped), given explicitly: a host's tuning must not move the
+# memory figure. Debian's redis.conf and this machine's Redis may differ (this one has entries 512).
+STOCK_HASH_SETTINGS = ("--hash-max-listpack-entries", "128", "--hash-max-listpack-value", "64")
+
+
+@contextmanager
+def stock_redis():
+    """A private ``redis-server`` on a free loopback port with the stock hash settings and nothing on disk."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with tempfile.TemporaryDirectory(prefix="bench-redis-") as folder:
+        server = subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
+             "--dir", folder, *STOCK_HASH_SETTINGS], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            redis = Redis(port=port)
+            for _ in range(100):
+                try:
+                    redis.ping()
+                    break
+                except Exception:  # not listening yet
+                    time.sleep(0.05)
+            yield redis
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]

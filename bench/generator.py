@@ -40,6 +40,7 @@ from typing import Any, Iterator
 
 import yaml
 
+from connector.store.pupils import stored_mapping as stored_pupil_fields
 from connector.contract.terms import OSLO
 from connector.config.schema import Config, config_from_dict
 from connector.rules.calendar import SchoolCalendar
@@ -591,7 +592,7 @@ def seed_history(rt, owner: SchoolOwner, days: list[date], group_field: bool = T
         if group_field:
             mapping["g"] = owner.pupils[(tenant, student)].group
         if mapping:
-            pipe.hset(rt.keys.pupil(tenant, student), mapping=mapping)
+            pipe.hset(rt.keys.pupil(tenant, student), mapping=stored_pupil_fields(mapping))
             written += len(mapping)
         if notices:
             pipe.hset(rt.keys.notices(tenant, student), mapping=notices)

@@ -24,6 +24,39 @@ CODE_STATUSES = {code: status for status, code in STATUS_CODES.items()}
 WHOLE_DAY = "day"
 ABSENCE = ("absent", "left_early")  # what "fravær" means for the plan's rules; lateness is recorded, not chased
 
+# The subjects of the national curriculum (LK20) for grunnskolen, as platforms name them in bokmål and nynorsk, each
+# stored as ``*`` and one letter: a subject's name is kept once per lesson missed, and "Kunst og håndverk" costs 18
+# bytes where ``*K`` costs 2 (with the rest of the day, under Redis's 64-byte compact limit; see ``store.pupils``).
+# Append only: a letter once given keeps its subject, or stored history would change meaning. Any other name is
+# stored as it is (one that starts with ``*`` gets a second ``*``).
+SUBJECT_LETTERS = {
+    "Norsk": "N", "Matematikk": "M", "Engelsk": "E", "Naturfag": "F", "Samfunnsfag": "S", "KRLE": "R",
+    "Kunst og håndverk": "K", "Kunst og handverk": "k", "Musikk": "U", "Mat og helse": "H", "Kroppsøving": "O",
+    "Valgfag": "V", "Fremmedspråk": "P", "Framandspråk": "p", "Spansk": "s", "Tysk": "T", "Fransk": "f",
+    "Arbeidslivsfag": "A", "Utdanningsvalg": "D", "Samisk": "I", "Kvensk": "Q", "Finsk": "i",
+    "Norsk tegnspråk": "G", "Fordypning i norsk": "n", "Fordypning i engelsk": "e", "Fordypning i matematikk": "m",
+}
+LETTER_SUBJECTS = {letter: subject for subject, letter in SUBJECT_LETTERS.items()}
+assert len(LETTER_SUBJECTS) == len(SUBJECT_LETTERS), "one letter per subject"
+
+
+def _stored_subject(subject: str) -> str:
+    letter = SUBJECT_LETTERS.get(subject)
+    if letter:
+        return "*" + letter
+    return "*" + subject if subject.startswith("*") else subject
+
+
+def _read_subject(stored: str) -> str | None:
+    if not stored:
+        return None
+    if stored.startswith("**"):
+        return stored[1:]
+    if stored.startswith("*") and len(stored) == 2 and stored[1] in LETTER_SUBJECTS:
+        return LETTER_SUBJECTS[stored[1]]
+    return stored
+
+
 DayRecord = Mapping[str, str]
 Notices = Mapping[str, str]  # "<from>|<to>" -> reason code ("" when none was given)
 
@@ -56,7 +89,7 @@ def mark_code(status: str, documented: bool, lesson: Mapping | None = None, minu
     subject = (lesson or {}).get("subject")
     length = minutes if minutes is not None and status != "absent" else lesson_minutes(lesson)
     if subject or length:
-        code += f"|{(subject or '').replace('|', '/').replace(';', ',')}|{length or ''}"
+        code += f"|{_stored_subject(subject.replace('|', '/').replace(';', ',')) if subject else ''}|{length or ''}"
     return code
 
 
@@ -67,7 +100,7 @@ def parse_code(code: str) -> Mark:
     if len(code) == 2:
         return Mark(status, documented)
     _, subject, minutes = code.split("|", 2)
-    return Mark(status, documented, subject or None, int(minutes) if minutes else None)
+    return Mark(status, documented, _read_subject(subject), int(minutes) if minutes else None)
 
 
 def lesson_key(lesson: Mapping | None) -> str:
