@@ -68,6 +68,10 @@ class FakePlatform:
     def stats(self) -> dict[str, Any]:
         return self.session.get(f"http://127.0.0.1:{self.port}/_stats", timeout=5).json()
 
+    def tally(self) -> dict[str, int]:
+        """Writes per ``<kind>|<rule_id>|<student_id>`` (every one, not only the last few hundred kept for show)."""
+        return self.session.get(f"http://127.0.0.1:{self.port}/_tally", timeout=60).json()
+
     def __exit__(self, *exc) -> None:
         from bench.common import stop_process
 

@@ -46,6 +46,7 @@ class State:
         self.keys: set[str] = set()
         self.counts = {"task": 0, "alert": 0, "note": 0, "conflict": 0, "unauthorized": 0, "bad": 0, "requests": 0}
         self.rules: dict[str, int] = {}
+        self.tally: dict[str, int] = {}  # "<kind>|<rule_id>|<student_id>" -> writes (GET /_tally; the benchmarks')
         self.first_write: float | None = None
         self.last_write: float | None = None
         self.received: deque[dict[str, Any]] = deque(maxlen=keep)
@@ -120,6 +121,9 @@ def make_handler(state: State):
                 self.reply(200, state.stats())
             elif path == "/_received":
                 self.reply(200, state.records())
+            elif path == "/_tally":
+                with state.lock:
+                    self.reply(200, dict(state.tally))
             elif path == "/":
                 self.send(200, page(state).encode(), "text/html; charset=utf-8")
             else:
@@ -159,6 +163,8 @@ def make_handler(state: State):
                     state.keys.add(key)
                     state.counts[kind] += 1
                     state.rules[body["rule_id"]] = state.rules.get(body["rule_id"], 0) + 1
+                    tally = f"{kind}|{body['rule_id']}|{body.get('student_id') or ''}"
+                    state.tally[tally] = state.tally.get(tally, 0) + 1
                     now = time.time()
                     state.first_write = state.first_write or now
                     state.last_write = now
