@@ -445,6 +445,9 @@ def main() -> None:
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--keep-logs", action="store_true")
     parser.add_argument("--profile", action="store_true", help="instead: profile one in-process ConnectorWorker")
+    parser.add_argument("--scaling", metavar="N,N,…",
+                        help="instead: the project's workers with N processes for each N given (e.g. 1,2,4): "
+                             "marks/s in all and per process, and how busy Redis was (where one Redis stops)")
     parser.add_argument("--fork-worker", metavar="CONFIG", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.fork_worker:
@@ -462,10 +465,32 @@ def main() -> None:
     try:
         if args.profile:
             profile(owner, template, deliveries, args, redis)
+        elif args.scaling:
+            scaling(owner, template, deliveries, marks, args, redis)
         else:
             measure(owner, template, day, deliveries, marks, kinds, args, redis, time.perf_counter() - started)
     finally:
         cleanup_token(redis, template)
+
+
+def scaling(owner, template, deliveries, marks, args, redis) -> None:
+    """Worker processes N = 1, 2, 4, …: on a 2-core machine the total flattens at 2, since the workers, Redis and the
+    fake platform share the cores; Redis's own CPU share tells how far one Redis would carry more machines."""
+    print(f"scaling on {cores()} cores: {len(deliveries):,} deliveries ({marks:,} marks) per run, {args.runs} run(s) "
+          f"per N; Redis busy = Redis CPU seconds / wall seconds (1.0 = one core, Redis's own limit)")
+    for n in (int(x) for x in args.scaling.split(",")):
+        args.workers = n
+        rates, busy, per_delivery = [], [], []
+        for run in range(args.runs):
+            result = run_project(owner, template, deliveries, args, redis, run)
+            rates.append(marks / result["seconds"])
+            busy.append(result["redis_cpu"] / result["seconds"])
+            per_delivery.append(result["redis_cpu"] / len(deliveries) * 1e6)
+        rate = statistics.median(rates)
+        print(f"  N={n}: {rate:7,.0f} marks/s in all, {rate / n:7,.0f} per process;  Redis busy "
+              f"{statistics.median(busy):.2f} of a core, {statistics.median(per_delivery):,.0f} µs CPU per delivery "
+              f"(one Redis core ≈ {1e6 / statistics.median(per_delivery) * marks / len(deliveries):,.0f} marks/s);  "
+              f"runs: {', '.join(f'{r:,.0f}' for r in rates)}")
 
 
 def measure(owner, template, day, deliveries, marks, kinds, args, redis, setup_seconds) -> None:
