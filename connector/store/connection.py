@@ -162,8 +162,42 @@ def connect(url: str | None = None, folder: str | os.PathLike | None = None) -> 
     """
     url = url or os.environ.get("REDIS_URL")
     if url:
-        return Redis.from_url(url)
+        return from_url(url)
     return Redis.from_url(embedded_url(folder))
+
+
+SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
+
+
+def from_url(url: str) -> Redis:
+    """A client for a ``redis://``, ``rediss://`` or ``unix://`` URL, or the current master behind Redis Sentinel.
+
+    ``redis+sentinel://[:password@]host:26379,host2:26379/<service>[/<db>]`` (``rediss+sentinel`` for TLS to the
+    master): the client asks the Sentinels which server is the master of ``<service>`` and asks again after a
+    failover (redis-py's ``Sentinel.master_for``), so workers and web processes on several machines follow one
+    master without a restart. The password, if given, is the master's; the Sentinels are asked without one.
+    """
+    scheme = url.split("://", 1)[0].lower()
+    if scheme not in SENTINEL_SCHEMES:
+        return Redis.from_url(url)
+    from urllib.parse import unquote, urlsplit
+
+    from redis.sentinel import Sentinel
+
+    parts = urlsplit(url)
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    password = unquote(userinfo.partition(":")[2]) or None if userinfo else None
+    sentinels = []
+    for host in hosts.split(","):
+        name, _, port = host.rpartition(":") if ":" in host else (host, "", "")
+        sentinels.append((name or host, int(port or 26379)))
+    path = [p for p in parts.path.split("/") if p]
+    if not path:
+        raise ValueError("a Sentinel URL names the master's service: redis+sentinel://host:26379/<service>[/<db>]")
+    db = int(path[1]) if len(path) > 1 else 0
+    # No socket timeout on the master: an RQ worker's dequeue blocks on it for minutes.
+    return Sentinel(sentinels, socket_timeout=5).master_for(path[0], db=db, password=password,
+                                                            ssl=scheme.startswith("rediss"))
 
 
 def embedded_url(folder: str | os.PathLike | None = None) -> str:
