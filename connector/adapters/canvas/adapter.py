@@ -9,7 +9,8 @@ from typing import Any, Mapping
 import requests
 
 from connector.contract.actions import Action
-from connector.adapters.base import Adapter, Inbound, InboundError, SendResult
+from connector.adapters.base import Adapter, Finding, Inbound, InboundError, SendResult
+from connector.adapters.canvas import check
 from connector.adapters.canvas.api import CanvasApi, CanvasError, Throttled
 from connector.adapters.canvas.live_events import PENDING, EventRejected, envelope, translate
 from connector.adapters.canvas.messages import MessageReader
@@ -108,6 +109,10 @@ class CanvasAdapter(Adapter):
         if group_id is None or not str(group_id).isdigit() or role not in self.settings["roles"]:
             return None
         return self.rosters.get(self.settings["group_by"], str(group_id)).holder(role)
+
+    def check(self) -> list[Finding]:
+        """Read-only calls that show what the service account lacks (``check.py``)."""
+        return check.check(self.api, self.settings)
 
     # --- outbound ----------------------------------------------------------------------------------------------
 

@@ -9,8 +9,8 @@ from urllib.parse import quote
 import requests
 
 from connector.contract.actions import Action
-from connector.adapters.base import Adapter, Inbound, InboundError, PlatformRefused, SendResult, Upkeep
-from connector.adapters.m365 import activity, planner, subscriptions
+from connector.adapters.base import Adapter, Finding, Inbound, InboundError, PlatformRefused, SendResult, Upkeep
+from connector.adapters.m365 import activity, check, planner, subscriptions
 from connector.adapters.m365.graph import Graph, GraphUnavailable, error_code, outcome
 from connector.adapters.m365.lookups import TtlCache, role_from_primary
 from connector.adapters.m365.messages import message_created
@@ -129,6 +129,10 @@ class M365Adapter(Adapter):
                             "message senders get the role 'unknown'", self.tenant_id)
             return "unknown"
         raise PrepareFailed(f"reading a user's education role: HTTP {response.status_code} {error_code(response)}")
+
+    def check(self) -> list[Finding]:
+        """Read-only calls that show what the app registration lacks (``check.py``)."""
+        return check.check(self.graph, self.settings)
 
     # --- subscriptions ------------------------------------------------------------------------------------------
 

@@ -127,6 +127,8 @@ OUTBOUND = {  # answer fixture -> the call it is Graph's (or the login endpoint'
     "subscription__created": "POST /subscriptions",
     "subscription__renewed": "PATCH /subscriptions/{id}",
     "channel_messages_delta": "GET /teams/{id}/channels/{id}/messages/delta?$filter=lastModifiedDateTime gt ...",
+    "subscription_list": "GET /subscriptions (check-adapter)",
+    "planner_plan": "GET /planner/plans/{id} (check-adapter)",
 }
 
 
@@ -945,3 +947,53 @@ def test_subscription_settings_an_admin_can_get_wrong_are_named(extra, field):
             "tenant_id": TENANT, "client_id": CLIENT_ID, "client_secret": {"env": "X"},
             "client_states": [{"env": "Y"}], "teams_app_id": APP_ID, **extra})
     assert field in refused.value.messages
+
+
+# --- connector check-adapter: the app registration's token, permissions and approvals, before the first event --------
+
+
+def healthy_graph(platform) -> None:
+    login(platform)
+    platform.add(responses.GET, f"{GRAPH}/subscriptions", json=answer("subscription_list"))
+    platform.add(responses.GET, f"{GRAPH}{CHANNEL_MESSAGES}",
+                 json={"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(chatMessage)",
+                       "value": [answer("chat_message__channel")]})  # a list of chatMessage: channel-list-messages.md
+    platform.add(responses.GET, f"{GRAPH}/planner/plans/{PLAN}", json=answer("planner_plan"))
+
+
+def test_check_adapter_on_a_ready_app_registration(rt, subscribing, platform):
+    healthy_graph(platform)
+    findings = subscribing.check()
+    assert [(f.ok, f.what) for f in findings] == [
+        (True, "token"), (True, "GET /subscriptions"), (True, CHANNEL_MESSAGES), (True, "Planner plan"),
+        (True, "TeamsActivity.Send")]
+    assert "1 subscription(s)" in findings[1].detail
+    assert {call.request.method for call in platform.calls if GRAPH in call.request.url} == {"GET"}
+    (read,) = calls_to(platform, CHANNEL_MESSAGES)
+    assert "%24top=1" in read.request.url or "$top=1" in read.request.url
+
+
+def test_check_adapter_names_the_missing_protected_api_approval(rt, subscribing, platform):
+    healthy_graph(platform)
+    platform.replace(responses.GET, f"{GRAPH}{CHANNEL_MESSAGES}", json=answer("graph_error__protected_api"), status=403)
+    by_what = {f.what: f for f in subscribing.check()}
+    assert not by_what[CHANNEL_MESSAGES].ok
+    assert "not approved this app for the protected Teams APIs" in by_what[CHANNEL_MESSAGES].detail
+
+
+def test_check_adapter_names_a_permission_without_admin_consent(rt, subscribing, platform):
+    healthy_graph(platform)
+    denied = answer("graph_error__authorization_request_denied")
+    platform.replace(responses.GET, f"{GRAPH}{CHANNEL_MESSAGES}", json=denied, status=403)
+    platform.replace(responses.GET, f"{GRAPH}/planner/plans/{PLAN}", json=denied, status=403)
+    by_what = {f.what: f for f in subscribing.check()}
+    assert "grant the application permission ChannelMessage.Read.All" in by_what[CHANNEL_MESSAGES].detail
+    assert "Tasks.ReadWrite.All" in by_what["Planner plan"].detail and not by_what["Planner plan"].ok
+
+
+def test_check_adapter_names_a_refused_client_secret_and_stops_there(rt, subscribing, platform):
+    login(platform, token="token__invalid_scope", status=400)
+    (finding,) = subscribing.check()
+    assert (finding.ok, finding.what) == (False, "token")
+    assert "token refused (invalid_scope)" in finding.detail and "client_secret" in finding.detail
+    assert "client-secret-not-in-logs" not in finding.detail
