@@ -86,10 +86,32 @@ def _answer(response, what: str) -> dict[str, Any]:
 
 
 def create(graph: Graph, resource: str, settings: Mapping[str, Any], now: float) -> dict[str, Any]:
+    """A subscription for ``resource``: one of ours Graph still has (made by a run that died before storing it, or
+    before the store was lost) is adopted and renewed, so notifications do not come twice; else a new one."""
+    for found in _ours(graph, resource, settings, now):
+        adopted = renew(graph, {"id": found["id"], "expires": epoch_of(found["expirationDateTime"]), "since": now},
+                        settings, now)
+        if adopted is not None:
+            log.info("adopted Graph subscription %s for %s", found["id"], resource)
+            return adopted
     expires = now + settings["subscription_minutes"] * 60
     made = _answer(graph.call("POST", "/subscriptions", json=body(resource, settings, expires)), "create")
     return {"id": made["id"], "expires": epoch_of(made.get("expirationDateTime") or graph_time(expires)),
             "since": now}
+
+
+def _ours(graph: Graph, resource: str, settings: Mapping[str, Any], now: float) -> list[dict[str, Any]]:
+    """This app's live subscriptions to ``resource`` at our door (``GET /subscriptions`` lists only the app's)."""
+    listed = graph.call("GET", "/subscriptions")
+    if listed.status_code != 200:
+        return []
+    return [
+        item for item in listed.json().get("value", [])
+        if isinstance(item, dict) and item.get("id") and isinstance(item.get("expirationDateTime"), str)
+        and str(item.get("resource", "")).lstrip("/") == resource.lstrip("/")
+        and item.get("notificationUrl") == settings["notification_url"]
+        and epoch_of(item["expirationDateTime"]) > now + 60
+    ]
 
 
 def renew(graph: Graph, record: dict[str, Any], settings: Mapping[str, Any], now: float) -> dict[str, Any] | None:
@@ -158,49 +180,60 @@ def keep(graph: Graph, settings: Mapping[str, Any], records: Mapping[str, dict[s
     problems: list[str] = []
     failed = False
     for resource in settings["subscriptions"]:
-        record = records.get(resource)
-        signal = signals.get(record["id"]) if record else None
-        lost_since = None
+        old = records.get(resource)
         try:
-            if record is not None and signal != "subscriptionRemoved" and record["expires"] > now and (
-                    signal == "reauthorizationRequired" or record["expires"] - now <= lifetime / 3):
-                renewed = renew(graph, record, settings, now)
-                if renewed is None:
-                    lost_since = record["since"]
-                record = renewed
-            elif record is not None and (signal == "subscriptionRemoved" or record["expires"] <= now):
-                lost_since, record = record["since"], None
-            if record is None:
-                record = create(graph, resource, settings, now)
-            elif signal == "missed":
-                lost_since = records[resource]["since"]
-            if lost_since is not None:
-                paths = missed(graph, resource, lost_since, now)
-                if paths is None:
-                    problems.append(f"cannot_fetch_missed:{resource}")
-                else:
-                    events.extend(missed_events(paths, now))
-                record = {**record, "since": now}
+            kept[resource] = _keep_one(graph, settings, resource, old, signals, now, lifetime, events, problems)
         except (GraphUnavailable, Refused) as exc:
             problems.append(f"{resource}: {exc}")
             failed = True
-            if resource in records:
-                kept[resource] = {**records[resource], "retry": True}
-            continue
-        kept[resource] = record
+            if old is not None:
+                kept[resource] = {**old, "retry": True}
     for resource, record in records.items():
-        if resource not in kept and resource not in settings["subscriptions"]:
+        if resource not in settings["subscriptions"]:
             try:
                 delete(graph, record["id"])
             except (GraphUnavailable, Refused) as exc:
                 problems.append(f"{resource}: {exc}")
                 failed = True
                 kept[resource] = record
+    failed = failed or any(record.get("missed_since") is not None for record in kept.values())
     refused = None
     if any(PROTECTED_API in problem for problem in problems):
         refused = PlatformRefused(PROTECTED_API, PROTECTED_API_HINT)
     return Upkeep(records=kept, next_at=_next(kept, settings, lifetime, now, failed),
                   events=events, problems=problems, refused=refused)
+
+
+def _keep_one(graph: Graph, settings: Mapping[str, Any], resource: str, old: dict[str, Any] | None,
+              signals: Mapping[str, str], now: float, lifetime: float, events: list[dict[str, Any]],
+              problems: list[str]) -> dict[str, Any]:
+    """The resource's record after this round. A catch-up that could not be read is kept as ``missed_since`` on
+    the (new or renewed) record and tried again next round, so a subscription Graph made is never forgotten."""
+    signal = signals.get(old["id"]) if old else None
+    lost_since = old.get("missed_since") if old else None
+    record = None
+    if old is not None and signal != "subscriptionRemoved" and old["expires"] > now:
+        record = {key: value for key, value in old.items() if key not in ("retry", "missed_since")}
+        if signal == "reauthorizationRequired" or old["expires"] - now <= lifetime / 3:
+            record = renew(graph, record, settings, now)
+        if record is None or signal == "missed":
+            lost_since = min(lost_since or old["since"], old["since"])
+    elif old is not None:  # removed by Graph, or expired while the connector was away
+        lost_since = min(lost_since or old["since"], old["since"])
+    if record is None:
+        record = create(graph, resource, settings, now)
+    if lost_since is None:
+        return record
+    try:
+        paths = missed(graph, resource, lost_since, now)
+    except (GraphUnavailable, Refused) as exc:
+        problems.append(f"{resource}: {exc}")
+        return {**record, "missed_since": lost_since}
+    if paths is None:
+        problems.append(f"cannot_fetch_missed:{resource}")
+    else:
+        events.extend(missed_events(paths, now))
+    return {**record, "since": now}
 
 
 def _next(kept: Mapping[str, dict[str, Any]], settings: Mapping[str, Any], lifetime: float, now: float,

@@ -764,6 +764,7 @@ def sweep_and_work(rt) -> None:
 def create_subscription(rt, platform) -> None:
     from connector.engine import subscriptions
     login(platform)
+    platform.add(responses.GET, f"{GRAPH}/subscriptions", json={"value": []})  # none of ours to adopt
     platform.add(responses.POST, f"{GRAPH}/subscriptions", json=answer("subscription__created"), status=201)
     assert subscriptions.schedule(rt) == 1
     sweep_and_work(rt)
@@ -771,8 +772,8 @@ def create_subscription(rt, platform) -> None:
 
 def test_subscriptions_are_created_from_configuration_with_both_urls_and_our_client_state(rt, subscribing, platform):
     create_subscription(rt, platform)
-    (call,) = calls_to(platform, "/subscriptions")
-    assert call.request.method == "POST"
+    listed, call = calls_to(platform, "/subscriptions")
+    assert (listed.request.method, call.request.method) == ("GET", "POST")
     assert json.loads(call.request.body) == {
         "changeType": "created", "resource": CHANNEL_MESSAGES, "includeResourceData": False,
         "notificationUrl": DOOR, "lifecycleNotificationUrl": DOOR, "clientState": "rotated-out-client-state",
@@ -790,7 +791,7 @@ def test_a_second_schedule_does_not_move_the_renewal_already_planned(rt, subscri
     planned = upkeep_due(rt)
     subscriptions.schedule(rt)
     assert upkeep_due(rt) == planned
-    assert len(calls_to(platform, "/subscriptions")) == 1
+    assert len(calls_to(platform, "/subscriptions")) == 2  # the list (nothing to adopt) and the create
 
 
 def test_subscription_is_renewed_before_it_expires(rt, subscribing, platform, clock):
@@ -798,7 +799,7 @@ def test_subscription_is_renewed_before_it_expires(rt, subscribing, platform, cl
     platform.add(responses.PATCH, f"{GRAPH}/subscriptions/{SUBSCRIPTION_ID}", json=answer("subscription__renewed"))
     clock.set(datetime(2026, 11, 30, 23, 30, tzinfo=timezone.utc))
     sweep_and_work(rt)
-    assert len(calls_to(platform, "/subscriptions")) == 1  # not due yet: 25 minutes of 55 are left
+    assert len(calls_to(platform, "/subscriptions")) == 2  # not due yet: 25 minutes of 55 are left
     clock.set(datetime(2026, 11, 30, 23, 40, tzinfo=timezone.utc))
     sweep_and_work(rt)
     renewal = calls_to(platform, "/subscriptions")[-1].request
@@ -825,7 +826,7 @@ def test_reauthorization_required_renews_the_subscription_at_once(client, rt, su
     assert stored.signals(rt.redis, rt.keys, "skole-a", "teams") == {SUBSCRIPTION_ID: "reauthorizationRequired"}
     assert upkeep_due(rt) == clock.now().timestamp()
     sweep_and_work(rt)
-    assert [call.request.method for call in calls_to(platform, "/subscriptions")] == ["POST", "PATCH"]
+    assert [call.request.method for call in calls_to(platform, "/subscriptions")] == ["GET", "POST", "PATCH"]
     assert stored.signals(rt.redis, rt.keys, "skole-a", "teams") == {}
     assert stored_subscriptions(rt)[CHANNEL_MESSAGES]["expires"] == datetime(
         2026, 12, 1, 0, 40, tzinfo=timezone.utc).timestamp()
@@ -850,7 +851,7 @@ def test_subscription_removed_is_created_again_and_what_was_posted_meanwhile_is_
     scheduler.sweep(rt)
     (upkeep_job,) = queued_jobs(rt)
     upkeep_job.perform()
-    assert [call.request.method for call in calls_to(platform, "/subscriptions")] == ["POST", "POST"]
+    assert [call.request.method for call in calls_to(platform, "/subscriptions")] == ["GET", "POST", "GET", "POST"]
     assert stored_subscriptions(rt)[CHANNEL_MESSAGES]["since"] == clock.now().timestamp()
     deliveries = [job for job in queued_jobs(rt) if job.func_name.endswith("process_delivery")]
     assert [job.args[3][0]["m365_message"] for job in deliveries] == [f"{CHANNEL_MESSAGES}/1606515483514"]
@@ -867,7 +868,7 @@ def test_missed_reads_back_what_graph_did_not_notify_and_keeps_the_subscription(
     from connector.engine import subscriptions
     assert subscriptions.upkeep(rt, "skole-a", "teams") == 1
     assert subscriptions.upkeep(rt, "skole-a", "teams") == 0  # the signal was acted on once
-    assert [call.request.method for call in calls_to(platform, "/subscriptions")] == ["POST"]
+    assert [call.request.method for call in calls_to(platform, "/subscriptions")] == ["GET", "POST"]
     assert len(calls_to(platform, "/delta")) == 1
 
 
@@ -896,6 +897,7 @@ def test_tenant_wide_resources_cannot_be_read_back_and_the_upkeep_says_so(rt, te
 
 def test_a_refused_subscription_is_tried_again_soon_and_named_in_the_log(rt, subscribing, platform, caplog):
     login(platform)
+    platform.add(responses.GET, f"{GRAPH}/subscriptions", json={"value": []})
     platform.add(responses.POST, f"{GRAPH}/subscriptions", json=answer("graph_error__protected_api"), status=403)
     from connector.engine import subscriptions
     subscriptions.schedule(rt)
@@ -912,8 +914,38 @@ def test_an_expired_subscription_is_created_again_after_an_outage(rt, subscribin
     clock.set(missed_read_after)
     platform.add(responses.GET, f"{GRAPH}{CHANNEL_MESSAGES}/delta", json=answer("channel_messages_delta"))
     sweep_and_work(rt)
-    assert [call.request.method for call in calls_to(platform, "/subscriptions")] == ["POST", "POST"]
+    assert [call.request.method for call in calls_to(platform, "/subscriptions")] == ["GET", "POST", "GET", "POST"]
     assert len(calls_to(platform, "/delta")) == 1
+
+
+def test_a_read_back_that_fails_keeps_the_new_subscription_and_is_tried_again(rt, subscribing, platform, clock):
+    from connector.engine import subscriptions
+    from connector.store import subscriptions as stored
+    create_subscription(rt, platform)
+    removed_at = stored_subscriptions(rt)[CHANNEL_MESSAGES]["since"]
+    clock.set(datetime(2026, 11, 30, 23, 20, tzinfo=timezone.utc))
+    stored.signal(rt.redis, rt.keys, "skole-a", "teams", SUBSCRIPTION_ID, "subscriptionRemoved")
+    platform.add(responses.GET, f"{GRAPH}{CHANNEL_MESSAGES}/delta", json=answer("graph_error__throttled"), status=429)
+    subscriptions.upkeep(rt, "skole-a", "teams")
+    record = stored_subscriptions(rt)[CHANNEL_MESSAGES]
+    assert (record["id"], record["missed_since"]) == (SUBSCRIPTION_ID, removed_at)  # made anew, and remembered
+    assert upkeep_due(rt) == clock.now().timestamp() + 120
+    platform.replace(responses.GET, f"{GRAPH}{CHANNEL_MESSAGES}/delta", json=answer("channel_messages_delta"))
+    assert subscriptions.upkeep(rt, "skole-a", "teams") == 1
+    assert "missed_since" not in stored_subscriptions(rt)[CHANNEL_MESSAGES]
+    assert [call.request.method for call in calls_to(platform, "/subscriptions")] == ["GET", "POST", "GET", "POST"]
+
+
+def test_a_subscription_graph_still_has_is_adopted_not_made_twice(rt, subscribing, platform):
+    """A run that died after Graph made the subscription but before it was stored (or a lost store): the app's own
+    subscription to the same resource at our door is renewed and kept, so notifications do not come twice."""
+    from connector.engine import subscriptions
+    login(platform)
+    platform.add(responses.GET, f"{GRAPH}/subscriptions", json=answer("subscription_list"))
+    platform.add(responses.PATCH, f"{GRAPH}/subscriptions/{SUBSCRIPTION_ID}", json=answer("subscription__renewed"))
+    subscriptions.upkeep(rt, "skole-a", "teams")
+    assert [call.request.method for call in calls_to(platform, "/subscriptions")] == ["GET", "PATCH"]
+    assert stored_subscriptions(rt)[CHANNEL_MESSAGES]["id"] == SUBSCRIPTION_ID
 
 
 def test_a_resource_taken_out_of_the_configuration_loses_its_subscription(rt, subscribing, platform):
