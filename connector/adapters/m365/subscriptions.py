@@ -19,6 +19,7 @@ Graph's metered APIs: what they missed stays missed, and a problem code says so.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from datetime import datetime, timezone
@@ -85,19 +86,26 @@ def _answer(response, what: str) -> dict[str, Any]:
     raise Refused(f"{what}: HTTP {response.status_code}" + (f" ({code})" if code else ""))
 
 
-def create(graph: Graph, resource: str, settings: Mapping[str, Any], now: float) -> dict[str, Any]:
+def fingerprint(settings: Mapping[str, Any]) -> str:
+    """What a subscription was made with and cannot change by renewal: our URL and the ``clientState`` (as a short
+    digest: the record in Redis never holds the secret). A change (a new address, a rotated state) replaces it."""
+    made_with = f"{settings['notification_url']}\x1f{settings['client_states'][0].reveal()}"
+    return hashlib.sha256(made_with.encode()).hexdigest()[:16]
+
+
+def create(graph: Graph, resource: str, settings: Mapping[str, Any], now: float, adopt: bool = True) -> dict[str, Any]:
     """A subscription for ``resource``: one of ours Graph still has (made by a run that died before storing it, or
     before the store was lost) is adopted and renewed, so notifications do not come twice; else a new one."""
-    for found in _ours(graph, resource, settings, now):
+    for found in _ours(graph, resource, settings, now) if adopt else ():
         adopted = renew(graph, {"id": found["id"], "expires": epoch_of(found["expirationDateTime"]), "since": now},
                         settings, now)
         if adopted is not None:
             log.info("adopted Graph subscription %s for %s", found["id"], resource)
-            return adopted
+            return {**adopted, "config": fingerprint(settings)}
     expires = now + settings["subscription_minutes"] * 60
     made = _answer(graph.call("POST", "/subscriptions", json=body(resource, settings, expires)), "create")
     return {"id": made["id"], "expires": epoch_of(made.get("expirationDateTime") or graph_time(expires)),
-            "since": now}
+            "since": now, "config": fingerprint(settings)}
 
 
 def _ours(graph: Graph, resource: str, settings: Mapping[str, Any], now: float) -> list[dict[str, Any]]:
@@ -212,6 +220,16 @@ def _keep_one(graph: Graph, settings: Mapping[str, Any], resource: str, old: dic
     signal = signals.get(old["id"]) if old else None
     lost_since = old.get("missed_since") if old else None
     record = None
+    if old is not None and signal != "subscriptionRemoved" and old["expires"] > now \
+            and old.get("config") != fingerprint(settings):
+        record = create(graph, resource, settings, now, adopt=False)  # the new one first: nothing falls between
+        try:
+            delete(graph, old["id"])
+        except (GraphUnavailable, Refused) as exc:
+            problems.append(f"{resource}: the replaced subscription {old['id']} stays until it expires ({exc})")
+        log.info("replaced Graph subscription %s for %s: notification_url or clientState changed", old["id"],
+                 resource)
+        return {**record, **({"missed_since": lost_since} if lost_since is not None else {})}
     if old is not None and signal != "subscriptionRemoved" and old["expires"] > now:
         record = {key: value for key, value in old.items() if key not in ("retry", "missed_since")}
         if signal == "reauthorizationRequired" or old["expires"] - now <= lifetime / 3:

@@ -3,6 +3,7 @@ door, worker and outbox; only Microsoft's HTTP endpoints (login and Graph) are m
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import logging
 from datetime import datetime, timezone
@@ -780,8 +781,10 @@ def test_subscriptions_are_created_from_configuration_with_both_urls_and_our_cli
         "expirationDateTime": "2026-11-30T23:55:00.000Z",
     }
     expires = datetime(2026, 11, 30, 23, 55, tzinfo=timezone.utc).timestamp()
-    assert stored_subscriptions(rt) == {
-        CHANNEL_MESSAGES: {"id": SUBSCRIPTION_ID, "expires": expires, "since": AT_CREATION.timestamp()}}
+    made_with = hashlib.sha256(f"{DOOR}\x1frotated-out-client-state".encode()).hexdigest()[:16]
+    assert stored_subscriptions(rt) == {CHANNEL_MESSAGES: {
+        "id": SUBSCRIPTION_ID, "expires": expires, "since": AT_CREATION.timestamp(), "config": made_with}}
+    assert "rotated-out-client-state" not in json.dumps(stored_subscriptions(rt))  # a digest, never the secret
     assert upkeep_due(rt) == expires - 55 * 60 / 3  # renewed while a third of its life is left
 
 
@@ -934,6 +937,23 @@ def test_a_read_back_that_fails_keeps_the_new_subscription_and_is_tried_again(rt
     assert subscriptions.upkeep(rt, "skole-a", "teams") == 1
     assert "missed_since" not in stored_subscriptions(rt)[CHANNEL_MESSAGES]
     assert [call.request.method for call in calls_to(platform, "/subscriptions")] == ["GET", "POST", "GET", "POST"]
+
+
+def test_a_rotated_client_state_replaces_the_subscription_new_one_first(rt, subscribing, platform, monkeypatch):
+    """The admin puts a new clientState first in client_states (the old one stays second while notifications with
+    it may still arrive): the next round makes a subscription with the new state, then deletes the old one."""
+    from connector.engine import subscriptions
+    create_subscription(rt, platform)
+    monkeypatch.setenv("SKOLE_A_M365_STATE", "the-new-client-state")
+    replacement = {**answer("subscription__created"), "id": "0b4cfe3b-2b32-46a0-8a6d-2c0c1a0b1c2d"}
+    platform.replace(responses.POST, f"{GRAPH}/subscriptions", json=replacement, status=201)
+    platform.add(responses.DELETE, f"{GRAPH}/subscriptions/{SUBSCRIPTION_ID}", status=204)
+    subscriptions.upkeep(rt, "skole-a", "teams")
+    made = [call.request for call in calls_to(platform, "/subscriptions")][2:]
+    assert [(r.method, r.url.rsplit("/", 1)[-1]) for r in made] == [
+        ("POST", "subscriptions"), ("DELETE", SUBSCRIPTION_ID)]
+    assert json.loads(made[0].body)["clientState"] == "the-new-client-state"
+    assert stored_subscriptions(rt)[CHANNEL_MESSAGES]["id"] == replacement["id"]
 
 
 def test_a_subscription_graph_still_has_is_adopted_not_made_twice(rt, subscribing, platform):
