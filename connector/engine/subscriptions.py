@@ -79,7 +79,9 @@ def upkeep(rt: Runtime, tenant_id: str, adapter_name: str) -> int:
             delivery_id = "missed-" + digest(event.get("m365_message") or repr(sorted(event.items())), length=40)
             queued += enqueue_delivery(rt, tenant_id, adapter_name, delivery_id, [event])
         stored.save(rt.redis, rt.keys, tenant_id, adapter_name, result.records, signals)
-        if result.next_at is None:
+        if stored.signals(rt.redis, rt.keys, tenant_id, adapter_name):  # one came while this round ran
+            due.set_upkeep(rt.redis, rt.keys, tenant_id, adapter_name, now)
+        elif result.next_at is None:
             due.drop_upkeep(rt.redis, rt.keys, tenant_id, adapter_name)
         else:
             due.set_upkeep(rt.redis, rt.keys, tenant_id, adapter_name, result.next_at)

@@ -956,6 +956,24 @@ def test_a_rotated_client_state_replaces_the_subscription_new_one_first(rt, subs
     assert stored_subscriptions(rt)[CHANNEL_MESSAGES]["id"] == replacement["id"]
 
 
+def test_a_signal_that_comes_while_an_upkeep_runs_is_not_left_waiting_for_the_next_renewal(
+        rt, subscribing, platform, clock, monkeypatch):
+    from connector.engine import subscriptions
+    from connector.store import subscriptions as stored
+    create_subscription(rt, platform)
+    keep = subscribing.keep_subscriptions
+
+    def keep_while_graph_signals(records, signals, now):
+        stored.signal(rt.redis, rt.keys, "skole-a", "teams", SUBSCRIPTION_ID, "reauthorizationRequired")
+        return keep(records, signals, now)
+
+    monkeypatch.setattr(subscribing, "keep_subscriptions", keep_while_graph_signals)
+    clock.set(datetime(2026, 11, 30, 23, 5, tzinfo=timezone.utc))
+    subscriptions.upkeep(rt, "skole-a", "teams")
+    assert upkeep_due(rt) == clock.now().timestamp()  # not 23:36, when the renewal would be due
+    assert stored.signals(rt.redis, rt.keys, "skole-a", "teams") == {SUBSCRIPTION_ID: "reauthorizationRequired"}
+
+
 def test_a_subscription_graph_still_has_is_adopted_not_made_twice(rt, subscribing, platform):
     """A run that died after Graph made the subscription but before it was stored (or a lost store): the app's own
     subscription to the same resource at our door is renewed and kept, so notifications do not come twice."""
