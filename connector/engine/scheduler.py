@@ -46,7 +46,10 @@ def run_forever(rt: Runtime, interval: float = 1.0) -> None:  # pragma: no cover
         try:
             if time.monotonic() >= routines_at:
                 schedule_routines(rt)
-                schedule_subscriptions(rt)
+                try:  # a platform's subscriptions must not stop the sweep of everyone's deadlines
+                    schedule_subscriptions(rt)
+                except Exception:
+                    log.exception("scheduling the subscriptions' upkeep failed; trying again in an hour")
                 routines_at = time.monotonic() + ROUTINES_EVERY_SECONDS
             sweep(rt)
         except Exception:
