@@ -10,6 +10,7 @@ upkeep, one at a time per instance. If anything dies midway, the due set's lease
 """
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from typing import Any
@@ -37,7 +38,7 @@ def instances(rt: Runtime) -> list[tuple[str, str]]:
 
 def schedule(rt: Runtime) -> int:
     """Put each instance's upkeep on the due set, now, unless it is there already (the scheduler, at start and
-    every hour: a new instance in the configuration gets its subscriptions within the hour)."""
+    every hour: a member that went missing, say with a Redis restored from an older backup, is back within it)."""
     now = rt.clock.now().timestamp()
     found = instances(rt)
     for tenant_id, name in found:
@@ -76,7 +77,8 @@ def upkeep(rt: Runtime, tenant_id: str, adapter_name: str) -> int:
         result = adapter.keep_subscriptions(records, signals, now)
         queued = 0
         for event in result.events:  # before the records are saved: a crash here reads them again, not never
-            delivery_id = "missed-" + digest(event.get("m365_message") or repr(sorted(event.items())), length=40)
+            what = json.dumps({k: v for k, v in event.items() if k != "timestamp"}, sort_keys=True)
+            delivery_id = "missed-" + digest(what, length=40)  # the same message read back twice: one delivery
             queued += enqueue_delivery(rt, tenant_id, adapter_name, delivery_id, [event])
         stored.save(rt.redis, rt.keys, tenant_id, adapter_name, result.records, signals)
         if stored.signals(rt.redis, rt.keys, tenant_id, adapter_name):  # one came while this round ran
