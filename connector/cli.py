@@ -72,6 +72,32 @@ def check_config_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_adapter_command(args: argparse.Namespace) -> int:
+    """Before the first event: call the platform's read-only endpoints as the adapter would and say, in plain words,
+    what is missing there (a permission, a capability, an approval). Needs no Redis; writes nothing anywhere."""
+    from connector.adapters import adapter_types
+
+    config = load_config(config_path(args))
+    tenant = config.tenants.get(args.tenant)
+    if tenant is None:
+        print(f"no tenant {args.tenant!r} in the configuration (tenants: {', '.join(config.tenants)})", file=sys.stderr)
+        return 1
+    settings = tenant.adapters.get(args.adapter)
+    if settings is None:
+        print(f"tenant {args.tenant} has no adapter {args.adapter!r} (adapters: {', '.join(tenant.adapters)})",
+              file=sys.stderr)
+        return 1
+    adapter = adapter_types()[settings.type](tenant.id, args.adapter, settings.settings)
+    findings = adapter.check()
+    for finding in findings:
+        mark = "ok     " if finding.ok else "MISSING"
+        print(f"{mark} {finding.what}" + (f": {finding.detail}" if finding.detail else ""))
+    missing = sum(not finding.ok for finding in findings)
+    summary = f"{args.tenant}/{args.adapter} ({settings.type}): "
+    print(summary + (f"{missing} thing(s) to fix before the first event" if missing else "ready"))
+    return 1 if missing else 0
+
+
 def web_command(args: argparse.Namespace) -> int:
     """gunicorn in this process, one app per worker (no preload): each worker opens its own Redis connection.
 
@@ -459,6 +485,13 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", parents=[common], help="validate a configuration and its secrets")
     check.add_argument("path", nargs="?", metavar="PATH")
     check.set_defaults(run=check_config_command)
+
+    check_adapter = commands.add_parser(
+        "check-adapter", parents=[common],
+        help="call a platform's read-only endpoints and say what the adapter is missing there")
+    check_adapter.add_argument("tenant")
+    check_adapter.add_argument("adapter", help="the adapter's name under the tenant's adapters:")
+    check_adapter.set_defaults(run=check_adapter_command)
 
     web = commands.add_parser("web", parents=[common], help="run the web app (gunicorn)")
     web.add_argument("--bind", default="127.0.0.1:8000")

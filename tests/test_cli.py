@@ -87,6 +87,54 @@ def test_check_config_lists_each_problem_with_file_and_line_and_no_secret(tmp_pa
     assert secret not in err
 
 
+# --- check-adapter -------------------------------------------------------------------------------------------------
+
+
+def test_check_adapter_on_the_generic_adapter_says_there_is_nothing_to_check(capsys, monkeypatch):
+    monkeypatch.delenv("CONNECTOR_CONFIG", raising=False)
+    assert cli.main(["check-adapter", "demo-skole", "generic"]) == 0
+    out, _ = capsys.readouterr()
+    assert out.splitlines()[0].startswith("ok      nothing to check: the generic contract has no read-only call")
+    assert out.splitlines()[-1] == "demo-skole/generic (generic): ready"
+
+
+def test_check_adapter_names_what_moodle_lacks_and_fails(tmp_path, capsys, monkeypatch):
+    """A Moodle adapter added to the example: its site info (the documented answer, minus one function) is read,
+    and the command says what to add and exits 1; no Redis is needed for it."""
+    import json
+
+    import responses
+
+    folder = tmp_path / "example"
+    shutil.copytree(EXAMPLE_DIR, folder)
+    config = folder / "connector.yaml"
+    config.write_text(config.read_text().replace("""    directory:
+""", """      moodle:
+        type: moodle
+        base_url: https://moodle.skole.test
+        ws_token: {env: CHECK_MOODLE_WS_TOKEN}
+        webhook_tokens: [{env: CHECK_MOODLE_WS_TOKEN}]
+    directory:
+""", 1))
+    monkeypatch.setenv("CHECK_MOODLE_WS_TOKEN", "ws-token-not-printed")
+    info = json.loads((ROOT / "connector/adapters/moodle/fixtures/outbound/core_webservice_get_site_info.json")
+                      .read_text())
+    info["functions"] = [f for f in info["functions"] if f["name"] != "core_notes_create_notes"]
+    with responses.RequestsMock() as moodle:
+        moodle.add(responses.POST, "https://moodle.skole.test/webservice/rest/server.php", json=info)
+        assert cli.main(["check-adapter", "demo-skole", "moodle", "--config", str(config)]) == 1
+    out, err = capsys.readouterr()
+    assert "MISSING functions of the external service: missing: core_notes_create_notes." in out
+    assert out.splitlines()[-1] == "demo-skole/moodle (moodle): 1 thing(s) to fix before the first event"
+    assert "ws-token-not-printed" not in out + err
+
+
+def test_check_adapter_for_an_unknown_adapter_lists_the_ones_there_are(capsys, monkeypatch):
+    monkeypatch.delenv("CONNECTOR_CONFIG", raising=False)
+    assert cli.main(["check-adapter", "demo-skole", "teams"]) == 1
+    assert "tenant demo-skole has no adapter 'teams' (adapters: generic)" in capsys.readouterr().err
+
+
 def test_a_configuration_error_in_any_command_is_printed_without_traceback(tmp_path, capsys):
     broken = tmp_path / "connector.yaml"
     broken.write_text("tenants: [\n")

@@ -64,12 +64,41 @@ class SendResult:
     reason: str = ""
 
 
+# An internal event an adapter's ``receive`` may produce besides the contract's: the platform says something about a
+# subscription of ours (Graph's lifecycle notifications). The job hands it to the subscriptions' upkeep, not the rules.
+SUBSCRIPTION_LIFECYCLE = "subscription.lifecycle"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One result of ``check``: what was tried against the platform and, in plain words for an admin, what is
+    missing (a capability, a permission, an approval) or that it works. Never a secret or a pupil's data."""
+
+    ok: bool
+    what: str
+    detail: str = ""
+
+
+@dataclass
+class Upkeep:
+    """What ``keep_subscriptions`` did: the subscriptions to remember (resource -> record, JSON-able), when to look
+    again, (still incomplete) events for what the platform did not notify meanwhile, and problems as short codes."""
+
+    records: dict[str, dict[str, Any]]
+    next_at: float | None
+    events: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    refused: PlatformRefused | None = None  # the platform refuses until an admin acts (the health flag, as prepare's)
+
+
 class Adapter:
     type_name: ClassVar[str]
     config_schema: ClassVar[type[Schema]]
     # Whether ``prepare`` may raise ``PlatformRefused``: only then does a job clear the adapter's health flag after a
     # successful ``prepare`` (one Redis call a delivery the others need not pay).
     may_refuse: ClassVar[bool] = False
+    # Whether the platform only sends events while the connector keeps subscriptions alive (``keep_subscriptions``).
+    keeps_subscriptions: ClassVar[bool] = False
 
     def __init__(self, tenant_id: str, name: str, settings: Mapping[str, Any], http: requests.Session | None = None):
         self.tenant_id = tenant_id
@@ -103,3 +132,18 @@ class Adapter:
 
     def send(self, action: Action) -> SendResult:
         raise NotImplementedError
+
+    def check(self) -> list[Finding]:
+        """Call the platform's read-only endpoints this adapter needs and say what is missing, before the first
+        event (``connector check-adapter``). The default has nothing to call."""
+        return [Finding(True, "nothing to check", "this adapter makes no calls that can be checked in advance")]
+
+    def wants_subscriptions(self) -> bool:
+        """Whether this instance is configured to keep subscriptions (``keeps_subscriptions`` and some configured)."""
+        return False
+
+    def keep_subscriptions(self, records: Mapping[str, dict[str, Any]], signals: Mapping[str, str],
+                           now: float) -> Upkeep:
+        """Create what is missing, renew what expires soon, act on the platform's ``signals`` (subscription id ->
+        lifecycle event) and fetch what was missed where the platform allows; see the m365 adapter."""
+        return Upkeep(records={}, next_at=None)

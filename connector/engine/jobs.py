@@ -4,8 +4,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from connector.adapters.base import PlatformRefused
-from connector.engine import logs, metrics, outbox, routing as processing, runtime
+from connector.adapters.base import SUBSCRIPTION_LIFECYCLE, PlatformRefused
+from connector.engine import logs, metrics, outbox, routing as processing, runtime, subscriptions
 from connector.store import deliveries, due, health
 
 log = logging.getLogger(__name__)
@@ -24,6 +24,12 @@ def _process_delivery(tenant_id: str, adapter: str, delivery_key: str, events: l
     rt = runtime.current()
     deliveries.mark_taken(rt.redis, delivery_key, rt.config.dedupe_ttl_seconds)
     platform = rt.adapter(tenant_id, adapter)
+    signals = [event for event in events if event["type"] == SUBSCRIPTION_LIFECYCLE]
+    if signals:  # about the platform's subscriptions, not about pupils: the subscriptions' upkeep acts on them
+        subscriptions.on_lifecycle(rt, tenant_id, adapter, signals)
+        events = [event for event in events if event["type"] != SUBSCRIPTION_LIFECYCLE]
+        if not events:
+            return 0
     try:
         events = platform.prepare(events)
     except PlatformRefused as refusal:
@@ -67,5 +73,7 @@ def _run_due(members: list[str]) -> int:
                 outbox.send(rt, tenant_id, action.external_ref)
         elif kind == due.SEND:
             outbox.send(rt, tenant_id, ident)
+        elif kind == due.SUBSCRIPTIONS:
+            subscriptions.upkeep(rt, tenant_id, ident)
         handled += 1
     return handled

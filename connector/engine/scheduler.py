@@ -35,8 +35,10 @@ ROUTINES_EVERY_SECONDS = 3600
 
 
 def run_forever(rt: Runtime, interval: float = 1.0) -> None:  # pragma: no cover - a loop around sweep()
-    """Sweep every ``interval``; put the calendar routines on the due set at start and every hour after."""
+    """Sweep every ``interval``; put the calendar routines and the subscriptions' upkeep on the due set at start
+    and every hour after."""
     from connector.engine.absence import schedule_routines
+    from connector.engine.subscriptions import schedule as schedule_subscriptions
 
     log.info("scheduler sweeping %s every %.1fs", rt.keys.due, interval)
     routines_at = 0.0
@@ -44,6 +46,10 @@ def run_forever(rt: Runtime, interval: float = 1.0) -> None:  # pragma: no cover
         try:
             if time.monotonic() >= routines_at:
                 schedule_routines(rt)
+                try:  # a platform's subscriptions must not stop the sweep of everyone's deadlines
+                    schedule_subscriptions(rt)
+                except Exception:
+                    log.exception("scheduling the subscriptions' upkeep failed; trying again in an hour")
                 routines_at = time.monotonic() + ROUTINES_EVERY_SECONDS
             sweep(rt)
         except Exception:

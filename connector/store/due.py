@@ -3,7 +3,8 @@ restarts of every process.
 
 ``keys.due`` is one sorted set for the whole deployment, scored by when each member falls due (epoch seconds). A
 member is ``<tenant>|deadline|<deadline id>`` (re-judge something, its payload in the tenant's ``keys.deadlines``
-hash) or ``<tenant>|send|<external_ref>`` (try an outbox entry again). ``keys.routines`` records the calendar
+hash), ``<tenant>|send|<external_ref>`` (try an outbox entry again) or ``<tenant>|subscriptions|<adapter>`` (keep
+an adapter's platform subscriptions alive: ``store.subscriptions``). ``keys.routines`` records the calendar
 routines already put on the due set, so each is scheduled once.
 
 A sweep *leases* due members (moves their score a lease ahead) in one atomic step; the job that handles a member
@@ -17,7 +18,7 @@ from typing import Any
 from connector.store.keys import Keys
 from connector.store.scripts import Script
 
-DEADLINE, SEND = "deadline", "send"
+DEADLINE, SEND, SUBSCRIPTIONS = "deadline", "send", "subscriptions"
 
 # ARGV: now, lease end, limit. Returns the members that were due and are now leased.
 LEASE = Script("""
@@ -77,6 +78,22 @@ def drop_send(pipe, keys: Keys, tenant: str, ref: str) -> None:
 
 def send_due_at(redis, keys: Keys, tenant: str, ref: str) -> float | None:
     return redis.zscore(keys.due, member(tenant, SEND, ref))
+
+
+# --- subscriptions' upkeep ----------------------------------------------------------------------------------------
+
+
+def set_upkeep(redis, keys: Keys, tenant: str, adapter: str, at: float, nx: bool = False, lt: bool = False) -> None:
+    """``nx``: only if none is set (the scheduler's start); ``lt``: only to move it earlier (a lifecycle signal)."""
+    redis.zadd(keys.due, {member(tenant, SUBSCRIPTIONS, adapter): at}, nx=nx, lt=lt)
+
+
+def drop_upkeep(redis, keys: Keys, tenant: str, adapter: str) -> None:
+    redis.zrem(keys.due, member(tenant, SUBSCRIPTIONS, adapter))
+
+
+def upkeep_due_at(redis, keys: Keys, tenant: str, adapter: str) -> float | None:
+    return redis.zscore(keys.due, member(tenant, SUBSCRIPTIONS, adapter))
 
 
 # --- the sweep -----------------------------------------------------------------------------------------------------

@@ -76,6 +76,19 @@ class Keys:
         """
         return f"{self.prefix}:t:{tenant}:refs:{period}"
 
+    def subscriptions(self, tenant: str, adapter: str) -> str:
+        """Hash resource -> JSON ``{id, expires, since}``: the platform subscriptions an adapter keeps alive
+        (``store.subscriptions``; Graph's ids and times, nothing about people)."""
+        return f"{self.prefix}:t:{tenant}:subscriptions:{adapter}"
+
+    def subscription_signals(self, tenant: str, adapter: str) -> str:
+        """Hash subscription id -> the platform's last lifecycle signal for it, until the upkeep has acted on it."""
+        return f"{self.prefix}:t:{tenant}:subscription-signals:{adapter}"
+
+    def subscriptions_lock(self, tenant: str, adapter: str) -> str:
+        """String: the token of the one job keeping an adapter's subscriptions, expiring."""
+        return f"{self.prefix}:t:{tenant}:subscriptions-lock:{adapter}"
+
     @property
     def due(self) -> str:
         """Sorted set of everything that must happen at a time (deadlines, delivery retries), scored by epoch."""

@@ -9,11 +9,12 @@ from typing import Any, Mapping
 import requests
 
 from connector.contract.actions import Action
-from connector.adapters.base import Adapter, Inbound, InboundError, SendResult
+from connector.adapters.base import Adapter, Finding, Inbound, InboundError, SendResult
+from connector.adapters.canvas import check
 from connector.adapters.canvas.api import CanvasApi, CanvasError, Throttled
 from connector.adapters.canvas.live_events import PENDING, EventRejected, envelope, translate
 from connector.adapters.canvas.messages import MessageReader
-from connector.adapters.canvas.outbound import Conversations, PlannerNotes
+from connector.adapters.canvas.outbound import Conversations, PlannerNotes, as_message
 from connector.adapters.canvas.roster import RosterCache
 from connector.adapters.canvas.settings import CanvasSettings
 from connector.adapters.canvas.signatures import (
@@ -24,6 +25,8 @@ from connector.contract.terms import OSLO
 log = logging.getLogger(__name__)
 
 GUARDIAN_ROLES = ("guardian",)  # addressed by role only: Canvas knows them as the pupil's observers
+# Whom Canvas shows the planner: users with a student enrolment, and observers (``planner_enabled?``).
+PLANNER_ROLES = ("student", "guardian")
 
 
 class CanvasAdapter(Adapter):
@@ -107,6 +110,10 @@ class CanvasAdapter(Adapter):
             return None
         return self.rosters.get(self.settings["group_by"], str(group_id)).holder(role)
 
+    def check(self) -> list[Finding]:
+        """Read-only calls that show what the service account lacks (``check.py``)."""
+        return check.check(self.api, self.settings)
+
     # --- outbound ----------------------------------------------------------------------------------------------
 
     def send(self, action: Action) -> SendResult:
@@ -120,9 +127,15 @@ class CanvasAdapter(Adapter):
             return exc.result
 
     def _task(self, action: Action) -> SendResult:
+        """A task goes where its assignee sees it: the planner for a pupil or an observer, the Inbox for staff
+        (unless ``staff_tasks: planner_note``). Either way it is found again by its ``Ref:`` line."""
         assignee = action.assignee.id if action.assignee else None
         if not assignee or not str(assignee).isdigit():
             return SendResult("dead", reason="task has no Canvas user to assign it to (planner notes are personal)")
+        if action.assignee.role not in PLANNER_ROLES and self.settings["staff_tasks"] == "conversation":
+            (conversation_id,) = self.conversations.write(as_message(action, self.settings["language"]),
+                                                          [str(assignee)])
+            return SendResult("done", remote_id=f"conversation/{conversation_id}", status=201)
         day = date.fromisoformat(action.due_date) if action.due_date else datetime.now(OSLO).date()
         note_id = self.planner.write(action, str(assignee), day)
         return SendResult("done", remote_id=f"planner_note/{note_id}", status=201)

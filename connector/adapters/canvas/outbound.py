@@ -1,5 +1,6 @@
-"""Writing actions into Canvas: tasks as Planner notes in the assignee's own planner, alerts and notes as
-Conversations (Inbox) messages.
+"""Writing actions into Canvas: tasks as Planner notes in the assignee's own planner where Canvas shows the
+planner (pupils and observers), else as Inbox messages with the due date; alerts and notes as Conversations
+(Inbox) messages.
 
 Canvas has no idempotency key. Every object we write ends with a line ``Ref: <external_ref>``, and before writing
 we look for that line where the object would be: the assignee's planner notes around the due date, or the
@@ -8,13 +9,19 @@ and "the ledger recorded it" finds the first object instead of making a second o
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable
 
+from connector.adapters.base import SendResult
 from connector.contract.actions import Action
-from connector.adapters.canvas.api import CanvasApi
+from connector.adapters.canvas.api import CanvasApi, CanvasError
 
 SUBJECT_MAX = 255  # Canvas's limit for a conversation subject; also the planner note title column
+DUE_LINE = {"nb": "Frist: {day:%d.%m.%Y}", "nn": "Frist: {day:%d.%m.%Y}", "en": "Due: {day:%d %B %Y}"}
+# ConversationsController#create answers ``render_error('recipients', 'invalid')`` (400, ``[{"attribute":
+# "recipients", "message": "invalid"}]``) when none of the recipients is in the sender's address book.
+INVALID_RECIPIENTS = "recipients: invalid"
 
 
 def marker(action: Action) -> str:
@@ -30,6 +37,14 @@ def subject(action: Action) -> str:
     look-up for an earlier copy opens few conversations."""
     text = action.title.strip() or next((line.strip() for line in action.body.splitlines() if line.strip()), "")
     return text[:SUBJECT_MAX]
+
+
+def as_message(action: Action, language: str) -> Action:
+    """A task to be sent as an Inbox message: its text, then its due date (a message has no date of its own)."""
+    if not action.due_date:
+        return action
+    due = DUE_LINE[language].format(day=date.fromisoformat(action.due_date))
+    return replace(action, body=f"{action.body.rstrip()}\n\n{due}")
 
 
 def _when(value: Any) -> datetime | None:
@@ -103,10 +118,17 @@ class Conversations:
             if found:
                 ids.append(found)
                 continue
-            answer = self.api.post("/api/v1/conversations", {
-                "recipients": [recipient], "subject": subject(action), "body": with_marker(action),
-                "force_new": True, "group_conversation": False,
-            })
+            try:
+                answer = self.api.post("/api/v1/conversations", {
+                    "recipients": [recipient], "subject": subject(action), "body": with_marker(action),
+                    "force_new": True, "group_conversation": False,
+                })
+            except CanvasError as exc:
+                if exc.status == 400 and INVALID_RECIPIENTS in exc.result.reason:
+                    raise CanvasError(SendResult("dead", status=400, reason=(
+                        f"Canvas HTTP 400: {INVALID_RECIPIENTS}: user {recipient} is not in the service account's "
+                        "address book; let the account message them (see the canvas README), then retry"))) from None
+                raise
             first = answer[0] if isinstance(answer, list) and answer else {}
             ids.append(str(first.get("id", "")) if isinstance(first, dict) else "")
         return ids

@@ -59,6 +59,12 @@ class CanvasSettings(Schema):
         load_default=default_roles,
     )
     note_recipients = fields.List(CanvasUserId(), load_default=list)
+    # Where a task for a staff member goes: Canvas shows the planner only to users with a student enrolment and to
+    # observers (``ApplicationController#planner_enabled?``), so by default a teacher gets an Inbox message;
+    # ``planner_note`` for a school whose staff have a student enrolment (a staff-room course) and use the planner.
+    staff_tasks = fields.String(load_default="conversation", validate=validate.OneOf(("conversation", "planner_note")))
+    # The language of the one line the adapter adds to a task sent as a message (its due date).
+    language = fields.String(load_default="nb", validate=validate.OneOf(("nb", "nn", "en")))
     directory_ttl_seconds = fields.Integer(load_default=900, validate=validate.Range(min=0, max=24 * 3600))
     dedupe_lookback_days = fields.Integer(load_default=30, validate=validate.Range(min=1, max=365))
     throttle_wait_seconds = fields.Float(load_default=30.0, validate=validate.Range(min=1, max=3600))

@@ -65,11 +65,11 @@ def test_guardians_canvas_message_reaches_the_rules_with_its_text_and_their_acti
     (event,) = message_rule
     assert (event["body"], event["sender"], event["student_ids"]) == (TEXT, {"id": "5001", "role": "guardian"},
                                                                        ["1002"])
-    (note,) = calls_to(platform, "POST", "/api/v1/planner_notes")
-    assert query(note) == {"as_user_id": ["3001"]}
-    assert json.loads(note.request.body)["todo_date"] == "2026-11-24"
-    (message,) = calls_to(platform, "POST", "/api/v1/conversations")
-    assert json.loads(message.request.body)["recipients"] == ["3001"]
+    assert calls_to(platform, "POST", "/api/v1/planner_notes") == []  # Canvas shows a teacher no planner
+    messages = [json.loads(c.request.body) for c in calls_to(platform, "POST", "/api/v1/conversations")]
+    assert [m["recipients"] for m in messages] == [["3001"], ["3001"]]  # the task, and the alert
+    (task,) = [m for m in messages if "Frist:" in m["body"]]
+    assert "Frist: 24.11.2026\n\nRef: sf1-" in task["body"]
     ledger = [k for k in rt.redis.scan_iter(match=f"{rt.keys.prefix}:t:skole-a:ledger:*")]
     assert sum(rt.redis.hlen(k) for k in ledger) == 2
 
@@ -103,13 +103,16 @@ def test_absence_rule_writes_its_task_and_guardian_reminder_into_canvas(rt, canv
     (task,) = [a for a in sent_actions if a.kind == "task"]
     (reminder,) = [a for a in sent_actions if a.kind == "alert"]
     assert (task.rule_id, task.assignee) == ("absence.notice_missing", Party("contact_teacher", "3001"))
-    (note,) = calls_to(platform, "POST", "/api/v1/planner_notes")
-    assert query(note) == {"as_user_id": ["3001"]}
-    assert json.loads(note.request.body) == {"title": task.title, "todo_date": task.due_date,
-                                             "details": f"{task.body}\n\nRef: {task.external_ref}"}
+    assert calls_to(platform, "POST", "/api/v1/planner_notes") == []  # Canvas shows a teacher no planner
     messages = [json.loads(c.request.body) for c in calls_to(platform, "POST", "/api/v1/conversations")]
-    assert [m["recipients"] for m in messages] == [["5001"], ["5002"]]
-    assert {m["subject"] for m in messages} == {reminder.title}
+    (to_teacher,) = [m for m in messages if m["subject"] == task.title]
+    due = datetime.strptime(task.due_date, "%Y-%m-%d").strftime("%d.%m.%Y")
+    assert to_teacher == {"recipients": ["3001"], "subject": task.title, "force_new": True,
+                          "group_conversation": False,
+                          "body": f"{task.body}\n\nFrist: {due}\n\nRef: {task.external_ref}"}
+    reminders = [m for m in messages if m is not to_teacher]
+    assert [m["recipients"] for m in reminders] == [["5001"], ["5002"]]
+    assert {m["subject"] for m in reminders} == {reminder.title}
     assert len(calls_to(platform, "GET", "/api/v1/courses/565/enrollments")) == 2  # read once, then cached
 
     rt.clock.set(datetime(2026, 12, 10, 8, 0, tzinfo=timezone.utc))

@@ -44,6 +44,13 @@ def note(visibility: str) -> Action:
                   title="Tilbakemelding gitt", body="Foresatte har fått tilbakemelding.", visibility=visibility)
 
 
+@pytest.fixture
+def canvas_settings():
+    """Most tests here write tasks as planner notes: a school whose staff have the planner (a student enrolment in a
+    staff-room course) says so; the default for staff, an Inbox message, has its own tests below."""
+    return {"staff_tasks": "planner_note"}
+
+
 def sent_to(user: str, answer: list) -> dict:
     """A mocked "sent conversations with this user" list, told apart by its ``filter[]``."""
     return dict(method=responses.GET, url=CONVERSATIONS, json=answer, match=[matchers.query_param_matcher(
@@ -113,6 +120,74 @@ def test_task_without_a_canvas_user_to_assign_is_a_dead_letter_without_calls(can
         result = canvas.send(task(assignee=assignee))
         assert result.outcome == "dead" and "planner notes are personal" in result.reason
     assert len(platform.calls) == 0
+
+
+class TestTasksForStaffByDefault:
+    """Canvas turns the planner on only for users with a student enrolment and for observers
+    (``ApplicationController#planner_enabled?``): a teacher would never see a planner note. By default a task for
+    staff is an Inbox message from the service account, with the due date; a pupil's task stays a planner note."""
+
+    @pytest.fixture
+    def canvas_settings(self):
+        return {}
+
+    def test_task_for_a_teacher_is_an_inbox_message_with_its_due_date(self, canvas, platform):
+        platform.add(**sent_to("3001", []))
+        platform.add(responses.POST, CONVERSATIONS, json=fixture("outbound/create_conversation"), status=201)
+        result = canvas.send(task())
+        assert (result.outcome, result.remote_id) == ("done", "conversation/62")
+        assert calls_to(platform, "GET", "/api/v1/planner_notes") == []
+        (created,) = calls_to(platform, "POST", "/api/v1/conversations")
+        assert "as_user_id" not in created.request.url  # no masquerading needed: the service account writes
+        assert body_of(created) == {
+            "recipients": ["3001"], "subject": "Følg opp fravær uten melding 23. nov",
+            "body": f"Hvorfor: fraværet 23. november mangler skriftlig melding.\n\nFrist: 30.11.2026\n\nRef: {REF_TASK}",
+            "force_new": True, "group_conversation": False,
+        }
+
+    @pytest.mark.parametrize("language,line", [("nn", "Frist: 30.11.2026"), ("en", "Due: 30 November 2026")])
+    def test_the_due_line_follows_the_configured_language(self, canvas, platform, language, line):
+        canvas.settings = {**canvas.settings, "language": language}
+        platform.add(**sent_to("3001", []))
+        platform.add(responses.POST, CONVERSATIONS, json=fixture("outbound/create_conversation"), status=201)
+        canvas.send(task())
+        (created,) = calls_to(platform, "POST", "/api/v1/conversations")
+        assert f"\n\n{line}\n\nRef: {REF_TASK}" in body_of(created)["body"]
+
+    def test_task_message_sent_before_a_crash_is_found_by_its_ref_and_not_sent_again(self, canvas, platform):
+        sent = fixture("outbound/list_sent_conversations")
+        sent[0]["subject"] = "Følg opp fravær uten melding 23. nov"
+        opened = fixture("outbound/get_conversation__sent_with_marker")
+        opened["subject"] = sent[0]["subject"]
+        opened["messages"][0]["body"] = opened["messages"][0]["body"].replace(REF_ALERT, REF_TASK)
+        platform.add(**sent_to("3001", sent))
+        platform.add(responses.GET, f"{CONVERSATIONS}/61", json=opened)
+        result = canvas.send(task())
+        assert (result.outcome, result.remote_id) == ("done", "conversation/61")
+        assert calls_to(platform, "POST", "/api/v1/conversations") == []
+
+    def test_task_for_a_pupil_stays_a_planner_note_where_canvas_shows_it(self, canvas, platform):
+        platform.add(responses.GET, NOTES, json=fixture("outbound/list_planner_notes__empty"))
+        platform.add(responses.POST, NOTES, json=fixture("outbound/create_planner_note"), status=201)
+        pupil_task = task()
+        pupil_task = Action(**{**pupil_task.__dict__, "assignee": Party("student", "1002")})
+        assert canvas.send(pupil_task).remote_id == "planner_note/234"
+        assert query(calls_to(platform, "POST", "/api/v1/planner_notes")[0]) == {"as_user_id": ["1002"]}
+        assert calls_to(platform, "POST", "/api/v1/conversations") == []
+
+    def test_teacher_outside_the_address_book_is_a_dead_letter_saying_so(self, canvas, platform, rt):
+        """Canvas's ``render_error('recipients', 'invalid')``: the teacher is not among the people the service
+        account may message. Retrying cannot help; the dead letter tells the admin what to change."""
+        platform.add(**sent_to("3001", []))
+        platform.add(responses.POST, CONVERSATIONS, json=fixture("outbound/error__invalid_recipients"), status=400)
+        with rt.redis.pipeline() as pipe:
+            outbox.add(pipe, rt, "skole-a", "canvas", [task()], rt.clock.now().timestamp())
+            pipe.execute()
+        assert outbox.send(rt, "skole-a", REF_TASK) == "dead"
+        (letter,) = outbox.dead_letters(rt)
+        assert letter["status"] == 400 and letter["attempts"] == 1
+        assert letter["reason"] == ("Canvas HTTP 400: recipients: invalid: user 3001 is not in the service account's "
+                                    "address book; let the account message them (see the canvas README), then retry")
 
 
 def test_ledger_stops_an_action_sent_once_from_reaching_canvas_again(canvas, platform, rt):

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 from marshmallow import Schema, ValidationError, fields, validate
 
 from connector.contract.actions import Action
-from connector.adapters.base import Adapter, Inbound, InboundError, SendResult
+from connector.adapters.base import Adapter, Finding, Inbound, InboundError, SendResult
 from connector.adapters.http import classify_response, post_json
 from connector.config.secrets import SecretField
 from connector.contract.events import flatten_errors, load_event
@@ -85,6 +85,12 @@ class GenericAdapter(Adapter):
         if event is None:
             return Inbound(delivery_id=delivery_id, ignored_type=str(envelope.get("type"))[:100])
         return Inbound(delivery_id=delivery_id, events=[event])
+
+    def check(self) -> list[Finding]:
+        """The reference contract (``shared/CONTRACT.md``) has write calls only (``POST /tasks``, ``/alerts``,
+        ``/notes``): there is nothing read-only to call, and a trial write would create a real task."""
+        return [Finding(True, "nothing to check", "the generic contract has no read-only call; the platform's "
+                        "answer to the first action (201, 409, or a dead letter naming its status) is the check")]
 
     def send(self, action: Action) -> SendResult:
         url = self.settings["base_url"].rstrip("/") + PATHS[action.kind]

@@ -9,20 +9,16 @@ from urllib.parse import quote
 import requests
 
 from connector.contract.actions import Action
-from connector.adapters.base import Adapter, Inbound, InboundError, PlatformRefused, SendResult
-from connector.adapters.m365 import activity, planner
+from connector.adapters.base import Adapter, Finding, Inbound, InboundError, PlatformRefused, SendResult, Upkeep
+from connector.adapters.m365 import activity, check, planner, subscriptions
 from connector.adapters.m365.graph import Graph, GraphUnavailable, error_code, outcome
 from connector.adapters.m365.lookups import TtlCache, role_from_primary
 from connector.adapters.m365.messages import message_created
 from connector.adapters.m365.notifications import check_origin, load_collection, parse, validation_token
 from connector.adapters.m365.settings import M365Settings, is_object_id
+from connector.adapters.m365.subscriptions import PROTECTED_API, PROTECTED_API_HINT
 
 log = logging.getLogger(__name__)
-
-PROTECTED_API = "protected_api_not_approved"
-PROTECTED_API_HINT = ("Reading Teams messages with application permissions needs Microsoft's approval "
-                      "(learn.microsoft.com/graph/teams-protected-apis): request it for the app registration "
-                      "(see the m365 README).")
 
 
 def protected_api_refusal(response: requests.Response) -> bool:
@@ -57,6 +53,7 @@ class M365Adapter(Adapter):
     type_name = "m365"
     config_schema = M365Settings
     may_refuse = True  # reading Teams messages needs Microsoft's approval of a protected API
+    keeps_subscriptions = True  # Graph sends nothing without a subscription, and Teams' last an hour
 
     def __init__(self, tenant_id: str, name: str, settings: Mapping[str, Any], http: requests.Session | None = None):
         super().__init__(tenant_id, name, settings, http)
@@ -132,6 +129,19 @@ class M365Adapter(Adapter):
                             "message senders get the role 'unknown'", self.tenant_id)
             return "unknown"
         raise PrepareFailed(f"reading a user's education role: HTTP {response.status_code} {error_code(response)}")
+
+    def check(self) -> list[Finding]:
+        """Read-only calls that show what the app registration lacks (``check.py``)."""
+        return check.check(self.graph, self.settings)
+
+    # --- subscriptions ------------------------------------------------------------------------------------------
+
+    def wants_subscriptions(self) -> bool:
+        return bool(self.settings["subscriptions"])
+
+    def keep_subscriptions(self, records: Mapping[str, dict[str, Any]], signals: Mapping[str, str],
+                           now: float) -> Upkeep:
+        return subscriptions.keep(self.graph, self.settings, records, signals, now)
 
     # --- directory ----------------------------------------------------------------------------------------------
 

@@ -15,14 +15,16 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 from urllib.parse import quote
 
-from connector.adapters.base import InboundError
+from connector.adapters.base import SUBSCRIPTION_LIFECYCLE, InboundError
 
 MAX_VALIDATION_TOKEN = 4096
 CHAT_MESSAGE = "chatmessage"
 # What Graph posts to the door, in the words its documentation uses (and the fixtures are named after): change
 # notifications (a new chat or channel message becomes ``message.created``; other changes are counted as ignored) and
-# lifecycle notifications (``reauthorizationRequired``, ``subscriptionRemoved``, ``missed``: counted as ignored).
+# lifecycle notifications (``reauthorizationRequired``, ``subscriptionRemoved``, ``missed``: each becomes a
+# ``subscription.lifecycle`` event for the subscriptions' upkeep; another lifecycle event is counted as ignored).
 NOTIFICATION_TYPES = ("change_notification", "lifecycle_notification")
+LIFECYCLE_EVENTS = ("reauthorizationRequired", "subscriptionRemoved", "missed")
 # The message a notification points at, in the OData key form Graph's Teams notifications use.
 CHANNEL_MESSAGE = re.compile(
     r"/?teams\('(?P<team>[^']+)'\)/channels\('(?P<channel>[^']+)'\)/messages\('(?P<message>[^']+)'\)"
@@ -105,21 +107,32 @@ def message_path(resource: str) -> str | None:
 
 
 def delivery_id(notifications: Iterable[dict[str, Any]]) -> str:
-    """Graph has no delivery id; a redelivery carries the same notifications, so their identity is the key."""
+    """Graph has no delivery id; a redelivery carries the same notifications, so their identity is the key.
+
+    A lifecycle notification also counts its subscription's expiry: Graph repeats ``reauthorizationRequired`` until
+    the subscription is renewed (which moves the expiry), and a repeat must not be taken for a redelivery."""
+    keys = ("subscriptionId", "changeType", "resource", "lifecycleEvent")
     parts = sorted(
-        "\x1f".join(str(n.get(key, "")) for key in ("subscriptionId", "changeType", "resource", "lifecycleEvent"))
+        "\x1f".join(str(n.get(key, "")) for key in keys
+                     + (("subscriptionExpirationDateTime",) if n.get("lifecycleEvent") else ()))
         for n in notifications
     )
     return "m365-" + hashlib.sha256("\x1e".join(parts).encode()).hexdigest()[:40]
 
 
 def parse(notifications: list[dict[str, Any]], now: float) -> Parsed:
-    """New chat and channel messages become ``message.created`` events to be completed by ``prepare``; every other
-    notification (edits, deletions, lifecycle signals, other resources) is named in ``ignored``."""
+    """New chat and channel messages become ``message.created`` events to be completed by ``prepare``, lifecycle
+    notifications ``subscription.lifecycle`` events; every other notification (edits, deletions, other resources)
+    is named in ``ignored``."""
     parsed = Parsed(delivery_id(notifications))
     timestamp = datetime.fromtimestamp(now, timezone.utc).isoformat()
     for index, notification in enumerate(notifications):
         kind = kind_of(notification)
+        if notification.get("lifecycleEvent") in LIFECYCLE_EVENTS and notification.get("subscriptionId"):
+            parsed.events.append({"type": SUBSCRIPTION_LIFECYCLE, "timestamp": timestamp,
+                                  "lifecycle": notification["lifecycleEvent"],
+                                  "subscription_id": str(notification["subscriptionId"])[:100]})
+            continue
         if kind.lower() != f"{CHAT_MESSAGE}.created":
             parsed.ignored.append(kind)
             continue

@@ -3,13 +3,18 @@ from __future__ import annotations
 
 import re
 
-from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates
+from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates, validates_schema
 
 from connector.config.secrets import SecretField
 
 GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 TEAMS_WEB = "https://teams.microsoft.com/"
 GUARDIAN_POLICIES = ("dead_letter", "skip")
+# The resources a school may subscribe to (Graph's "Create subscription", chatMessage rows): one channel's or one
+# chat's messages, or every channel or chat message in the tenant.
+SUBSCRIBABLE = re.compile(
+    r"/teams/[^/]+/channels/[^/]+/messages|/chats/[^/]+/messages|/teams/getAllMessages|/chats/getAllMessages"
+)
 
 
 def is_object_id(value: str | None) -> bool:
@@ -36,6 +41,13 @@ class M365Settings(Schema):
     authority_host = fields.Url(load_default="https://login.microsoftonline.com", schemes={"https"})
     max_body_bytes = fields.Integer(load_default=1024 * 1024, validate=validate.Range(min=1024, max=16 * 1024 * 1024))
     timeout_seconds = fields.Float(load_default=10.0, validate=validate.Range(min=0.5, max=120))
+    # Graph subscriptions the connector creates and keeps alive (``subscriptions.py``); none by default.
+    subscriptions = fields.List(fields.String(), load_default=list)
+    # This adapter's door as Graph reaches it: ``https://<connector>/webhooks/<tenant>/<adapter>``.
+    notification_url = fields.Url(load_default=None, schemes={"https"})
+    # How long each subscription is asked to last. Graph's v1.0 table gives chatMessage 60 minutes; a longer one is
+    # accepted only where Graph allows it with a lifecycleNotificationUrl (which the connector always gives).
+    subscription_minutes = fields.Integer(load_default=55, validate=validate.Range(min=15, max=4230))
 
     @pre_load
     def _group_ids_as_text(self, data, **kwargs):
@@ -44,6 +56,23 @@ class M365Settings(Schema):
         if isinstance(classes, dict):
             data = {**data, "education_classes": {str(group): class_id for group, class_id in classes.items()}}
         return data
+
+    @validates("subscriptions")
+    def _subscriptions(self, value: list, **kwargs) -> None:
+        bad = [resource for resource in value if not SUBSCRIBABLE.fullmatch(resource)]
+        if bad:
+            raise ValidationError(
+                f"Not a Teams message resource Graph can subscribe to: {', '.join(bad)}. Expected "
+                "/teams/{team-id}/channels/{channel-id}/messages, /chats/{chat-id}/messages, /teams/getAllMessages "
+                "or /chats/getAllMessages.")
+        if len(set(value)) != len(value):
+            raise ValidationError("A resource is listed twice.")
+
+    @validates_schema
+    def _subscriptions_need_url(self, data, **kwargs) -> None:
+        if data.get("subscriptions") and not data.get("notification_url"):
+            raise ValidationError("Subscriptions need notification_url: this adapter's webhook address as Graph "
+                                  "reaches it (https://<connector>/webhooks/<tenant>/<adapter>).", "notification_url")
 
     @validates("tenant_id")
     def _tenant_id(self, value: str, **kwargs) -> None:

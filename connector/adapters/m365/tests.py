@@ -3,6 +3,7 @@ door, worker and outbox; only Microsoft's HTTP endpoints (login and Graph) are m
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import logging
 from datetime import datetime, timezone
@@ -102,7 +103,12 @@ REPLAYED = {
     "change_notification__channel_message_created": CHANNEL_PATH,
     "change_notification__chat_message_created_with_resource_data": CHAT_PATH,
 }
-IGNORED = {"lifecycle_notification__reauthorization_required": "lifecycle.reauthorizationRequired"}
+LIFECYCLE = {  # fixture -> the lifecycle event it carries, for the subscriptions' upkeep
+    "lifecycle_notification__reauthorization_required": ("reauthorizationRequired",
+                                                         "e3898f08-5cd0-4a6a-80fc-6addbfb73b7b"),
+    "lifecycle_notification__subscription_removed": ("subscriptionRemoved", "7f105c7d-2dc5-4530-97cd-4e7ae6534c07"),
+    "lifecycle_notification__missed": ("missed", "7f105c7d-2dc5-4530-97cd-4e7ae6534c07"),
+}
 OUTBOUND = {  # answer fixture -> the call it is Graph's (or the login endpoint's) answer to
     "openid_configuration": "GET {authority}/v2.0/.well-known/openid-configuration (msal, once per process)",
     "token__client_credentials": "POST {authority}/oauth2/v2.0/token",
@@ -119,11 +125,16 @@ OUTBOUND = {  # answer fixture -> the call it is Graph's (or the login endpoint'
     "graph_error__authorization_request_denied": "any Graph call, 403",
     "graph_error__example": "any Graph call, the documented error body",
     "graph_error__protected_api": "GET a Teams message, 403: the protected-API approval is missing",
+    "subscription__created": "POST /subscriptions",
+    "subscription__renewed": "PATCH /subscriptions/{id}",
+    "channel_messages_delta": "GET /teams/{id}/channels/{id}/messages/delta?$filter=lastModifiedDateTime gt ...",
+    "subscription_list": "GET /subscriptions (check-adapter)",
+    "planner_plan": "GET /planner/plans/{id} (check-adapter)",
 }
 
 
 def test_every_inbound_and_outbound_fixture_is_replayed_by_a_test():
-    assert {p.stem for p in FIXTURES.glob("*.json")} == set(REPLAYED) | set(IGNORED)
+    assert {p.stem for p in FIXTURES.glob("*.json")} == set(REPLAYED) | set(LIFECYCLE)
     assert {p.stem for p in (FIXTURES / "outbound").glob("*.json")} == set(OUTBOUND)
     source = Path(__file__).read_text()
     for name in OUTBOUND:
@@ -140,13 +151,32 @@ def test_new_message_notification_is_queued_as_a_message_to_read_in_the_worker(r
     assert event == {"type": "message.created", "m365_message": REPLAYED[name]}
 
 
-@pytest.mark.parametrize("name", sorted(IGNORED))
-def test_lifecycle_notification_is_answered_202_logged_and_counted(replay, rt, name, caplog):
+@pytest.mark.parametrize("name", sorted(LIFECYCLE))
+def test_lifecycle_notification_is_queued_for_the_subscriptions_upkeep(replay, rt, name):
+    lifecycle, subscription_id = LIFECYCLE[name]
+    (event,) = replay("m365", name, expect_status=202, expect_answer={"accepted": 1})
+    assert event.pop("timestamp")
+    assert event == {"type": "subscription.lifecycle", "lifecycle": lifecycle, "subscription_id": subscription_id}
+
+
+def test_lifecycle_event_graph_may_add_later_is_answered_202_logged_and_counted(client, rt, teams, caplog):
     caplog.set_level(logging.INFO)
-    replay("m365", name, expect_status=202, expect_answer={"accepted": 0, "ignored": IGNORED[name]})
+    novel = notification("lifecycle_notification__missed")
+    novel["value"][0]["lifecycleEvent"] = "somethingNew"
+    response = post_notification(client, json.dumps(novel).encode())
+    assert response.get_json() == {"accepted": 0, "ignored": "lifecycle.somethingNew"}
     assert queued_jobs(rt) == []
-    assert rt.redis.hget(rt.keys.ignored, IGNORED[name]) == b"1"
-    assert f"ignored event type '{IGNORED[name]}'" in caplog.text
+    assert rt.redis.hget(rt.keys.ignored, "lifecycle.somethingNew") == b"1"
+    assert "ignored event type 'lifecycle.somethingNew'" in caplog.text
+
+
+def test_repeated_reauthorization_challenge_is_not_taken_for_a_redelivery(client, rt, teams):
+    """Graph repeats ``reauthorizationRequired`` until the subscription is renewed, which moves its expiry."""
+    challenge = notification("lifecycle_notification__reauthorization_required")
+    assert post_notification(client, json.dumps(challenge).encode()).get_json() == {"accepted": 1}
+    assert post_notification(client, json.dumps(challenge).encode()).get_json() == {"accepted": 0, "duplicate": True}
+    challenge["value"][0]["subscriptionExpirationDateTime"] = "2019-09-18T01:52:45.9696658+00:00"
+    assert post_notification(client, json.dumps(challenge).encode()).get_json() == {"accepted": 1}
 
 
 def test_edited_message_is_ignored_not_dropped_silently(client, rt, teams):
@@ -693,3 +723,347 @@ def test_a_handshake_token_with_control_characters_is_not_echoed(client, rt, tea
     response = client.post("/webhooks/skole-a/teams?validationToken=bad%0Atoken", data=b"",
                            headers={"Content-Type": "text/plain"})
     assert response.status_code == 400
+
+
+# --- subscriptions: created from configuration, renewed, reauthorized, recreated, what was missed read back ----------
+# Graph's documented shapes: subscription-post-subscriptions.md and subscription-update.md (the subscription object),
+# change-notifications-lifecycle-events.md (the lifecycle notifications and what to answer them with),
+# chatmessage-delta.md (a channel's messages by delta, filtered on lastModifiedDateTime).
+
+TEAM = "fbe2bf47-16c8-47cf-b4a5-4b9b187c508b"
+CHANNEL = "19:4a95f7d8db4c4e7fae857bcebe0623e6@thread.tacv2"
+CHANNEL_MESSAGES = f"/teams/{TEAM}/channels/{CHANNEL}/messages"
+DOOR = "https://connector.skole.example/webhooks/skole-a/teams"
+SUBSCRIPTION_ID = answer("subscription__created")["id"]
+AT_CREATION = datetime(2026, 11, 30, 23, 0, tzinfo=timezone.utc)  # subscription__created.json expires 23:55
+
+
+@pytest.fixture
+def subscribing(rt, teams, clock):
+    """The ``teams`` adapter configured to keep one channel's subscription, with the clock at its creation."""
+    configure(rt, subscriptions=[CHANNEL_MESSAGES], notification_url=DOOR)
+    clock.set(AT_CREATION)
+    return rt.adapter("skole-a", "teams")
+
+
+def upkeep_due(rt) -> float | None:
+    from connector.store import due
+    return due.upkeep_due_at(rt.redis, rt.keys, "skole-a", "teams")
+
+
+def stored_subscriptions(rt) -> dict:
+    from connector.store import subscriptions as stored
+    return stored.records(rt.redis, rt.keys, "skole-a", "teams")
+
+
+def sweep_and_work(rt) -> None:
+    from connector.engine import scheduler
+    scheduler.sweep(rt)
+    run_worker(rt)
+
+
+def create_subscription(rt, platform) -> None:
+    from connector.engine import subscriptions
+    login(platform)
+    platform.add(responses.GET, f"{GRAPH}/subscriptions", json={"value": []})  # none of ours to adopt
+    platform.add(responses.POST, f"{GRAPH}/subscriptions", json=answer("subscription__created"), status=201)
+    assert subscriptions.schedule(rt) == 1
+    sweep_and_work(rt)
+
+
+def test_subscriptions_are_created_from_configuration_with_both_urls_and_our_client_state(rt, subscribing, platform):
+    create_subscription(rt, platform)
+    listed, call = calls_to(platform, "/subscriptions")
+    assert (listed.request.method, call.request.method) == ("GET", "POST")
+    assert json.loads(call.request.body) == {
+        "changeType": "created", "resource": CHANNEL_MESSAGES, "includeResourceData": False,
+        "notificationUrl": DOOR, "lifecycleNotificationUrl": DOOR, "clientState": "rotated-out-client-state",
+        "expirationDateTime": "2026-11-30T23:55:00.000Z",
+    }
+    expires = datetime(2026, 11, 30, 23, 55, tzinfo=timezone.utc).timestamp()
+    made_with = hashlib.sha256(f"{DOOR}\x1frotated-out-client-state".encode()).hexdigest()[:16]
+    assert stored_subscriptions(rt) == {CHANNEL_MESSAGES: {
+        "id": SUBSCRIPTION_ID, "expires": expires, "since": AT_CREATION.timestamp(), "config": made_with}}
+    assert "rotated-out-client-state" not in json.dumps(stored_subscriptions(rt))  # a digest, never the secret
+    assert upkeep_due(rt) == expires - 55 * 60 / 3  # renewed while a third of its life is left
+
+
+def test_a_second_schedule_does_not_move_the_renewal_already_planned(rt, subscribing, platform):
+    from connector.engine import subscriptions
+    create_subscription(rt, platform)
+    planned = upkeep_due(rt)
+    subscriptions.schedule(rt)
+    assert upkeep_due(rt) == planned
+    assert len(calls_to(platform, "/subscriptions")) == 2  # the list (nothing to adopt) and the create
+
+
+def test_subscription_is_renewed_before_it_expires(rt, subscribing, platform, clock):
+    create_subscription(rt, platform)
+    platform.add(responses.PATCH, f"{GRAPH}/subscriptions/{SUBSCRIPTION_ID}", json=answer("subscription__renewed"))
+    clock.set(datetime(2026, 11, 30, 23, 30, tzinfo=timezone.utc))
+    sweep_and_work(rt)
+    assert len(calls_to(platform, "/subscriptions")) == 2  # not due yet: 25 minutes of 55 are left
+    clock.set(datetime(2026, 11, 30, 23, 40, tzinfo=timezone.utc))
+    sweep_and_work(rt)
+    renewal = calls_to(platform, "/subscriptions")[-1].request
+    assert (renewal.method, json.loads(renewal.body)) == ("PATCH", {"expirationDateTime": "2026-12-01T00:35:00.000Z"})
+    renewed = datetime(2026, 12, 1, 0, 40, tzinfo=timezone.utc).timestamp()  # what Graph answered is kept
+    assert stored_subscriptions(rt)[CHANNEL_MESSAGES]["expires"] == renewed
+    assert upkeep_due(rt) == renewed - 55 * 60 / 3
+
+
+def lifecycle(client, rt, event: str) -> None:
+    """Graph posts a lifecycle notification for our subscription to the door, and the worker takes it."""
+    signal = notification(f"lifecycle_notification__{event}")
+    signal["value"][0]["subscriptionId"] = SUBSCRIPTION_ID
+    assert post_notification(client, json.dumps(signal).encode()).get_json() == {"accepted": 1}
+    run_worker(rt)
+
+
+def test_reauthorization_required_renews_the_subscription_at_once(client, rt, subscribing, platform, clock):
+    from connector.store import subscriptions as stored
+    create_subscription(rt, platform)
+    platform.add(responses.PATCH, f"{GRAPH}/subscriptions/{SUBSCRIPTION_ID}", json=answer("subscription__renewed"))
+    clock.set(datetime(2026, 11, 30, 23, 5, tzinfo=timezone.utc))  # long before the renewal would be due
+    lifecycle(client, rt, "reauthorization_required")
+    assert stored.signals(rt.redis, rt.keys, "skole-a", "teams") == {SUBSCRIPTION_ID: "reauthorizationRequired"}
+    assert upkeep_due(rt) == clock.now().timestamp()
+    sweep_and_work(rt)
+    assert [call.request.method for call in calls_to(platform, "/subscriptions")] == ["GET", "POST", "PATCH"]
+    assert stored.signals(rt.redis, rt.keys, "skole-a", "teams") == {}
+    assert stored_subscriptions(rt)[CHANNEL_MESSAGES]["expires"] == datetime(
+        2026, 12, 1, 0, 40, tzinfo=timezone.utc).timestamp()
+
+
+def missed_read(platform) -> None:
+    platform.add(responses.GET, f"{GRAPH}{CHANNEL_MESSAGES}/delta", json=answer("channel_messages_delta"),
+                 match=[matchers.query_param_matcher(
+                     {"$filter": "lastModifiedDateTime gt 2026-11-30T22:55:00.000Z"})])
+
+
+def test_subscription_removed_is_created_again_and_what_was_posted_meanwhile_is_read(
+        client, rt, subscribing, platform, clock, caplog):
+    """Graph's answer to ``subscriptionRemoved``: a new subscription, then a sync of what came meanwhile. The
+    message posted meanwhile is queued as a delivery of its own; one only edited meanwhile is not new."""
+    caplog.set_level(logging.INFO)
+    create_subscription(rt, platform)
+    clock.set(datetime(2026, 11, 30, 23, 20, tzinfo=timezone.utc))
+    lifecycle(client, rt, "subscription_removed")
+    missed_read(platform)
+    from connector.engine import scheduler
+    scheduler.sweep(rt)
+    (upkeep_job,) = queued_jobs(rt)
+    upkeep_job.perform()
+    assert [call.request.method for call in calls_to(platform, "/subscriptions")] == ["GET", "POST", "GET", "POST"]
+    assert stored_subscriptions(rt)[CHANNEL_MESSAGES]["since"] == clock.now().timestamp()
+    deliveries = [job for job in queued_jobs(rt) if job.func_name.endswith("process_delivery")]
+    assert [job.args[3][0]["m365_message"] for job in deliveries] == [f"{CHANNEL_MESSAGES}/1606515483514"]
+    assert "1 message(s) posted while notifications were missing; 1 queued" in caplog.text
+    assert "HelloWorld" not in caplog.text and "Test" not in [r.getMessage() for r in caplog.records]
+
+
+def test_missed_reads_back_what_graph_did_not_notify_and_keeps_the_subscription(client, rt, subscribing, platform,
+                                                                                clock):
+    create_subscription(rt, platform)
+    clock.set(datetime(2026, 11, 30, 23, 20, tzinfo=timezone.utc))
+    lifecycle(client, rt, "missed")
+    missed_read(platform)
+    from connector.engine import subscriptions
+    assert subscriptions.upkeep(rt, "skole-a", "teams") == 1
+    assert subscriptions.upkeep(rt, "skole-a", "teams") == 0  # the signal was acted on once
+    assert [call.request.method for call in calls_to(platform, "/subscriptions")] == ["GET", "POST"]
+    assert len(calls_to(platform, "/delta")) == 1
+
+
+def test_missed_messages_are_queued_once_however_often_they_are_read_back(rt, subscribing, platform, clock):
+    from connector.engine import subscriptions
+    from connector.store import subscriptions as stored
+    create_subscription(rt, platform)
+    missed_read(platform)
+    for _ in range(2):
+        stored.signal(rt.redis, rt.keys, "skole-a", "teams", SUBSCRIPTION_ID, "missed")
+        subscriptions.upkeep(rt, "skole-a", "teams")
+    assert len([job for job in queued_jobs(rt) if job.func_name.endswith("process_delivery")]) == 1
+
+
+def test_tenant_wide_resources_cannot_be_read_back_and_the_upkeep_says_so(rt, teams, platform, clock, caplog):
+    from connector.engine import subscriptions
+    from connector.store import subscriptions as stored
+    configure(rt, subscriptions=["/chats/getAllMessages"], notification_url=DOOR)
+    clock.set(AT_CREATION)
+    create_subscription(rt, platform)
+    stored.signal(rt.redis, rt.keys, "skole-a", "teams", SUBSCRIPTION_ID, "missed")
+    subscriptions.upkeep(rt, "skole-a", "teams")
+    assert "cannot_fetch_missed:/chats/getAllMessages" in caplog.text
+    assert calls_to(platform, "getAllMessages?") == [] and calls_to(platform, "/delta") == []
+
+
+def test_a_refused_subscription_is_tried_again_soon_and_named_in_the_log(rt, subscribing, platform, caplog):
+    login(platform)
+    platform.add(responses.GET, f"{GRAPH}/subscriptions", json={"value": []})
+    platform.add(responses.POST, f"{GRAPH}/subscriptions", json=answer("graph_error__protected_api"), status=403)
+    from connector.engine import subscriptions
+    subscriptions.schedule(rt)
+    sweep_and_work(rt)
+    assert stored_subscriptions(rt) == {}
+    assert upkeep_due(rt) == AT_CREATION.timestamp() + 120
+    assert f"{CHANNEL_MESSAGES}: create: HTTP 403 (protected_api_not_approved)" in caplog.text
+    assert rt.redis.hgetall(rt.keys.adapter_health) == {b"skole-a/teams": b"protected_api_not_approved"}
+
+
+def test_an_expired_subscription_is_created_again_after_an_outage(rt, subscribing, platform, clock):
+    create_subscription(rt, platform)
+    missed_read_after = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
+    clock.set(missed_read_after)
+    platform.add(responses.GET, f"{GRAPH}{CHANNEL_MESSAGES}/delta", json=answer("channel_messages_delta"))
+    sweep_and_work(rt)
+    assert [call.request.method for call in calls_to(platform, "/subscriptions")] == ["GET", "POST", "GET", "POST"]
+    assert len(calls_to(platform, "/delta")) == 1
+
+
+def test_a_read_back_that_fails_keeps_the_new_subscription_and_is_tried_again(rt, subscribing, platform, clock):
+    from connector.engine import subscriptions
+    from connector.store import subscriptions as stored
+    create_subscription(rt, platform)
+    removed_at = stored_subscriptions(rt)[CHANNEL_MESSAGES]["since"]
+    clock.set(datetime(2026, 11, 30, 23, 20, tzinfo=timezone.utc))
+    stored.signal(rt.redis, rt.keys, "skole-a", "teams", SUBSCRIPTION_ID, "subscriptionRemoved")
+    platform.add(responses.GET, f"{GRAPH}{CHANNEL_MESSAGES}/delta", json=answer("graph_error__throttled"), status=429)
+    subscriptions.upkeep(rt, "skole-a", "teams")
+    record = stored_subscriptions(rt)[CHANNEL_MESSAGES]
+    assert (record["id"], record["missed_since"]) == (SUBSCRIPTION_ID, removed_at)  # made anew, and remembered
+    assert upkeep_due(rt) == clock.now().timestamp() + 120
+    platform.replace(responses.GET, f"{GRAPH}{CHANNEL_MESSAGES}/delta", json=answer("channel_messages_delta"))
+    assert subscriptions.upkeep(rt, "skole-a", "teams") == 1
+    assert "missed_since" not in stored_subscriptions(rt)[CHANNEL_MESSAGES]
+    assert [call.request.method for call in calls_to(platform, "/subscriptions")] == ["GET", "POST", "GET", "POST"]
+
+
+def test_a_rotated_client_state_replaces_the_subscription_new_one_first(rt, subscribing, platform, monkeypatch):
+    """The admin puts a new clientState first in client_states (the old one stays second while notifications with
+    it may still arrive): the next round makes a subscription with the new state, then deletes the old one."""
+    from connector.engine import subscriptions
+    create_subscription(rt, platform)
+    monkeypatch.setenv("SKOLE_A_M365_STATE", "the-new-client-state")
+    replacement = {**answer("subscription__created"), "id": "0b4cfe3b-2b32-46a0-8a6d-2c0c1a0b1c2d"}
+    platform.replace(responses.POST, f"{GRAPH}/subscriptions", json=replacement, status=201)
+    platform.add(responses.DELETE, f"{GRAPH}/subscriptions/{SUBSCRIPTION_ID}", status=204)
+    subscriptions.upkeep(rt, "skole-a", "teams")
+    made = [call.request for call in calls_to(platform, "/subscriptions")][2:]
+    assert [(r.method, r.url.rsplit("/", 1)[-1]) for r in made] == [
+        ("POST", "subscriptions"), ("DELETE", SUBSCRIPTION_ID)]
+    assert json.loads(made[0].body)["clientState"] == "the-new-client-state"
+    assert stored_subscriptions(rt)[CHANNEL_MESSAGES]["id"] == replacement["id"]
+
+
+def test_a_signal_that_comes_while_an_upkeep_runs_is_not_left_waiting_for_the_next_renewal(
+        rt, subscribing, platform, clock, monkeypatch):
+    from connector.engine import subscriptions
+    from connector.store import subscriptions as stored
+    create_subscription(rt, platform)
+    keep = subscribing.keep_subscriptions
+
+    def keep_while_graph_signals(records, signals, now):
+        stored.signal(rt.redis, rt.keys, "skole-a", "teams", SUBSCRIPTION_ID, "reauthorizationRequired")
+        return keep(records, signals, now)
+
+    monkeypatch.setattr(subscribing, "keep_subscriptions", keep_while_graph_signals)
+    clock.set(datetime(2026, 11, 30, 23, 5, tzinfo=timezone.utc))
+    subscriptions.upkeep(rt, "skole-a", "teams")
+    assert upkeep_due(rt) == clock.now().timestamp()  # not 23:36, when the renewal would be due
+    assert stored.signals(rt.redis, rt.keys, "skole-a", "teams") == {SUBSCRIPTION_ID: "reauthorizationRequired"}
+
+
+def test_a_subscription_graph_still_has_is_adopted_not_made_twice(rt, subscribing, platform):
+    """A run that died after Graph made the subscription but before it was stored (or a lost store): the app's own
+    subscription to the same resource at our door is renewed and kept, so notifications do not come twice."""
+    from connector.engine import subscriptions
+    login(platform)
+    platform.add(responses.GET, f"{GRAPH}/subscriptions", json=answer("subscription_list"))
+    platform.add(responses.PATCH, f"{GRAPH}/subscriptions/{SUBSCRIPTION_ID}", json=answer("subscription__renewed"))
+    subscriptions.upkeep(rt, "skole-a", "teams")
+    assert [call.request.method for call in calls_to(platform, "/subscriptions")] == ["GET", "PATCH"]
+    assert stored_subscriptions(rt)[CHANNEL_MESSAGES]["id"] == SUBSCRIPTION_ID
+
+
+def test_a_resource_taken_out_of_the_configuration_loses_its_subscription(rt, subscribing, platform):
+    from connector.engine import subscriptions
+    create_subscription(rt, platform)
+    configure(rt, subscriptions=[], notification_url=DOOR)
+    platform.add(responses.DELETE, f"{GRAPH}/subscriptions/{SUBSCRIPTION_ID}", status=204)
+    subscriptions.upkeep(rt, "skole-a", "teams")
+    assert calls_to(platform, "/subscriptions")[-1].request.method == "DELETE"
+    assert stored_subscriptions(rt) == {}
+    assert upkeep_due(rt) is None
+
+
+def test_two_upkeeps_at_once_create_one_subscription(rt, subscribing, platform):
+    from connector.engine import subscriptions
+    from connector.store import subscriptions as stored
+    assert stored.lock(rt.redis, rt.keys, "skole-a", "teams", "another-job", 60)
+    subscriptions.upkeep(rt, "skole-a", "teams")
+    assert calls_to(platform, "/subscriptions") == []
+    assert upkeep_due(rt) == AT_CREATION.timestamp() + 30
+
+
+@pytest.mark.parametrize("extra,field", [
+    ({"subscriptions": [CHANNEL_MESSAGES]}, "notification_url"),
+    ({"subscriptions": ["/users/x/messages"], "notification_url": DOOR}, "subscriptions"),
+    ({"subscriptions": [CHANNEL_MESSAGES], "notification_url": "http://insecure.example/hook"}, "notification_url"),
+])
+def test_subscription_settings_an_admin_can_get_wrong_are_named(extra, field):
+    with pytest.raises(ValidationError) as refused:
+        M365Settings().load({
+            "tenant_id": TENANT, "client_id": CLIENT_ID, "client_secret": {"env": "X"},
+            "client_states": [{"env": "Y"}], "teams_app_id": APP_ID, **extra})
+    assert field in refused.value.messages
+
+
+# --- connector check-adapter: the app registration's token, permissions and approvals, before the first event --------
+
+
+def healthy_graph(platform) -> None:
+    login(platform)
+    platform.add(responses.GET, f"{GRAPH}/subscriptions", json=answer("subscription_list"))
+    platform.add(responses.GET, f"{GRAPH}{CHANNEL_MESSAGES}",
+                 json={"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(chatMessage)",
+                       "value": [answer("chat_message__channel")]})  # a list of chatMessage: channel-list-messages.md
+    platform.add(responses.GET, f"{GRAPH}/planner/plans/{PLAN}", json=answer("planner_plan"))
+
+
+def test_check_adapter_on_a_ready_app_registration(rt, subscribing, platform):
+    healthy_graph(platform)
+    findings = subscribing.check()
+    assert [(f.ok, f.what) for f in findings] == [
+        (True, "token"), (True, "GET /subscriptions"), (True, CHANNEL_MESSAGES), (True, "Planner plan"),
+        (True, "TeamsActivity.Send")]
+    assert "1 subscription(s)" in findings[1].detail
+    assert {call.request.method for call in platform.calls if GRAPH in call.request.url} == {"GET"}
+    (read,) = calls_to(platform, CHANNEL_MESSAGES)
+    assert "%24top=1" in read.request.url or "$top=1" in read.request.url
+
+
+def test_check_adapter_names_the_missing_protected_api_approval(rt, subscribing, platform):
+    healthy_graph(platform)
+    platform.replace(responses.GET, f"{GRAPH}{CHANNEL_MESSAGES}", json=answer("graph_error__protected_api"), status=403)
+    by_what = {f.what: f for f in subscribing.check()}
+    assert not by_what[CHANNEL_MESSAGES].ok
+    assert "not approved this app for the protected Teams APIs" in by_what[CHANNEL_MESSAGES].detail
+
+
+def test_check_adapter_names_a_permission_without_admin_consent(rt, subscribing, platform):
+    healthy_graph(platform)
+    denied = answer("graph_error__authorization_request_denied")
+    platform.replace(responses.GET, f"{GRAPH}{CHANNEL_MESSAGES}", json=denied, status=403)
+    platform.replace(responses.GET, f"{GRAPH}/planner/plans/{PLAN}", json=denied, status=403)
+    by_what = {f.what: f for f in subscribing.check()}
+    assert "grant the application permission ChannelMessage.Read.All" in by_what[CHANNEL_MESSAGES].detail
+    assert "Tasks.ReadWrite.All" in by_what["Planner plan"].detail and not by_what["Planner plan"].ok
+
+
+def test_check_adapter_names_a_refused_client_secret_and_stops_there(rt, subscribing, platform):
+    login(platform, token="token__invalid_scope", status=400)
+    (finding,) = subscribing.check()
+    assert (finding.ok, finding.what) == (False, "token")
+    assert "token refused (invalid_scope)" in finding.detail and "client_secret" in finding.detail
+    assert "client-secret-not-in-logs" not in finding.detail

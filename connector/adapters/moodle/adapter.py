@@ -9,8 +9,8 @@ import requests
 from marshmallow import ValidationError
 
 from connector.contract.actions import Action
-from connector.adapters.base import Adapter, Inbound, InboundError, SendResult
-from connector.adapters.moodle import attendance, messages, notes
+from connector.adapters.base import Adapter, Finding, Inbound, InboundError, SendResult
+from connector.adapters.moodle import attendance, check, messages, notes
 from connector.adapters.moodle.directory import RoleDirectory
 from connector.adapters.moodle.events import (
     EVENT_MAPPER, PENDING, FieldErrors, delivery_id, parse_body, token_matches,
@@ -181,6 +181,10 @@ class MoodleAdapter(Adapter):
                      self.tenant_id, self.name, action.kind, action.external_ref)
             return SendResult("done", reason="guardian_alerts: skip")
         return SendResult("dead", reason="Moodle has no guardian link; set guardian_alerts or handle it by hand")
+
+    def check(self) -> list[Finding]:
+        """Read-only: ``core_webservice_get_site_info`` (``check.py``)."""
+        return check.check(self.ws)
 
     def service_user(self) -> int:
         """The web-service account's own user id: messages are read back from its side of the conversation."""

@@ -694,3 +694,43 @@ def test_register_taken_in_moodle_ends_as_a_message_task_to_the_courses_teacher(
     (letter,) = [d for d in outbox.dead_letters(rt) if d["action"]["external_ref"] == alert_ref]
     assert letter["action"]["assignee"] == {"role": "guardian"}
     assert "guardian" in letter["reason"]
+
+
+# --- connector check-adapter: what the token can do, before the first event -------------------------------------------
+
+
+def test_check_adapter_on_a_healthy_moodle_says_ready_and_names_the_service_user(moodle, platform):
+    answer(platform, "core_webservice_get_site_info", "core_webservice_get_site_info")
+    findings = moodle.check()
+    assert all(finding.ok for finding in findings)
+    assert [finding.what for finding in findings] == [
+        "token and REST web services", "functions of the external service", "enablenotes", "messaging",
+        "capabilities"]
+    assert "user id 2" in findings[0].detail and "Moodle 4.5" in findings[0].detail
+    assert functions(platform) == ["core_webservice_get_site_info"]  # read-only: nothing else is called
+
+
+def test_check_adapter_names_missing_functions_and_features(moodle, platform):
+    info = outbound("core_webservice_get_site_info")
+    info["functions"] = [f for f in info["functions"]
+                         if f["name"] not in ("mod_attendance_get_session", "core_notes_create_notes")]
+    info["advancedfeatures"] = [{"name": "enablenotes", "value": 0}, {"name": "messaging", "value": 1}]
+    answer(platform, "core_webservice_get_site_info", body=info)
+    by_what = {finding.what: finding for finding in moodle.check()}
+    listed = by_what["functions of the external service"]
+    assert not listed.ok
+    assert listed.detail.startswith("missing: mod_attendance_get_session, core_notes_create_notes. Add them")
+    assert "Attendance plugin" in listed.detail
+    assert not by_what["enablenotes"].ok and "Enable notes" in by_what["enablenotes"].detail
+    assert by_what["messaging"].ok
+
+
+@pytest.mark.parametrize("fixture,says", [
+    ("exception__invalidtoken", "Moodle does not accept ws_token"),
+    ("exception__accessexception", "Authorised users"),
+])
+def test_check_adapter_explains_a_refused_token(moodle, platform, fixture, says):
+    answer(platform, "core_webservice_get_site_info", fixture)
+    (finding,) = moodle.check()
+    assert not finding.ok and says in finding.detail
+    assert WS_TOKEN not in finding.detail
