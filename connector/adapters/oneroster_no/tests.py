@@ -1,0 +1,307 @@
+"""The OneRoster adapter and its poller against a fake OneRoster service on loopback (``tests/oneroster_server.py``):
+paged, sorted data with ``dateLastModified``, edits and deletions of old absences, a token that expires, ``429``
+with ``Retry-After`` and ``5xx`` spells; every change reaches the rules once, nothing is lost across a poller's
+restart mid-page and two pollers queue nothing twice."""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from connector.adapters.oneroster_no.absences import Seen, to_marks
+from connector.config.schema import ConfigError, config_from_dict
+from connector.engine import health
+from connector.engine.poller import LostLease, Poller
+from connector.store import polls
+from connector.store.pupils import day_field
+from tests.oneroster_server import FakeOneRoster, settings
+from tests.support import add_adapter, queued_jobs, run_worker
+
+FIXTURES = Path(__file__).parent / "fixtures" / "outbound"
+ORG = "bergen.kommune.no"
+TENANT = "skole-a"
+
+
+def fixture(name: str) -> dict:
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+def absence(rid: str, student: str, day: str, kind: str = "absent", documented: bool = False, lesson: str | None = None,
+            comment: str = "SENTINEL-HELSE-tekst fra foresatt") -> dict:
+    record = {"sourcedId": rid, "student": {"sourcedId": student, "type": "user", "href": f"/users/{student}"},
+              "startDate": day, "endDate": day, "absenceType": kind, "documented": documented, "comment": comment}
+    if lesson:
+        record["classesAffected"] = [{"sourcedId": lesson, "type": "class", "href": f"/classes/{lesson}"}]
+    return record
+
+
+@pytest.fixture
+def server():
+    with FakeOneRoster() as fake:
+        yield fake
+
+
+@pytest.fixture
+def vigilo(rt, server, monkeypatch):
+    """Tenant skole-a reads Vigilo through OnEdHub (the fake) and writes through its generic adapter."""
+    monkeypatch.setenv("ONEROSTER_TEST_SECRET", "fake-oneroster-secret-not-in-logs")
+    add_adapter(rt, TENANT, "vigilo", "oneroster_no", settings(server))
+    tenant = replace(rt.config.tenants[TENANT], actions_adapter="generic")
+    rt.config = replace(rt.config, tenants={**rt.config.tenants, TENANT: tenant})
+    return rt
+
+
+class Sleeps(list):
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def poller(rt, name: str = "p1") -> Poller:
+    return Poller(rt, sleep=Sleeps(), name=name)
+
+
+def poll(rt, p: Poller | None = None):
+    p = p or poller(rt)
+    assert polls.take_lease(rt.redis, rt.keys, TENANT, "vigilo", p.token, 60_000) or polls.extend_lease(
+        rt.redis, rt.keys, TENANT, "vigilo", p.token, 60_000)
+    try:
+        return p.poll(TENANT, "vigilo")
+    finally:
+        polls.release_lease(rt.redis, rt.keys, TENANT, "vigilo", p.token)
+
+
+def queued_changes(rt) -> list[tuple[str, str, str, str]]:
+    """(student, date, status, lesson id or "") of every mark in every queued job."""
+    found = []
+    for job in queued_jobs(rt):
+        tenant, adapter, marker, events = job.args
+        assert (tenant, adapter) == (TENANT, "vigilo")
+        found += [(e["student_id"], e["date"], e["status"], (e.get("lesson") or {}).get("id", "")) for e in events]
+    return found
+
+
+def day(rt, student: str, date: str) -> str | None:
+    raw = rt.redis.hget(rt.keys.pupil(TENANT, student), day_field(date))
+    return raw.decode() if raw is not None else None
+
+
+# --- the mapping ------------------------------------------------------------------------------------------------
+
+
+def test_fixture_page_maps_to_marks_without_its_comments():
+    page = fixture("absences_detail__page")["absences"]
+    whole, late, deleted = (to_marks(record, None) for record in page)
+    assert whole.events == [{
+        "type": "attendance.marked", "timestamp": "2026-11-23T07:41:12.345000+00:00",
+        "student_id": "5a0e3d1c-7b2f-4e61-8d9a-0c4b3f2e1a10", "date": "2026-11-23", "status": "absent",
+        "documented": False}]
+    assert late.events == [{
+        "type": "attendance.marked", "timestamp": "2026-11-23T08:05:40.001000+00:00",
+        "student_id": "9c2b7e4a-3d1f-4a08-b6e5-1f0a2d3c4b55", "date": "2026-11-23", "status": "late",
+        "documented": False, "lesson": {"id": "b3e9d0f4-1c6a-4f7e-9b21-7d8c0e5a4f22"}, "minutes": 12}]
+    assert deleted.events == [{
+        "type": "attendance.marked", "timestamp": "2026-11-23T08:06:02.500000+00:00",
+        "student_id": "5a0e3d1c-7b2f-4e61-8d9a-0c4b3f2e1a10", "date": "2026-11-18", "status": "present",
+        "documented": False}]
+    assert "SENTINEL" not in json.dumps([whole.events, late.events, deleted.events, whole.seen.pack()])
+
+
+def test_an_edit_that_moves_an_absence_clears_the_day_it_left():
+    first = to_marks(absence("a1", "s1", "2026-11-17") | {"dateLastModified": "2026-11-17T08:00:00Z"}, None)
+    moved = to_marks(absence("a1", "s1", "2026-11-18", documented=True) | {"dateLastModified": "2026-11-19T08:00:00Z"},
+                     first.seen)
+    assert [(e["date"], e["status"], e["documented"]) for e in moved.events] == [
+        ("2026-11-18", "absent", True), ("2026-11-17", "present", False)]
+    assert moved.seen == Seen("2026-11-19T08:00:00Z", "2026-11-18", "2026-11-18", True)
+
+
+def test_a_record_without_student_or_dates_is_refused_not_guessed():
+    assert to_marks({"sourcedId": "x", "dateLastModified": "2026-11-23T08:00:00Z"}, None).problem == "no usable student"
+    no_date = absence("x", "s1", "2026-11-23") | {"dateLastModified": "2026-11-23T08:00:00Z", "startDate": None}
+    assert to_marks(no_date, None).problem == "no startTime or startDate"
+
+
+def test_a_tenant_reading_oneroster_must_name_the_adapter_that_writes(monkeypatch, tmp_path):
+    monkeypatch.setenv("ONEROSTER_TEST_SECRET", "x")
+    calendar = {"first_day": "2026-08-13", "last_day": "2027-06-18", "breaks": []}
+    raw = {"tenants": {"skole": {"name": "Skole", "calendar": [calendar], "adapters": {
+        "vigilo": {"type": "oneroster_no", "orgs": [ORG], "client_id": "c", "client_secret": {"env": "ONEROSTER_TEST_SECRET"}},
+    }}}}
+    with pytest.raises(ConfigError) as refused:
+        config_from_dict(raw)
+    assert "actions_adapter" in str(refused.value) and "read-only" in str(refused.value)
+    raw["tenants"]["skole"]["actions_adapter"] = "vigilo"
+    with pytest.raises(ConfigError, match="cannot write"):
+        config_from_dict(raw)
+
+
+# --- the poller -------------------------------------------------------------------------------------------------
+
+
+def test_a_poll_queues_one_job_per_page_and_nothing_twice(vigilo, server):
+    add_adapter(vigilo, TENANT, "vigilo", "oneroster_no", settings(server, page_size=2))
+    for n in range(5):
+        server.put(ORG, absence(f"a{n}", f"s{n}", "2026-11-20"))
+    result = poll(vigilo)
+    assert (result.pages, result.jobs, result.changes) == (3, 3, 5)
+    assert sorted(queued_changes(vigilo)) == [(f"s{n}", "2026-11-20", "absent", "") for n in range(5)]
+    again = poll(vigilo)
+    assert (again.requests, again.jobs, again.changes, again.unchanged) == (3, 0, 0, 5)  # the overlap, read again
+    assert len(queued_jobs(vigilo)) == 3
+
+
+def test_a_poll_with_nothing_new_costs_one_request_per_org(vigilo, server):
+    add_adapter(vigilo, TENANT, "vigilo", "oneroster_no", settings(server, orgs=[ORG, "asker.kommune.no"]))
+    for n in range(40):
+        server.put(ORG, absence(f"a{n}", f"s{n}", "2026-11-20"))
+    assert poll(vigilo).changes == 40
+    calls = len(server.absence_calls())
+    again = poll(vigilo)
+    assert (again.requests, again.jobs) == (2, 0)
+    assert len(server.absence_calls()) == calls + 2
+
+
+def test_edits_and_deletions_of_old_absences_change_the_pupils_day(vigilo, server):
+    server.put(ORG, absence("a1", "s1", "2026-11-17"))
+    server.put(ORG, absence("a2", "s2", "2026-11-18", lesson="mat-7a"))
+    poll(vigilo)
+    run_worker(vigilo)
+    assert day(vigilo, "s1", "2026-11-17") == "day=a0"
+    assert day(vigilo, "s2", "2026-11-18") is not None
+    server.tick(hours=2)
+    server.put(ORG, absence("a1", "s1", "2026-11-17", documented=True))  # the guardian's note came
+    server.delete(ORG, "a2")  # registered by mistake
+    result = poll(vigilo)
+    assert result.changes == 2
+    run_worker(vigilo)
+    assert day(vigilo, "s1", "2026-11-17") == "day=a1"
+    assert day(vigilo, "s2", "2026-11-18") is None
+
+
+def test_the_comment_is_never_stored_queued_or_logged(vigilo, server, caplog):
+    caplog.set_level(logging.DEBUG)
+    for record in fixture("absences_detail__page")["absences"]:
+        server.put(ORG, {k: v for k, v in record.items() if k != "dateLastModified"})
+    poll(vigilo)
+    stored = []
+    for key in vigilo.redis.scan_iter(match=f"*{vigilo.token}*"):
+        kind = vigilo.redis.type(key).decode()
+        stored.append(repr(vigilo.redis.hgetall(key) if kind == "hash" else vigilo.redis.dump(key)))
+    assert len(queued_jobs(vigilo)) == 1
+    assert "SENTINEL" not in "".join(stored)
+    run_worker(vigilo)
+    assert "SENTINEL" not in caplog.text and "magesyke" not in caplog.text
+
+
+def test_an_expired_token_is_renewed_once_and_the_poll_goes_on(vigilo, server):
+    server.put(ORG, absence("a1", "s1", "2026-11-20"))
+    poll(vigilo)
+    server.expire_tokens()
+    server.put(ORG, absence("a2", "s2", "2026-11-20"))
+    result = poll(vigilo)
+    assert result.changes == 1
+    assert [status for _, _, status in server.absence_calls()][-2:] == [401, 200]
+    assert server.token_requests == 2
+
+
+def test_429_waits_as_long_as_retry_after_says_and_a_5xx_spell_backs_off(vigilo, server):
+    server.put(ORG, absence("a1", "s1", "2026-11-20"))
+    server.fail_next(429, retry_after="7")
+    server.fail_next(502, times=2)
+    p = poller(vigilo)
+    result = poll(vigilo, p)
+    assert result.changes == 1
+    assert p.sleep == [7, 2.0, 4.0]
+
+
+def test_polls_failing_longer_than_n_intervals_are_logged_and_shown_by_readyz(vigilo, server, caplog):
+    server.put(ORG, absence("a1", "s1", "2026-11-20"))
+    now = [1_000_000.0]
+    p = Poller(vigilo, sleep=Sleeps(), wall=lambda: now[0], name="p1")
+    for n in range(5):
+        server.fail_next(500, times=5)
+        outcome = p.tick()[(TENANT, "vigilo")]
+        assert getattr(outcome, "reason", None) == "unavailable"
+        polls.release_lease(vigilo.redis, vigilo.keys, TENANT, "vigilo", p.token)  # as if the interval had passed
+        now[0] += 300
+    assert "polls have failed for 20 minutes" in caplog.text
+    detail = health.failing_polls(vigilo, now=now[0])
+    assert detail == {"skole-a/vigilo": {"failing_since": "1970-01-12T13:46:40+00:00", "reason": "unavailable"}}
+    assert queued_jobs(vigilo) == []
+    result = p.tick()[(TENANT, "vigilo")]
+    assert result.changes == 1 and health.failing_polls(vigilo, now=now[0]) == {}
+
+
+def test_a_poller_that_dies_mid_page_loses_nothing_and_its_successor_queues_nothing_twice(vigilo, server, monkeypatch):
+    add_adapter(vigilo, TENANT, "vigilo", "oneroster_no", settings(server, page_size=3))
+    for n in range(8):
+        server.put(ORG, absence(f"a{n}", f"s{n}", "2026-11-20"))
+    commits = []
+    real_commit = polls.commit_page
+
+    def killed_on_the_second_page(*args, **kwargs):
+        commits.append(1)
+        if len(commits) == 2:
+            raise SystemExit(137)  # the process is killed while it holds page 2, before its transaction
+        return real_commit(*args, **kwargs)
+
+    monkeypatch.setattr(polls, "commit_page", killed_on_the_second_page)
+    with pytest.raises(SystemExit):
+        poll(vigilo, poller(vigilo, "p1"))
+    monkeypatch.setattr(polls, "commit_page", real_commit)
+    assert sorted(queued_changes(vigilo)) == [(f"s{n}", "2026-11-20", "absent", "") for n in range(3)]
+    poll(vigilo, poller(vigilo, "p2"))
+    assert sorted(queued_changes(vigilo)) == [(f"s{n}", "2026-11-20", "absent", "") for n in range(8)]
+    assert len(queued_jobs(vigilo)) == 3
+
+
+def test_a_record_modified_while_paging_is_read_in_the_same_poll(vigilo, server):
+    add_adapter(vigilo, TENANT, "vigilo", "oneroster_no", settings(server, page_size=2))
+    for n in range(6):
+        server.put(ORG, absence(f"a{n}", f"s{n}", "2026-11-20"))
+    server.between_pages = lambda calls: calls == 1 and server.put(ORG, absence("a0", "s0", "2026-11-20",
+                                                                                  documented=True))
+    result = poll(vigilo)
+    assert result.changes == 7  # six records, and a0's edit made while the poller was on page 1
+    assert ("s0", "2026-11-20", "absent", "") in queued_changes(vigilo)
+    run_worker(vigilo)
+    assert day(vigilo, "s0", "2026-11-20") == "day=a1"
+
+
+def test_two_pollers_queue_nothing_twice(vigilo, server):
+    for n in range(30):
+        server.put(ORG, absence(f"a{n}", f"s{n}", "2026-11-20"))
+    add_adapter(vigilo, TENANT, "vigilo", "oneroster_no", settings(server, page_size=4))
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def run(name):
+        p = Poller(vigilo, sleep=Sleeps(), name=name)
+        barrier.wait()
+        outcomes.append(p.tick()[(TENANT, "vigilo")])
+
+    threads = [threading.Thread(target=run, args=(f"p{n}",)) for n in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(map(str, outcomes)).count("None") == 1  # one polled, the other found the lease taken
+    assert sorted(queued_changes(vigilo)) == sorted((f"s{n}", "2026-11-20", "absent", "") for n in range(30))
+
+
+def test_a_poller_overtaken_after_its_lease_ran_out_writes_nothing(vigilo, server):
+    server.put(ORG, absence("a1", "s1", "2026-11-20"))
+    slow, fast = poller(vigilo, "slow"), poller(vigilo, "fast")
+    assert polls.take_lease(vigilo.redis, vigilo.keys, TENANT, "vigilo", slow.token, 60_000)
+    vigilo.redis.delete(vigilo.keys.poll_lease(TENANT, "vigilo"))  # its lease ran out while it stalled
+    assert polls.take_lease(vigilo.redis, vigilo.keys, TENANT, "vigilo", fast.token, 60_000)
+    with pytest.raises(LostLease):
+        slow.poll(TENANT, "vigilo")
+    assert queued_jobs(vigilo) == []
+    fast.poll(TENANT, "vigilo")
+    assert len(queued_jobs(vigilo)) == 1
