@@ -272,9 +272,45 @@ class Poller:
             outcome[(tenant_id, name)] = self._poll_leased(tenant_id, name, adapter)
         return outcome
 
+    def refresh_roster(self, tenant_id: str, name: str) -> int:
+        """Read the roster (classes, enrollments, users) of every org and replace the cache; its number of fields."""
+        from connector.adapters.oneroster_no import roster
+
+        adapter = self.rt.adapter(tenant_id, name)
+        read: dict[str, list] = {"classes": [], "enrollments": [], "users": []}
+        for org in adapter.settings["orgs"]:
+            for collection in read:
+                read[collection] += self._all(tenant_id, name, adapter, org, collection)
+        found = roster.entries(read["classes"], read["enrollments"], read["users"], adapter.settings)
+        polls.replace_roster(self.rt.redis, self.rt.keys, tenant_id, name, found, self.wall())
+        log.info("tenant=%s adapter=%s: roster read: %d class(es), %d enrollment(s), %d user(s)", tenant_id, name,
+                 len(read["classes"]), len(read["enrollments"]), len(read["users"]))
+        return len(found)
+
+    def _all(self, tenant_id: str, name: str, adapter, org: str, collection: str) -> list[dict[str, Any]]:
+        url = adapter.client.url("rostering", org, collection)
+        limit, offset, records = adapter.settings["page_size"], 0, []
+        while True:
+            params = {"limit": limit, "offset": offset}
+            page = self._fetch(tenant_id, name, lambda: adapter.client.page(url, collection, params))
+            records += page.records
+            if len(page.records) < limit:
+                return records
+            offset += len(page.records)
+
+    def _roster_due(self, tenant_id: str, name: str, adapter) -> bool:
+        read_at = polls.roster_read_at(self.rt.redis, self.rt.keys, tenant_id, name)
+        return read_at is None or self.wall() - read_at >= adapter.settings["roster_refresh_seconds"]
+
     def _poll_leased(self, tenant_id: str, name: str, adapter):
         rt, settings = self.rt, adapter.settings
         interval = float(settings["poll_interval_seconds"])
+        if self._roster_due(tenant_id, name, adapter):
+            try:  # first, so the first absences already find their pupils' groups
+                self.refresh_roster(tenant_id, name)
+            except (PollError, LostLease) as exc:  # the absences matter more: the cached roster (or config) serves
+                log.warning("tenant=%s adapter=%s: roster not read (%s); the previous one (or the configuration) "
+                            "serves", tenant_id, name, getattr(exc, "reason", type(exc).__name__))
         try:
             result = self.poll(tenant_id, name)
         except LostLease:

@@ -223,6 +223,7 @@ def test_polls_failing_longer_than_n_intervals_are_logged_and_shown_by_readyz(vi
     server.put(ORG, absence("a1", "s1", "2026-11-20"))
     now = [1_000_000.0]
     p = Poller(vigilo, sleep=Sleeps(), wall=lambda: now[0], name="p1")
+    polls.replace_roster(vigilo.redis, vigilo.keys, TENANT, "vigilo", {}, now[0])  # read a moment ago
     for n in range(5):
         server.fail_next(500, times=5)
         outcome = p.tick()[(TENANT, "vigilo")]
@@ -305,3 +306,50 @@ def test_a_poller_overtaken_after_its_lease_ran_out_writes_nothing(vigilo, serve
     assert queued_jobs(vigilo) == []
     fast.poll(TENANT, "vigilo")
     assert len(queued_jobs(vigilo)) == 1
+
+
+# --- the directory from the roster ------------------------------------------------------------------------------
+
+ROSTER_SETTINGS = {"group_class_types": ["homeroom"], "contact_teacher_from": "primary_teacher"}
+PUPIL = "5a0e3d1c-7b2f-4e61-8d9a-0c4b3f2e1a10"
+HOMEROOM = "c7a00000-0000-4000-8000-0000000007a1"
+
+
+def test_the_roster_gives_group_contact_teacher_and_guardians_by_id_only():
+    from connector.adapters.oneroster_no.roster import entries
+
+    found = entries(fixture("classes__homeroom")["classes"], fixture("enrollments__group")["enrollments"],
+                    fixture("users__student_with_agents")["users"], ROSTER_SETTINGS)
+    assert found == {f"g:{PUPIL}": HOMEROOM, f"ct:{HOMEROOM}": "7e000000-0000-4000-8000-00000000000a",
+                     f"gd:{PUPIL}": "1799b7ac-0143-4725-9426-28da9b1b8976"}
+    assert "Fiktiv" not in json.dumps(found)
+    assert entries(fixture("classes__homeroom")["classes"], fixture("enrollments__group")["enrollments"], [],
+                   {**ROSTER_SETTINGS, "contact_teacher_from": "configuration"}) == {f"g:{PUPIL}": HOMEROOM}
+
+
+def serve_roster(server, org: str = ORG) -> None:
+    for collection in ("classes", "enrollments", "users"):
+        server.set_roster(org, collection, fixture({"classes": "classes__homeroom", "enrollments": "enrollments__group",
+                                                    "users": "users__student_with_agents"}[collection])[collection])
+
+
+def test_polled_marks_carry_the_rostered_group_and_its_contact_teacher_answers_where_config_has_none(vigilo, server):
+    from connector.engine.directory import resolve
+
+    serve_roster(server)
+    server.put(ORG, absence("a1", PUPIL, "2026-11-20"))
+    outcome = Poller(vigilo, sleep=Sleeps(), name="p1").tick()[(TENANT, "vigilo")]
+    assert outcome.changes == 1
+    (job,) = queued_jobs(vigilo)
+    assert job.args[3][0]["group_id"] == HOMEROOM
+    tenant = vigilo.tenant(TENANT)
+    assert resolve(vigilo, tenant, "vigilo", "contact_teacher", HOMEROOM) == "7e000000-0000-4000-8000-00000000000a"
+    assert resolve(vigilo, tenant, "vigilo", "contact_teacher", "7A") == "u-kl-7a"  # configuration first
+    assert resolve(vigilo, tenant, "vigilo", "principal", HOMEROOM) == "u-rektor"  # not a roster's business
+
+
+def test_a_roster_that_cannot_be_read_does_not_stop_the_absences(vigilo, server):
+    server.put(ORG, absence("a1", "s1", "2026-11-20"))
+    server.fail_next(403)  # the client may read absences but not users (a scope it lacks)
+    outcome = Poller(vigilo, sleep=Sleeps(), name="p1").tick()[(TENANT, "vigilo")]
+    assert outcome.changes == 1
