@@ -150,7 +150,6 @@ def poll_command(args: argparse.Namespace) -> int:
     rt = _runtime(args)
     _log_to_stderr(args)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     poller = Poller(rt, sleep=lambda seconds: stop.wait(seconds))
     if args.once:
         for (tenant, adapter), outcome in poller.tick().items():
@@ -158,10 +157,13 @@ def poll_command(args: argparse.Namespace) -> int:
         return 0
     if not polled_adapters(rt):
         print("connector poll: no tenant has a polled adapter (oneroster_no); waiting", file=sys.stderr)
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     try:
         poller.run_forever(stop)
     except KeyboardInterrupt:
         pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 

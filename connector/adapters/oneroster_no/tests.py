@@ -353,3 +353,33 @@ def test_a_roster_that_cannot_be_read_does_not_stop_the_absences(vigilo, server)
     server.fail_next(403)  # the client may read absences but not users (a scope it lacks)
     outcome = Poller(vigilo, sleep=Sleeps(), name="p1").tick()[(TENANT, "vigilo")]
     assert outcome.changes == 1
+
+
+# --- the command and /readyz ------------------------------------------------------------------------------------
+
+
+def test_connector_poll_once_polls_each_due_adapter_and_says_what_happened(vigilo, server, monkeypatch, capsys):
+    from connector import cli
+
+    serve_roster(server)
+    server.put(ORG, absence("a1", "s1", "2026-11-20"))
+    monkeypatch.setattr(cli, "_runtime", lambda args: vigilo)
+    assert cli.main(["poll", "--once"]) == 0
+    assert capsys.readouterr().out == ("skole-a/vigilo: 1 request(s), 1 page(s), 1 change(s) queued in 1 job(s), "
+                                       "0 seen before, 0 refused\n")
+    assert cli.main(["poll", "--once"]) == 0  # the lease stands until the next poll is due
+    assert capsys.readouterr().out == "skole-a/vigilo: not due (or another poller has it)\n"
+    assert cli._has_polled_adapters(vigilo.config)  # so `connector serve` starts a poller beside the others
+
+
+def test_readyz_shows_polls_failing_longer_than_n_intervals_without_failing_readiness(vigilo, server):
+    from connector import create_app
+
+    client = create_app(runtime=vigilo).test_client()
+    polls.poll_failed(vigilo.redis, vigilo.keys, TENANT, "vigilo", 1000.0, "throttled", 300, 3)
+    body = client.get("/readyz").get_json()
+    assert body["status"] == "ok"
+    assert body["detail"]["polls"] == {"skole-a/vigilo": {"failing_since": "1970-01-01T00:16:40+00:00",
+                                                          "reason": "throttled"}}
+    polls.poll_succeeded(vigilo.redis, vigilo.keys, TENANT, "vigilo")
+    assert "detail" not in client.get("/readyz").get_json()
