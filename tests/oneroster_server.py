@@ -122,12 +122,12 @@ class FakeOneRoster:
             if status is not None:
                 self.requests.append((request.path, args, status[0]))
                 return jsonify({"imsx_codeMajor": "failure", "imsx_severity": "error"}), status[0], status[1]
-            records = [copy.deepcopy(r) for r in records]
-        chosen = _filtered(records, args.get("filter"))
-        if args.get("sort") == "dateLastModified":
-            chosen.sort(key=lambda r: (r["dateLastModified"], r["sourcedId"]), reverse=args.get("orderBy") == "desc")
-        offset, limit = int(args.get("offset", 0)), int(args.get("limit", 100))
-        page = chosen[offset:offset + limit]
+            chosen = _filtered(list(records), args.get("filter"))
+            if args.get("sort") == "dateLastModified":
+                chosen.sort(key=lambda r: (r["dateLastModified"], r["sourcedId"]),
+                            reverse=args.get("orderBy") == "desc")
+            offset, limit = int(args.get("offset", 0)), int(args.get("limit", 100))
+            page = [copy.deepcopy(r) for r in chosen[offset:offset + limit]]
         self.requests.append((request.path, args, 200))
         response = jsonify({key: page})
         response.headers["X-Total-Count"] = str(len(chosen))
