@@ -98,7 +98,7 @@ class Poller:
         result = PollResult()
         before = adapter.client.requests
         try:
-            for org in adapter.settings["orgs"]:
+            for org in adapter.settings["orgs"] if adapter.settings["read_absences"] else ():
                 self._poll_org(tenant_id, name, adapter, org, result)
         finally:
             result.requests = adapter.client.requests - before

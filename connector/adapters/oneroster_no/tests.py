@@ -383,3 +383,28 @@ def test_readyz_shows_polls_failing_longer_than_n_intervals_without_failing_read
                                                           "reason": "throttled"}}
     polls.poll_succeeded(vigilo.redis, vigilo.keys, TENANT, "vigilo")
     assert "detail" not in client.get("/readyz").get_json()
+
+
+def test_a_service_without_an_absence_service_gives_its_roster_only(vigilo, server):
+    add_adapter(vigilo, TENANT, "vigilo", "oneroster_no", settings(server, read_absences=False))
+    serve_roster(server)
+    server.put(ORG, absence("a1", PUPIL, "2026-11-20"))
+    outcome = Poller(vigilo, sleep=Sleeps(), name="p1").tick()[(TENANT, "vigilo")]
+    assert (outcome.requests, outcome.changes) == (0, 0)
+    assert server.absence_calls() == []
+    assert polls.roster_values(vigilo.redis, vigilo.keys, TENANT, "vigilo", [f"g:{PUPIL}"]) == [HOMEROOM]
+
+
+def test_the_readmes_vigilo_and_teams_tenant_is_a_valid_configuration(tmp_path):
+    from connector.config.schema import load_config
+
+    readme = (Path(__file__).parents[3] / "README.md").read_text()
+    section = readme[readme.index("A complete tenant on **Vigilo**"):]
+    block = section[section.index("```yaml\n") + 8:section.index("```\n", section.index("```yaml\n") + 8)]
+    calendar = Path(__file__).parents[2] / "example" / "calendar-2026-27.yaml"
+    (tmp_path / "calendar-2026-27.yaml").write_text(calendar.read_text())
+    (tmp_path / "connector.yaml").write_text(block)
+    tenant = load_config(tmp_path / "connector.yaml").tenants["bergen-nordre"]
+    assert tenant.actions_adapter == "teams"
+    assert {name: adapter.type for name, adapter in tenant.adapters.items()} == {"vigilo": "oneroster_no",
+                                                                                 "teams": "m365"}
