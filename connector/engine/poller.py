@@ -51,6 +51,9 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5  # tries of one request before the poll gives up (the next poll starts again at the checkpoint)
 FIRST_BACKOFF_SECONDS = 2.0
 LEASE_FLOOR_SECONDS = 120.0
+# What was queued of a record is remembered this long after its last change (two school years, as pupils' days):
+# trimmed with each roster refresh (``store.polls.forget_seen_before``).
+SEEN_DAYS = 2 * 366
 
 
 class LostLease(Exception):
@@ -306,6 +309,8 @@ class Poller:
         rt, settings = self.rt, adapter.settings
         interval = float(settings["poll_interval_seconds"])
         if self._roster_due(tenant_id, name, adapter):
+            cutoff = _iso(rt.clock.now() - timedelta(days=SEEN_DAYS))
+            polls.forget_seen_before(rt.redis, rt.keys, tenant_id, name, cutoff)
             try:  # first, so the first absences already find their pupils' groups
                 self.refresh_roster(tenant_id, name)
             except (PollError, LostLease) as exc:  # the absences matter more: the cached roster (or config) serves

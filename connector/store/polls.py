@@ -90,6 +90,19 @@ def commit_page(redis: Redis, keys: Keys, tenant: str, adapter: str, token: str,
     return True
 
 
+def forget_seen_before(redis: Redis, keys: Keys, tenant: str, adapter: str, cutoff: str) -> int:
+    """Drop what is remembered of records last changed before ``cutoff`` (an ISO ``dateLastModified``), so the hash
+    does not grow for ever; returns how many. Safe: a forgotten record that changes again is read as new, and its
+    marks (or its ``present`` marks, if deleted) land on the same keys as before."""
+    key, stale = keys.poll_seen(tenant, adapter), []
+    for field, value in redis.hscan_iter(key, count=1000):
+        if value.decode().split("|", 1)[0] < cutoff:
+            stale.append(field)
+    for start in range(0, len(stale), 1000):
+        redis.hdel(key, *stale[start:start + 1000])
+    return len(stale)
+
+
 # --- health ---------------------------------------------------------------------------------------------------------
 
 

@@ -408,3 +408,16 @@ def test_the_readmes_vigilo_and_teams_tenant_is_a_valid_configuration(tmp_path):
     assert tenant.actions_adapter == "teams"
     assert {name: adapter.type for name, adapter in tenant.adapters.items()} == {"vigilo": "oneroster_no",
                                                                                  "teams": "m365"}
+
+
+def test_what_was_seen_is_forgotten_after_two_school_years_and_a_forgotten_record_is_read_as_new(vigilo, server):
+    server.put(ORG, absence("a1", "s1", "2026-11-20"))
+    poll(vigilo)
+    key = vigilo.keys.poll_seen(TENANT, "vigilo")
+    vigilo.redis.hset(key, "ancient", "2024-08-01T08:00:00.000Z|2024-08-01|2024-08-01|1")
+    assert polls.forget_seen_before(vigilo.redis, vigilo.keys, TENANT, "vigilo", "2025-01-01T00:00:00Z") == 1
+    assert vigilo.redis.hkeys(key) == [b"a1"]
+    vigilo.redis.hdel(key, "a1")
+    server.tick(minutes=1)
+    server.put(ORG, absence("a1", "s1", "2026-11-20", documented=True))
+    assert poll(vigilo).changes == 1
