@@ -421,3 +421,54 @@ def test_what_was_seen_is_forgotten_after_two_school_years_and_a_forgotten_recor
     server.tick(minutes=1)
     server.put(ORG, absence("a1", "s1", "2026-11-20", documented=True))
     assert poll(vigilo).changes == 1
+
+
+def test_the_door_answers_a_post_to_a_polled_adapter_with_a_json_404(vigilo):
+    from connector import create_app
+
+    response = create_app(runtime=vigilo).test_client().post("/webhooks/skole-a/vigilo", data=b"{}",
+                                                              headers={"content-type": "application/json"})
+    assert response.status_code == 404
+    assert response.get_json()["error"] == "not_found"
+
+
+def test_connector_poll_runs_as_a_process_queues_what_changed_and_stops_on_sigterm(vigilo, server, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    from tests.support import REDIS_URL
+
+    server.put(ORG, absence("a1", "s1", "2026-11-20"))
+    calendar = Path(__file__).parents[2] / "example" / "calendar-2026-27.yaml"
+    config = {"key_prefix": vigilo.token, "queue_name": vigilo.token, "tenants": {TENANT: {
+        "name": "Skole A", "calendar": [{"file": str(calendar)}], "actions_adapter": "generic",
+        "adapters": {
+            "generic": {"type": "generic", "webhook_secrets": [{"env": "SKOLE_A_WEBHOOK_SECRET"}],
+                        "base_url": "http://127.0.0.1:9/api", "api_token": {"env": "SKOLE_A_API_TOKEN"}},
+            "vigilo": {"type": "oneroster_no", **settings(server)},
+        }}}}
+    path = tmp_path / "connector.yaml"
+    path.write_text(yaml.safe_dump(config))
+    env = dict(os.environ, REDIS_URL=REDIS_URL, CONNECTOR_CONFIG=str(path),
+               PYTHONPATH=str(Path(__file__).parents[3]))
+    proc = subprocess.Popen([sys.executable, "-m", "connector.cli", "poll"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not queued_jobs(vigilo) and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        assert len(queued_jobs(vigilo)) == 1
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    output = proc.stdout.read().decode()
+    assert "queued 1 change(s) as 1 mark(s)" in output
+    assert "fake-oneroster-secret" not in output and "SENTINEL" not in output
