@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import threading
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -434,7 +435,6 @@ def test_the_door_answers_a_post_to_a_polled_adapter_with_a_json_404(vigilo):
 
 def test_connector_poll_runs_as_a_process_queues_what_changed_and_stops_on_sigterm(vigilo, server, tmp_path):
     import os
-    import signal
     import subprocess
     import sys
     import time
@@ -472,3 +472,44 @@ def test_connector_poll_runs_as_a_process_queues_what_changed_and_stops_on_sigte
     output = proc.stdout.read().decode()
     assert "queued 1 change(s) as 1 mark(s)" in output
     assert "fake-oneroster-secret" not in output and "SENTINEL" not in output
+
+
+def test_connector_serve_starts_a_poller_beside_web_worker_and_scheduler(vigilo, server, tmp_path, monkeypatch,
+                                                                        capsys):
+    import yaml
+
+    from connector import cli
+
+    calendar = Path(__file__).parents[2] / "example" / "calendar-2026-27.yaml"
+    config = {"tenants": {TENANT: {
+        "name": "Skole A", "calendar": [{"file": str(calendar)}], "actions_adapter": "generic",
+        "adapters": {
+            "generic": {"type": "generic", "webhook_secrets": [{"env": "SKOLE_A_WEBHOOK_SECRET"}],
+                        "base_url": "http://127.0.0.1:9/api", "api_token": {"env": "SKOLE_A_API_TOKEN"}},
+            "vigilo": {"type": "oneroster_no", **settings(server)},
+        }}}}
+    path = tmp_path / "connector.yaml"
+    path.write_text(yaml.safe_dump(config))
+    started = []
+
+    class Child:
+        returncode = 0
+
+        def __init__(self, argv, env=None):
+            started.append(argv[3] if argv[1:3] == ["-m", "connector.cli"] else argv)
+
+        def poll(self):
+            return 0  # every child "exits" at once: serve stops the others and returns
+
+        def terminate(self):
+            pass
+
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # no embedded Redis; nothing connects here
+    monkeypatch.setattr(cli.subprocess, "Popen", Child)
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        assert cli.main(["serve", "--config", str(path)]) == 1
+    finally:  # serve takes Ctrl-C and SIGTERM for itself: give them back to pytest
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    assert started == ["web", "worker", "scheduler", "poll"]
