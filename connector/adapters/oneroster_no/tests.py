@@ -131,7 +131,8 @@ def test_a_tenant_reading_oneroster_must_name_the_adapter_that_writes(monkeypatc
     monkeypatch.setenv("ONEROSTER_TEST_SECRET", "x")
     calendar = {"first_day": "2026-08-13", "last_day": "2027-06-18", "breaks": []}
     raw = {"tenants": {"skole": {"name": "Skole", "calendar": [calendar], "adapters": {
-        "vigilo": {"type": "oneroster_no", "orgs": [ORG], "client_id": "c", "client_secret": {"env": "ONEROSTER_TEST_SECRET"}},
+        "vigilo": {"type": "oneroster_no", "orgs": [ORG], "client_id": "c",
+                   "client_secret": {"env": "ONEROSTER_TEST_SECRET"}},
     }}}}
     with pytest.raises(ConfigError) as refused:
         config_from_dict(raw)
