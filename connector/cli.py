@@ -173,7 +173,8 @@ def _poll_outcome(outcome) -> str:
     if isinstance(outcome, Exception):
         return f"failed: {getattr(outcome, 'reason', type(outcome).__name__)}"
     return (f"{outcome.requests} request(s), {outcome.pages} page(s), {outcome.changes} change(s) queued in "
-            f"{outcome.jobs} job(s), {outcome.unchanged} seen before, {outcome.refused} refused")
+            f"{outcome.jobs} job(s), {outcome.unchanged} seen before, {outcome.refused} refused"
+            + (f", {outcome.other_schools} of other schools" if outcome.other_schools else ""))
 
 
 def serve_command(args: argparse.Namespace) -> int:

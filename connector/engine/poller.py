@@ -70,6 +70,8 @@ class PollResult:
     unchanged: int = 0  # records read again (the overlap, a page boundary) whose change was queued before
     refused: int = 0  # records that could not be read, or marks outside the school's window
     unknown_types: set = field(default_factory=set)
+    other_schools: int = 0  # marks of pupils of schools this tenant does not follow (``schools``), not queued
+    roster_read: bool = False  # the roster was read during this poll (at most once)
 
 
 def polled_adapters(rt: Runtime) -> list[tuple[str, str]]:
@@ -100,6 +102,11 @@ class Poller:
         adapter = self.rt.adapter(tenant_id, name)
         result = PollResult()
         before = adapter.client.requests
+        if adapter.settings["schools"] and polls.roster_read_at(self.rt.redis, self.rt.keys, tenant_id, name) is None:
+            # which pupils are this tenant's is the roster's to say: without it, nothing may be queued (nor
+            # remembered as seen), or another school's absences would reach this one, or this one's be lost
+            self.refresh_roster(tenant_id, name)
+            result.roster_read = True
         try:
             for org in adapter.settings["orgs"] if adapter.settings["read_absences"] else ():
                 self._poll_org(tenant_id, name, adapter, org, result)
@@ -182,6 +189,8 @@ class Poller:
                     events.append(checked)
             remembered[rid] = mapped.seen.pack()
             changes.append(f"{rid}@{mapped.seen.modified}")
+        if adapter.settings["schools"]:
+            events = self._followed(tenant_id, name, adapter, events, result)
         self._add_groups(tenant_id, name, events)
         new_checkpoint = _iso(top) if checkpoint is None or top > checkpoint else None
         queue = None
@@ -213,6 +222,28 @@ class Poller:
         except ValidationError:
             return None
         return loaded
+
+    def _followed(self, tenant_id: str, name: str, adapter, events: list[dict[str, Any]],
+                  result: PollResult) -> list[dict[str, Any]]:
+        """Only the marks of pupils of the schools this tenant follows: an org is often a whole municipality, and
+        one school's tenant must not see another's pupils. A pupil the roster does not know yet (enrolled since it
+        was read) makes the roster be read once more in this poll; one still unknown after that is not queued."""
+        if not events:
+            return events
+        rt, followed = self.rt, set(adapter.settings["schools"])
+        students = sorted({event["student_id"] for event in events})
+        school = dict(zip(students, polls.roster_values(rt.redis, rt.keys, tenant_id, name,
+                                                        [f"s:{s}" for s in students])))
+        unknown = [s for s in students if school[s] is None]
+        if unknown and not result.roster_read:
+            result.roster_read = True
+            self.refresh_roster(tenant_id, name)
+            school.update(zip(unknown, polls.roster_values(rt.redis, rt.keys, tenant_id, name,
+                                                           [f"s:{s}" for s in unknown])))
+        kept = [event for event in events if school.get(event["student_id"]) in followed]
+        if len(kept) < len(events):
+            result.other_schools += len(events) - len(kept)
+        return kept
 
     def _add_groups(self, tenant_id: str, name: str, events: list[dict[str, Any]]) -> None:
         """The pupil's base group from the roster cache, where the roster has been read: the directory's groups

@@ -118,7 +118,7 @@ class Keys:
 
     def roster(self, tenant: str, adapter: str) -> str:
         """Hash ``g:<pupil>`` -> the pupil's group, ``ct:<group>`` -> its contact teacher, ``gd:<pupil>`` -> the
-        guardians' ids (comma-separated), ``at`` -> when it was read: the directory read from a OneRoster roster.
-        Ids only (``store.polls``)."""
+        guardians' ids (comma-separated), ``s:<pupil>`` -> the pupil's school, ``at`` -> when it was read: the
+        directory read from a OneRoster roster. Ids only (``store.polls``)."""
         return f"{self.prefix}:t:{tenant}:roster:{adapter}"
 

@@ -8,6 +8,8 @@ guardians. Ids only; names, birth dates and the rest of a user are never kept.
   Norwegian Profile spells kontaktlærer some other way (an extended enrollment role) could not be verified, so
   ``contact_teacher_from: configuration`` turns this off.
 * A pupil's **guardians** are the user's ``agents`` (OnEdHub: the legal guardians, role ``ext:primaryGuardian``).
+* A pupil's **school** is the enrollment's ``school`` (else its class's): with ``schools`` set, only those schools'
+  pupils, groups and teachers are kept.
 
 What the profile cannot tell (principal, social teacher, FAU) stays in the tenant's configured directory.
 """
@@ -39,19 +41,26 @@ def _roles(user: Mapping[str, Any]) -> set[str]:
 
 def entries(classes: Iterable[Mapping], enrollments: Iterable[Mapping], users: Iterable[Mapping],
             settings: Mapping[str, Any]) -> dict[str, str]:
-    """The roster cache's fields (``store.polls``): ``g:<pupil>``, ``ct:<group>``, ``gd:<pupil>``."""
+    """The roster cache's fields (``store.polls``): ``g:<pupil>``, ``ct:<group>``, ``gd:<pupil>``, and ``s:<pupil>``
+    (the pupil's school, for a tenant that follows some schools of the org only)."""
     group_types = {t.lower() for t in settings["group_class_types"]}
-    groups = {c["sourcedId"] for c in classes if _active(c) and isinstance(c.get("sourcedId"), str)
-              and str(c.get("classType", "")).lower() in group_types}
+    schools = set(settings.get("schools") or ())
+    classes = [c for c in classes if _active(c) and isinstance(c.get("sourcedId"), str)]
+    school_of = {c["sourcedId"]: _ref(c.get("school")) for c in classes}
+    groups = {c["sourcedId"] for c in classes if str(c.get("classType", "")).lower() in group_types
+              and (not schools or school_of[c["sourcedId"]] in schools)}
     found: dict[str, str] = {}
     primary: dict[str, list[str]] = defaultdict(list)
     for enrollment in enrollments:
         if not _active(enrollment):
             continue
         user, group = _ref(enrollment.get("user")), _ref(enrollment.get("class"))
+        role = str(enrollment.get("role", "")).lower()
+        school = _ref(enrollment.get("school")) or school_of.get(group)
+        if user and role == "student" and school and (not schools or school in schools):
+            found[f"s:{user}"] = school
         if not user or group not in groups:
             continue
-        role = str(enrollment.get("role", "")).lower()
         if role == "student":
             found[f"g:{user}"] = group
         elif role == "teacher" and enrollment.get("primary") is True:

@@ -37,6 +37,9 @@ class OneRosterSettings(Schema):
     client_id = fields.String(required=True, validate=validate.Length(min=1, max=200))
     client_secret = SecretField(required=True)
     scopes = fields.List(fields.String(validate=validate.Length(min=1, max=300)), load_default=list)
+    # The schools (OneRoster ``org`` sourcedIds of type school) this tenant is: an OnEdHub org is usually the whole
+    # municipality, and a tenant that is one school must see its own pupils' absences only. Empty: every school.
+    schools = fields.List(fields.String(validate=validate.Length(min=1, max=200)), load_default=list)
     # false: a service with rostering but no Absence Service (Visma Flyt Skole's, as documented): the roster only.
     read_absences = fields.Boolean(load_default=True)
     poll_interval_seconds = fields.Integer(load_default=300, validate=validate.Range(min=30, max=24 * 3600))

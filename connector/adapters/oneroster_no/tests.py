@@ -322,11 +322,15 @@ def test_the_roster_gives_group_contact_teacher_and_guardians_by_id_only():
 
     found = entries(fixture("classes__homeroom")["classes"], fixture("enrollments__group")["enrollments"],
                     fixture("users__student_with_agents")["users"], ROSTER_SETTINGS)
+    school = "321ea09b-e9da-40df-b8c8-7ca1393be494"
     assert found == {f"g:{PUPIL}": HOMEROOM, f"ct:{HOMEROOM}": "7e000000-0000-4000-8000-00000000000a",
-                     f"gd:{PUPIL}": "1799b7ac-0143-4725-9426-28da9b1b8976"}
+                     f"gd:{PUPIL}": "1799b7ac-0143-4725-9426-28da9b1b8976", f"s:{PUPIL}": school}
     assert "Fiktiv" not in json.dumps(found)
     assert entries(fixture("classes__homeroom")["classes"], fixture("enrollments__group")["enrollments"], [],
-                   {**ROSTER_SETTINGS, "contact_teacher_from": "configuration"}) == {f"g:{PUPIL}": HOMEROOM}
+                   {**ROSTER_SETTINGS, "contact_teacher_from": "configuration"}) == {f"g:{PUPIL}": HOMEROOM,
+                                                                                     f"s:{PUPIL}": school}
+    assert entries(fixture("classes__homeroom")["classes"], fixture("enrollments__group")["enrollments"], [],
+                   {**ROSTER_SETTINGS, "schools": ["another-school"]}) == {}
 
 
 def serve_roster(server, org: str = ORG) -> None:
@@ -514,3 +518,45 @@ def test_connector_serve_starts_a_poller_beside_web_worker_and_scheduler(vigilo,
         for signum, handler in handlers.items():
             signal.signal(signum, handler)
     assert started == ["web", "worker", "scheduler", "poll"]
+
+
+def test_a_tenant_that_is_one_school_of_the_org_gets_its_own_pupils_absences_only(vigilo, server):
+    school_a, school_b = "org-skole-a", "org-skole-b"
+    add_adapter(vigilo, TENANT, "vigilo", "oneroster_no", settings(server, schools=[school_a]))
+    server.set_roster(ORG, "classes", [
+        {"sourcedId": "7A", "classType": "homeroom", "school": {"sourcedId": school_a}},
+        {"sourcedId": "7X", "classType": "homeroom", "school": {"sourcedId": school_b}},
+    ])
+    server.set_roster(ORG, "enrollments", [
+        {"sourcedId": "e1", "role": "student", "user": {"sourcedId": "ours"}, "class": {"sourcedId": "7A"},
+         "school": {"sourcedId": school_a}},
+        {"sourcedId": "e2", "role": "student", "user": {"sourcedId": "theirs"}, "class": {"sourcedId": "7X"},
+         "school": {"sourcedId": school_b}},
+    ])
+    server.set_roster(ORG, "users", [])
+    server.put(ORG, absence("a1", "ours", "2026-11-20"))
+    server.put(ORG, absence("a2", "theirs", "2026-11-20"))
+    outcome = Poller(vigilo, sleep=Sleeps(), name="p1").tick()[(TENANT, "vigilo")]
+    assert outcome.other_schools == 1
+    assert queued_changes(vigilo) == [("ours", "2026-11-20", "absent", "")]
+    assert polls.roster_values(vigilo.redis, vigilo.keys, TENANT, "vigilo", ["g:theirs", "s:theirs"]) == [None, None]
+
+    # a pupil who joined school A after the roster was read: the roster is read again, once, in the poll
+    server.set_roster(ORG, "enrollments", server.roster[ORG]["enrollments"] + [
+        {"sourcedId": "e3", "role": "student", "user": {"sourcedId": "new"}, "class": {"sourcedId": "7A"},
+         "school": {"sourcedId": school_a}}])
+    server.put(ORG, absence("a3", "new", "2026-11-20"))
+    polls.release_lease(vigilo.redis, vigilo.keys, TENANT, "vigilo", "p1")
+    outcome = Poller(vigilo, sleep=Sleeps(), name="p1").tick()[(TENANT, "vigilo")]
+    assert (outcome.roster_read, outcome.changes, outcome.other_schools) == (True, 1, 0)
+    assert ("new", "2026-11-20", "absent", "") in queued_changes(vigilo)
+
+
+def test_a_tenant_following_some_schools_queues_nothing_before_the_roster_is_read(vigilo, server):
+    add_adapter(vigilo, TENANT, "vigilo", "oneroster_no", settings(server, schools=["org-skole-a"]))
+    server.put(ORG, absence("a1", "ours", "2026-11-20"))
+    server.fail_next(500, times=10)  # the roster cannot be read (the tick's refresh, then the poll's own)
+    outcome = Poller(vigilo, sleep=Sleeps(), name="p1").tick()[(TENANT, "vigilo")]
+    assert getattr(outcome, "reason", None) == "unavailable"
+    assert queued_jobs(vigilo) == []
+    assert vigilo.redis.hlen(vigilo.keys.poll_seen(TENANT, "vigilo")) == 0
