@@ -560,3 +560,57 @@ def test_a_tenant_following_some_schools_queues_nothing_before_the_roster_is_rea
     assert getattr(outcome, "reason", None) == "unavailable"
     assert queued_jobs(vigilo) == []
     assert vigilo.redis.hlen(vigilo.keys.poll_seen(TENANT, "vigilo")) == 0
+
+
+# --- the token endpoint's answers, as OnEdHub's Keycloak gives them ------------------------------------------------
+
+
+class OneAnswer:
+    """A session that answers every POST with one fixture (the token endpoint), recording what was posted."""
+
+    def __init__(self, status: int, body: dict):
+        self.status, self.body, self.posted = status, body, []
+
+    def post(self, url, data=None, timeout=None):
+        import requests
+
+        self.posted.append((url, data))
+        response = requests.Response()
+        response.status_code = self.status
+        response._content = json.dumps(self.body).encode()
+        return response
+
+
+def test_the_token_is_asked_for_with_client_credentials_and_kept_for_its_lifetime(monkeypatch):
+    from connector.adapters.oneroster_no.api import OneRosterClient
+    from connector.adapters.oneroster_no.settings import OneRosterSettings
+
+    monkeypatch.setenv("ONEROSTER_TEST_SECRET", "s3cret")
+    answer = OneAnswer(200, fixture("token__client_credentials"))
+    now = [0.0]
+    client = OneRosterClient(OneRosterSettings().load({"orgs": [ORG], "client_id": "skoleflyt", "client_secret": {
+        "env": "ONEROSTER_TEST_SECRET"}, "scopes": ["roster-core.readonly"]}), answer, clock=lambda: now[0])
+    assert client.token() == fixture("token__client_credentials")["access_token"]
+    assert answer.posted == [("https://id.onedhub.io/realms/onedhub/protocol/openid-connect/token", {
+        "grant_type": "client_credentials", "client_id": "skoleflyt", "client_secret": "s3cret",
+        "scope": "roster-core.readonly"})]
+    now[0] = 260.0
+    client.token()
+    assert len(answer.posted) == 1  # 300 s lifetime: still good 40 s before its end
+    now[0] = 275.0
+    client.token()
+    assert len(answer.posted) == 2  # within the last 30 s: renewed before use, not after a 401
+
+
+def test_refused_credentials_fail_the_poll_with_a_hint_and_no_secret(vigilo, server, monkeypatch, caplog):
+    from connector.adapters.oneroster_no.api import OneRosterClient, Refused
+
+    refused = OneAnswer(401, fixture("token__invalid_client"))
+    client = OneRosterClient(vigilo.adapter(TENANT, "vigilo").settings, refused)
+    with pytest.raises(Refused, match="invalid_client"):
+        client.token()
+    monkeypatch.setenv("ONEROSTER_TEST_SECRET", "wrong-secret-not-in-logs")
+    outcome = Poller(vigilo, sleep=Sleeps(), name="p1").tick()[(TENANT, "vigilo")]
+    assert outcome.reason == "refused"
+    assert "check the client id, secret and scopes" in caplog.text
+    assert "wrong-secret-not-in-logs" not in caplog.text and "Invalid client" not in caplog.text
