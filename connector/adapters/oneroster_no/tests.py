@@ -614,3 +614,17 @@ def test_refused_credentials_fail_the_poll_with_a_hint_and_no_secret(vigilo, ser
     assert outcome.reason == "refused"
     assert "check the client id, secret and scopes" in caplog.text
     assert "wrong-secret-not-in-logs" not in caplog.text and "Invalid client" not in caplog.text
+
+
+def test_a_schools_own_type_codes_are_read_as_configured_and_an_unknown_one_is_named(vigilo, server, caplog):
+    add_adapter(vigilo, TENANT, "vigilo", "oneroster_no", settings(server, absence_types={
+        "Sykdom": {"status": "absent", "documented": True}, "forsinket": {"status": "late"}}))
+    server.put(ORG, absence("a1", "s1", "2026-11-20", kind="SYKDOM"))
+    server.put(ORG, absence("a2", "s2", "2026-11-20", kind="forsinket", lesson="nor"))
+    server.put(ORG, absence("a3", "s3", "2026-11-20", kind="permisjon-ukjent"))
+    result = poll(vigilo)
+    assert result.unknown_types == {"permisjon-ukjent"}
+    assert "absence type(s) permisjon-ukjent are not in the adapter's absence_types" in caplog.text
+    (job,) = queued_jobs(vigilo)
+    assert [(e["student_id"], e["status"], e["documented"]) for e in job.args[3]] == [
+        ("s1", "absent", True), ("s2", "late", False), ("s3", "absent", False)]
