@@ -1,4 +1,5 @@
-"""Who holds a role: the platform first (when its adapter can tell), the tenant's configured directory after."""
+"""Who holds a role: the platform first (when its adapter can tell), the tenant's configured directory after, and last
+a polled platform's roster (a group's contact teacher, from OneRoster: ``store.polls``)."""
 from __future__ import annotations
 
 import logging
