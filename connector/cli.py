@@ -166,8 +166,46 @@ def scheduler_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def poll_command(args: argparse.Namespace) -> int:
+    """Reads the platforms that push nothing (OneRoster's Absence Service) and queues what changed, as the door
+    queues a delivery (``connector.engine.poller``); Ctrl-C or SIGTERM stops it between two requests."""
+    import threading
+
+    from connector.engine.poller import Poller, polled_adapters
+
+    rt = _runtime(args)
+    _log_to_stderr(args)
+    stop = threading.Event()
+    poller = Poller(rt, sleep=lambda seconds: stop.wait(seconds))
+    if args.once:
+        for (tenant, adapter), outcome in poller.tick().items():
+            print(f"{tenant}/{adapter}: {_poll_outcome(outcome)}")
+        return 0
+    if not polled_adapters(rt):
+        print("connector poll: no tenant has a polled adapter (oneroster_no); waiting", file=sys.stderr)
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    try:
+        poller.run_forever(stop)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return 0
+
+
+def _poll_outcome(outcome) -> str:
+    if outcome is None:
+        return "not due (or another poller has it)"
+    if isinstance(outcome, Exception):
+        return f"failed: {getattr(outcome, 'reason', type(outcome).__name__)}"
+    return (f"{outcome.requests} request(s), {outcome.pages} page(s), {outcome.changes} change(s) queued in "
+            f"{outcome.jobs} job(s), {outcome.unchanged} seen before, {outcome.refused} refused"
+            + (f", {outcome.other_schools} of other schools" if outcome.other_schools else ""))
+
+
 def serve_command(args: argparse.Namespace) -> int:
-    """Web, worker and scheduler as three child processes, with the embedded Redis unless ``REDIS_URL`` is set.
+    """Web, worker and scheduler as three child processes (and a poller when a tenant reads a polled platform), with
+    the embedded Redis unless ``REDIS_URL`` is set.
 
     The children are separate processes, as in production; when one dies, or on Ctrl-C/SIGTERM, all are stopped,
     so nothing is left running behind a newcomer's terminal.
@@ -200,7 +238,7 @@ def serve_command(args: argparse.Namespace) -> int:
         if args.demo:  # first, so that the worker's first write finds it listening
             children["demo platform"] = subprocess.Popen(
                 [sys.executable, "-m", "connector.demo_platform", "--port", str(args.demo_port), "--quiet"], env=env)
-        for name in SERVE_CHILDREN:
+        for name in SERVE_CHILDREN + (("poll",) if _has_polled_adapters(config) else ()):
             extra = ["--bind", args.bind] if name == "web" else []
             children[name] = subprocess.Popen([sys.executable, "-m", "connector.cli", name, *extra], env=env)
         announced = False
@@ -390,6 +428,15 @@ def send_test_command(args: argparse.Namespace) -> int:
 # --- serve's helpers -----------------------------------------------------------------------------------------------
 
 
+def _has_polled_adapters(config: Config) -> bool:
+    """Whether ``serve`` starts a poller beside the others (a tenant reads a platform that pushes nothing)."""
+    from connector.adapters import adapter_types
+
+    types = adapter_types()
+    return any(getattr(types[adapter.type], "polled", False)
+               for tenant in config.tenants.values() for adapter in tenant.adapters.values())
+
+
 def _accepts_connections(bind: str) -> bool:
     """Whether the web server listens yet, so the banner comes after gunicorn's start-up lines, not among them."""
     host, _, port = bind.rpartition(":")
@@ -507,6 +554,10 @@ def build_parser() -> argparse.ArgumentParser:
     sched = commands.add_parser("scheduler", parents=[common], help="queue deadlines and retries when they fall due")
     sched.add_argument("--interval", type=float, default=1.0, metavar="SECONDS")
     sched.set_defaults(run=scheduler_command)
+
+    poll = commands.add_parser("poll", parents=[common], help="read polled platforms (OneRoster) and queue changes")
+    poll.add_argument("--once", action="store_true", help="poll each due adapter once, print what happened, exit")
+    poll.set_defaults(run=poll_command)
 
     serve = commands.add_parser("serve", parents=[common], help="run web, worker and scheduler together")
     serve.add_argument("--bind", default="127.0.0.1:8000")

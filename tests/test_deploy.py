@@ -16,7 +16,7 @@ from connector import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
-UNITS = ("connector-web.service", "connector-worker.service", "connector-scheduler.service")
+UNITS = ("connector-web.service", "connector-worker.service", "connector-scheduler.service", "connector-poll.service")
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def subcommands() -> set[str]:
     out = subprocess.run([sys.executable, "-m", "connector.cli", "--help"], capture_output=True, text=True,
                          check=True, cwd=ROOT).stdout
     listed = set(re.findall(r"^    ([a-z][a-z-]+)\s", out, flags=re.MULTILINE))
-    assert {"web", "worker", "scheduler", "serve", "check-config", "send-test"} <= listed, out
+    assert {"web", "worker", "scheduler", "poll", "serve", "check-config", "send-test"} <= listed, out
     return listed
 
 
@@ -38,7 +38,7 @@ def accepted(argv: list[str]) -> None:
 def test_compose_names_the_services_and_redis_appends_to_a_volume(subcommands):
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
     services = compose["services"]
-    assert {"web", "worker", "scheduler", "redis"} <= set(services)
+    assert {"web", "worker", "scheduler", "poll", "redis"} <= set(services)
 
     redis = services["redis"]
     command = redis["command"] if isinstance(redis["command"], str) else " ".join(redis["command"])
@@ -46,7 +46,7 @@ def test_compose_names_the_services_and_redis_appends_to_a_volume(subcommands):
     (volume,) = [v for v in redis["volumes"] if v.endswith(":/data")]
     assert volume.split(":")[0] in compose["volumes"]  # a named volume, kept across restarts
 
-    for name, subcommand in (("web", "web"), ("worker", "worker"), ("scheduler", "scheduler")):
+    for name, subcommand in (("web", "web"), ("worker", "worker"), ("scheduler", "scheduler"), ("poll", "poll")):
         service = services[name]
         assert service["command"][0] == subcommand and subcommand in subcommands
         accepted(service["command"])

@@ -99,6 +99,11 @@ class Adapter:
     may_refuse: ClassVar[bool] = False
     # Whether the platform only sends events while the connector keeps subscriptions alive (``keep_subscriptions``).
     keeps_subscriptions: ClassVar[bool] = False
+    # Whether ``send`` can write to the platform: a tenant whose adapter cannot (a read-only service that is polled,
+    # ``oneroster_no``) must name an ``actions_adapter`` that can (checked with the configuration).
+    writes: ClassVar[bool] = True
+    # Whether ``connector poll`` reads this adapter's platform (it then offers what ``engine.poller`` calls).
+    polled: ClassVar[bool] = False
 
     def __init__(self, tenant_id: str, name: str, settings: Mapping[str, Any], http: requests.Session | None = None):
         self.tenant_id = tenant_id

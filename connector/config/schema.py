@@ -353,8 +353,17 @@ class _TenantSchema(Schema):
     @validates_schema
     def _actions_adapter_exists(self, data, **kwargs):
         name = data.get("actions_adapter")
-        if name is not None and name not in data.get("adapters", {}):
+        adapters = data.get("adapters", {})
+        if name is not None and name not in adapters:
             raise ValidationError(f"No adapter named {name!r} in this tenant's adapters.", "actions_adapter")
+        types = adapter_types()
+        read_only = sorted(n for n, (type_name, _) in adapters.items() if not getattr(types[type_name], "writes", True))
+        if name is not None and name in read_only:
+            raise ValidationError(f"Adapter {name!r} cannot write (its platform is read-only); name one that can.",
+                                  "actions_adapter")
+        if name is None and read_only:  # a read-only platform's events would have nowhere to write their tasks
+            raise ValidationError(f"Adapter {read_only[0]!r} is read-only: name the adapter that writes this school's "
+                                  "tasks, alerts and notes (m365 or generic).", "actions_adapter")
 
     @post_load
     def _build(self, data, **kwargs):

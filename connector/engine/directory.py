@@ -1,10 +1,12 @@
-"""Who holds a role: the platform first (when its adapter can tell), the tenant's configured directory after."""
+"""Who holds a role: the platform first (when its adapter can tell), the tenant's configured directory after, and last
+a polled platform's roster (a group's contact teacher, from OneRoster: ``store.polls``)."""
 from __future__ import annotations
 
 import logging
 
 from connector.config.schema import Tenant
 from connector.engine.runtime import Runtime
+from connector.store.polls import roster_values
 from connector.store.pupils import group_of
 
 log = logging.getLogger(__name__)
@@ -23,7 +25,26 @@ def resolve(
             user = None
         if user:
             return user
-    return tenant.directory.lookup(role, group_id)
+    return tenant.directory.lookup(role, group_id) or from_roster(rt, tenant, role, group_id)
+
+
+def from_roster(rt: Runtime, tenant: Tenant, role: str, group_id: str | None) -> str | None:
+    """A group's contact teacher as a polled platform's roster said (``store.polls`` roster cache), where the
+    configuration has no answer: a school need not type its classes into YAML. Other roles are not in a roster."""
+    if role != "contact_teacher" or not group_id:
+        return None
+    for name in _roster_adapters(tenant):
+        found = roster_values(rt.redis, rt.keys, tenant.id, name, [f"ct:{group_id}"])[0]
+        if found:
+            return found
+    return None
+
+
+def _roster_adapters(tenant: Tenant) -> list[str]:
+    from connector.adapters import adapter_types
+
+    types = adapter_types()
+    return [name for name, adapter in tenant.adapters.items() if getattr(types[adapter.type], "polled", False)]
 
 
 LOOK_UP = object()  # the pupil's group is not known yet: read it from the store the first time a role is asked

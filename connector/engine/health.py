@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from connector.engine.runtime import Runtime
-from connector.store import health
+from connector.store import health, polls
 from connector.store.connection import ping
 
 
@@ -17,6 +17,10 @@ def dependencies(rt: Runtime) -> dict[str, Any]:
     ``detail.adapters`` (only when there is one) names each ``<tenant>/<adapter>`` the platform refuses until an admin
     acts, with its reason code (``{"skole-a/teams": "protected_api_not_approved"}``). It does not fail readiness:
     the door still takes deliveries for every other adapter, and for that one once an admin has fixed it.
+
+    ``detail.polls`` (only when there is one) names each polled ``<tenant>/<adapter>`` whose polls have failed for
+    longer than its ``alert_after_intervals`` intervals: since when (RFC 3339, UTC) and the last failure's reason
+    code (``{"skole-a/vigilo": {"failing_since": "...", "reason": "throttled"}}``). It does not fail readiness either.
     """
     from rq import Worker
 
@@ -32,6 +36,9 @@ def dependencies(rt: Runtime) -> dict[str, Any]:
             refused = health.refused(rt.redis, rt.keys)
             if refused:
                 body["detail"] = {"adapters": refused}
+            failing = failing_polls(rt)
+            if failing:
+                body.setdefault("detail", {})["polls"] = failing
         except Exception:
             pass
         try:
@@ -45,3 +52,17 @@ def dependencies(rt: Runtime) -> dict[str, Any]:
     if down:
         body["down"] = down
     return body
+
+
+def failing_polls(rt: Runtime, now: float | None = None) -> dict[str, dict[str, str]]:
+    """The polled adapters whose failing spell is longer than ``alert_after`` intervals (``store.polls``)."""
+    import time
+    from datetime import datetime, timezone
+
+    now = time.time() if now is None else now
+    found = {}
+    for where, spell in polls.failing_polls(rt.redis, rt.keys).items():
+        if now - spell["since"] > spell["alert_after"] * spell["interval"]:
+            since = datetime.fromtimestamp(spell["since"], tz=timezone.utc).isoformat(timespec="seconds")
+            found[where] = {"failing_since": since, "reason": spell["reason"]}
+    return found

@@ -73,6 +73,18 @@ def enqueue_delivery(rt: Runtime, tenant: str, adapter: str, delivery_id: str, e
     job sets as it starts and which outlives it. Both are checked in the same script that writes the job, so there
     is no moment between check and write, and one round trip instead of three.
     """
+    return run_enqueue_once(rt.redis, _delivery_job(rt, tenant, adapter, delivery_id, events)) == 1
+
+
+def queue_delivery(pipe, rt: Runtime, tenant: str, adapter: str, delivery_id: str, events: list[dict[str, Any]]) -> None:
+    """The same job and marker check as :func:`enqueue_delivery`, queued on a transaction's pipeline (a poller's
+    page commits its job with its checkpoint: ``store.polls.commit_page``). Inside ``MULTI`` the script is sent as
+    ``EVAL`` (``store.scripts``), so a server that never saw it cannot fail half the transaction."""
+    keys_and_args = _delivery_job(rt, tenant, adapter, delivery_id, events)
+    ENQUEUE_ONCE.queue(pipe, keys_and_args[:4], keys_and_args[4:])
+
+
+def _delivery_job(rt: Runtime, tenant: str, adapter: str, delivery_id: str, events: list[dict[str, Any]]) -> tuple:
     marker = rt.keys.delivery(tenant, adapter, delivery_id)
     queue = rt.queue
     job = queue.create_job(
@@ -86,7 +98,7 @@ def enqueue_delivery(rt: Runtime, tenant: str, adapter: str, delivery_id: str, e
     )
     job.enqueued_at = datetime.now(timezone.utc)  # what RQ's enqueue sets (origin and status create_job has set)
     keys_and_args = (marker, job.key, queue.key, queue.redis_queues_keys, job.id, -1 if job.ttl is None else job.ttl)
-    return run_enqueue_once(rt.redis, keys_and_args + job_fields(job)) == 1
+    return keys_and_args + job_fields(job)
 
 
 def delivery_job_id(rt: Runtime, tenant: str, adapter: str, delivery_id: str) -> str:

@@ -9,7 +9,8 @@ runs (``scripts``), and each kind of state, its layout and how it is read and wr
 - ``outbox``: the outbox, the ledger, the task refs and the dead letters;
 - ``deliveries``: a webhook delivery's dedupe marker;
 - ``stats``: what is counted for an admin;
-- ``health``: adapters the platform refuses until an admin acts (shown by ``/readyz``).
+- ``health``: adapters the platform refuses until an admin acts (shown by ``/readyz``);
+- ``polls``: a polled platform's lease, checkpoint, records seen, failing spells and roster cache.
 
 No module outside the store calls Redis (``tests/test_architecture.py``), but for the runtime that holds the
 connection and the engine's two modules that touch RQ's own state (``rq_compat``, ``failed_jobs``).

@@ -108,3 +108,30 @@ class Keys:
     def adapter_health(self) -> str:
         """Hash ``<tenant>/<adapter>`` -> reason code: adapters the platform refuses until an admin acts."""
         return f"{self.prefix}:health:adapters"
+
+    def poll_lease(self, tenant: str, adapter: str) -> str:
+        """String: the token of the poller that may read and queue this adapter's platform now, expiring; while it
+        stands after a poll it also says "not due yet" (``store.polls``)."""
+        return f"{self.prefix}:t:{tenant}:poll-lease:{adapter}"
+
+    def poll_checkpoint(self, tenant: str, adapter: str) -> str:
+        """Hash org -> the latest ``dateLastModified`` durably queued from it."""
+        return f"{self.prefix}:t:{tenant}:poll-checkpoint:{adapter}"
+
+    def poll_seen(self, tenant: str, adapter: str) -> str:
+        """Hash record id -> what the record covered when last queued (its ``dateLastModified``, first and last
+        day, whole day or not): the dedupe per record and change, and what an edit must clear. Ids and dates only."""
+        return f"{self.prefix}:t:{tenant}:poll-seen:{adapter}"
+
+    @property
+    def poll_health(self) -> str:
+        """Hash ``<tenant>/<adapter>`` -> JSON of a poller's failing spell (since when, why, how many intervals
+        make it an admin's business); removed by the next successful poll."""
+        return f"{self.prefix}:health:polls"
+
+    def roster(self, tenant: str, adapter: str) -> str:
+        """Hash ``g:<pupil>`` -> the pupil's group, ``ct:<group>`` -> its contact teacher, ``gd:<pupil>`` -> the
+        guardians' ids (comma-separated), ``s:<pupil>`` -> the pupil's school, ``at`` -> when it was read: the
+        directory read from a OneRoster roster. Ids only (``store.polls``)."""
+        return f"{self.prefix}:t:{tenant}:roster:{adapter}"
+

@@ -1,0 +1,3 @@
+from connector.adapters.oneroster_no.adapter import OneRosterAdapter
+
+ADAPTER = OneRosterAdapter
