@@ -303,11 +303,8 @@ def late_notices(rt, tenant: Tenant, covered: dict[str, set[date]], codes: dict[
 def on_message_absence_notice(rt: Runtime, tenant: Tenant, event: dict[str, Any], found: Consequences) -> None:
     """A guardian's message classified as an absence notice is the notice for the school days it reports ("i går",
     "fredag og mandag", "hele uka", read by ``rules.notice_dates`` on the day it was sent; with no date in it, the
-    send day and the next school day). Only those dates are kept, never the text."""
-    sent = local_date(rt, tenant, event["created_at"])
-    text = " ".join(part for part in (event.get("subject"), event.get("body")) if part)
-    days = notice_dates.reported_days(text, sent, tenant.calendar)
-    del text
+    send day and the next school day). The door read those dates (``engine.reading``); the text was never queued."""
+    days = [date.fromisoformat(day) for day in event["reading"]["days"]]
     ranges = notice_dates.as_ranges(days, tenant.calendar)
     for student in event["student_ids"]:
         for first, last in ranges:
