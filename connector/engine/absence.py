@@ -163,7 +163,8 @@ def on_attendance(rt: Runtime, tenant: Tenant, events: list[dict[str, Any]], fou
     for student, pupil in pupils.items():  # once a school year per pupil stored; nothing for one never stored
         stored = pupil.stale or any(v for f, v in pupil.fields.items() if f != TRIMMED)
         if pupil.get(TRIMMED) != cutoff and (stored or student in touched):
-            found.pupils.trim(student, pupil.stale, cutoff)
+            stale_notices = [key for key in pupil.notices if key.rpartition("|")[2] < cutoff]
+            found.pupils.trim(student, pupil.stale, cutoff, stale_notices)
     for (group, day), lessons in held.items():
         found.pupils.add_members(rt.keys.held(tenant.id, group, day), lessons, HELD_TTL_SECONDS)
     changed = {key: record for key, record in after.items() if record != before[key]}

@@ -25,7 +25,7 @@ from typing import Any
 
 from connector.engine import absence
 from connector.config.schema import Tenant
-from connector.engine.consequences import Consequences
+from connector.engine.consequences import Consequences, kept_until
 from connector.engine.directory import LOOK_UP, People
 from connector.engine.reading import update_key
 from connector.store import cases as stored
@@ -57,7 +57,8 @@ def _session(rt: Runtime, tenant: Tenant, found: Consequences) -> stored.Checkou
     with _sessions_guard:
         session = _sessions.get(found)
         if session is None:
-            session = _sessions[found] = stored.Checkout(rt.redis, rt.keys, tenant.id)
+            session = _sessions[found] = stored.Checkout(rt.redis, rt.keys, tenant.id,
+                                                         expire_at=kept_until(rt, tenant.id))
             found.writes.append(session.write)
             found.releases.append(session.release)
     return session
