@@ -202,7 +202,10 @@ def test_track_a_climbs_one_level_per_escalation_with_the_talk_recorded(client, 
     assert "eventuell" not in plan["body"] and "Vurder" not in plan["body"]
     (moved,) = sent(platform, "notes", "escalation.escalated")
     assert "fra kontaktlærer til sosiallærer/skolemiljøteam tirsdag 24. november 2026" in moved["body"]
-    assert moved["body"].endswith(f"«{TALK}»")
+    # the talk is pointed to, never quoted: a teacher's note is free text about a child (issue 12)
+    assert moved["body"].endswith("skrevet i merknaden på oppgaven til kontaktlærer tirsdag 24. november 2026; "
+                                  "merknaden står på oppgaven.")
+    assert TALK not in moved["body"]
 
     update(client, rt, second["external_ref"], outcome="escalate", note="Møte med foresatt 26.11.",
            completed_at="2026-11-26T10:00:00+01:00")

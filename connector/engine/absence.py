@@ -163,7 +163,8 @@ def on_attendance(rt: Runtime, tenant: Tenant, events: list[dict[str, Any]], fou
     for student, pupil in pupils.items():  # once a school year per pupil stored; nothing for one never stored
         stored = pupil.stale or any(v for f, v in pupil.fields.items() if f != TRIMMED)
         if pupil.get(TRIMMED) != cutoff and (stored or student in touched):
-            found.pupils.trim(student, pupil.stale, cutoff)
+            stale_notices = [key for key in pupil.notices if key.rpartition("|")[2] < cutoff]
+            found.pupils.trim(student, pupil.stale, cutoff, stale_notices)
     for (group, day), lessons in held.items():
         found.pupils.add_members(rt.keys.held(tenant.id, group, day), lessons, HELD_TTL_SECONDS)
     changed = {key: record for key, record in after.items() if record != before[key]}
@@ -303,11 +304,8 @@ def late_notices(rt, tenant: Tenant, covered: dict[str, set[date]], codes: dict[
 def on_message_absence_notice(rt: Runtime, tenant: Tenant, event: dict[str, Any], found: Consequences) -> None:
     """A guardian's message classified as an absence notice is the notice for the school days it reports ("i går",
     "fredag og mandag", "hele uka", read by ``rules.notice_dates`` on the day it was sent; with no date in it, the
-    send day and the next school day). Only those dates are kept, never the text."""
-    sent = local_date(rt, tenant, event["created_at"])
-    text = " ".join(part for part in (event.get("subject"), event.get("body")) if part)
-    days = notice_dates.reported_days(text, sent, tenant.calendar)
-    del text
+    send day and the next school day). The door read those dates (``engine.reading``); the text was never queued."""
+    days = [date.fromisoformat(day) for day in event["reading"]["days"]]
     ranges = notice_dates.as_ranges(days, tenant.calendar)
     for student in event["student_ids"]:
         for first, last in ranges:

@@ -11,8 +11,9 @@ two workers handling a task update and a deadline of the same case cannot overwr
 cannot get the lock fails and is retried (deliveries by RQ, deadlines by the due set's lease). The layout and the
 locks are ``store.cases``'s; what a message, an update or a deadline means for a case is this module's.
 
-The message body is read only here, inside the job, to classify it; it is never stored or logged — the case keeps
-the message ids, the category and the rule that matched.
+The message body is never queued, stored or logged: the door classifies it (``engine.reading``) and the job gets
+only the category, the rule that matched and the confidence; the case keeps the message ids, the category and the
+rule. A task's note arrives as ``noted`` (whether there is one) and the update's digest.
 """
 from __future__ import annotations
 
@@ -24,8 +25,9 @@ from typing import Any
 
 from connector.engine import absence
 from connector.config.schema import Tenant
-from connector.engine.consequences import Consequences
+from connector.engine.consequences import Consequences, kept_until
 from connector.engine.directory import LOOK_UP, People
+from connector.engine.reading import update_key
 from connector.store import cases as stored
 from connector.store.cases import CaseBusy  # noqa: F401 - what a job raises when another holds its case
 from connector.store.keys import digest
@@ -55,7 +57,8 @@ def _session(rt: Runtime, tenant: Tenant, found: Consequences) -> stored.Checkou
     with _sessions_guard:
         session = _sessions.get(found)
         if session is None:
-            session = _sessions[found] = stored.Checkout(rt.redis, rt.keys, tenant.id)
+            session = _sessions[found] = stored.Checkout(rt.redis, rt.keys, tenant.id,
+                                                         expire_at=kept_until(rt, tenant.id))
             found.writes.append(session.write)
             found.releases.append(session.release)
     return session
@@ -127,11 +130,10 @@ def on_messages(rt: Runtime, tenant: Tenant, events: list[dict[str, Any]], found
 
 
 def _intake(rt: Runtime, tenant: Tenant, event: dict[str, Any], found: Consequences) -> None:
-    rules = classify.load_rules(tenant.plan[escalation.INTAKE])
-    text = " ".join(part for part in (event.get("subject"), event.get("body")) if part)
-    result = classify.classify(text, event.get("category"), rules)
-    request_rule = classify.escalation_request(text, rules)
-    del text
+    read = event["reading"]  # what the door read from the text (``engine.reading``); the text was not queued
+    result = classify.Classification(category=read["category"], rule_id=read["rule"], accused=read["accused"],
+                                     confidence=read["confidence"])
+    request_rule = read["request"]
     message_id = event["message_id"]
     if result.confidence == classify.WEAK:
         # Only a hint (a typo, a dialect form, a weak rule): a person reads the message before anything opens.
@@ -213,9 +215,9 @@ def _feedback(rt: Runtime, tenant: Tenant, event: dict[str, Any], found: Consequ
 
 
 def _update_key(event: dict[str, Any]) -> str:
-    """Stable per update (no text is kept: only a digest), so a redelivered update is recognised."""
-    return digest(event["external_ref"], event["status"], event.get("outcome") or "",
-                  event.get("completed_at") or "", event.get("note") or "", length=16)
+    """Stable per update (no text is kept: only a digest, made where the note was read), so a redelivered update
+    is recognised."""
+    return update_key(event)
 
 
 def _case_of(rt: Runtime, tenant: Tenant, found: Consequences, case_id: str | None, what: str) -> dict | None:
@@ -233,7 +235,7 @@ def on_level_task_updated(rt: Runtime, tenant: Tenant, event: dict, info: dict, 
     key = _update_key(event)
     if not _first_time(case, f"u:{key}"):
         return
-    update = {"status": event["status"], "outcome": event.get("outcome"), "note": event.get("note"), "key": key,
+    update = {"status": event["status"], "outcome": event.get("outcome"), "noted": event["noted"], "key": key,
               "day": _day(tenant, event.get("completed_at") or event["timestamp"])}
     found.add(escalation.on_level_update(case, info["line"], info["level"], update,
                                          _context(rt, tenant, found, case)))

@@ -6,12 +6,15 @@ watches them, so it writes nothing if one of them changed meanwhile (``Conflict`
 from __future__ import annotations
 
 import logging
+from datetime import datetime, time
 from typing import Any, Iterable
 
 from connector.contract.actions import Action
+from connector.contract.terms import OSLO
 from connector.engine import outbox
 from connector.engine.runtime import Runtime
 from connector.rules.effects import Cancel, Schedule
+from connector.rules.history import HISTORY, retention_end
 from connector.store import due
 from connector.store.pupils import Checkout
 
@@ -39,7 +42,7 @@ class Consequences:
     @classmethod
     def start(cls, rt: Runtime, tenant: str, adapter: str) -> "Consequences":
         """A job's (or one attempt's) consequences, with its own checkout of the pupils it will read."""
-        return cls(tenant, adapter, Checkout(rt.redis, rt.keys, tenant))
+        return cls(tenant, adapter, Checkout(rt.redis, rt.keys, tenant, expire_at=kept_until(rt, tenant)))
 
     def add(self, effects: Iterable[Any]) -> None:
         for effect in effects:
@@ -94,3 +97,13 @@ class Consequences:
                 release()
             except Exception:  # never hide the error that ended the job; the locks still expire on their own
                 log.warning("tenant=%s: could not release what a failed job held", self.tenant, exc_info=True)
+
+
+def kept_until(rt: Runtime, tenant_id: str) -> int:
+    """When what a job writes today about a pupil or a case expires (epoch seconds, the start of that day in
+    Oslo): the school's retention (``rules.history.retention_end``, the plan's ``history``)."""
+    tenant = rt.tenant(tenant_id)
+    settings = tenant.plan[HISTORY]
+    end = retention_end(tenant.calendar.local_date(rt.clock.now()), tenant.calendar.years,
+                        settings["retention_school_years"], settings["retention_margin_days"])
+    return int(datetime.combine(end, time(), OSLO).timestamp())

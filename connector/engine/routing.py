@@ -11,7 +11,7 @@ import logging
 from collections import defaultdict
 from typing import Any, Callable
 
-from connector.engine import absence, cases, outbox
+from connector.engine import absence, cases, outbox, reading
 from connector.contract.actions import Action
 from connector.config.schema import Tenant
 from connector.engine.consequences import Consequences
@@ -71,10 +71,14 @@ def judged(rt: Runtime, tenant_id: str, adapter: str, decide: Callable[[Conseque
 
 
 def handle_events(rt: Runtime, tenant_id: str, adapter: str, events: list[dict[str, Any]]) -> list[Action]:
-    """Apply one delivery's events, grouped by type in arrival order; returns the actions queued."""
+    """Apply one delivery's events, grouped by type in arrival order; returns the actions queued.
+
+    The door read the events' free text before queueing them; what an adapter's ``prepare`` fetched from its
+    platform (a message's text) is read here, in memory, the same way (``engine.reading``).
+    """
     tenant = rt.tenant(tenant_id)
     by_type: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for event in events:
+    for event in reading.read_events(tenant, events):
         by_type[event["type"]].append(event)
 
     def decide(found: Consequences) -> None:

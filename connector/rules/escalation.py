@@ -414,26 +414,27 @@ def _acknowledge(case: dict, line: str, day: date) -> list:
 def on_level_update(case: dict, line: str, index: int, update: Mapping[str, Any], ctx: Context) -> list:
     """A ``task.updated`` for the task of level ``index`` on ``line``.
 
-    ``update``: ``status``, ``outcome``, ``note`` (only whether there is one and its text for the escalation note;
-    it is not kept), ``day`` (the school's date of ``completed_at``, else of the event) and ``key`` (stable per
-    update, for idempotency keys). An update for an earlier level's task changes nothing: the case moved on.
+    ``update``: ``status``, ``outcome``, ``noted`` (whether the update has a note: the record of the talk; its
+    text is not queued, kept nor quoted, the escalation note points to the task instead), ``day`` (the school's date
+    of ``completed_at``, else of the event) and ``key`` (stable per update, for idempotency keys). An update for an
+    earlier level's task changes nothing: the case moved on.
     """
     state = case["lines"].get(line)
     if case["status"] != "open" or state is None or state["status"] != "open" or state["level"] != index:
         return []
     day: date = update["day"]
-    note_text = (update.get("note") or "").strip()
+    noted = bool(update.get("noted"))
     status, outcome = update["status"], update.get("outcome")
     effects = _acknowledge(case, line, day)
-    if note_text:
+    if noted:
         state["talk"] = day.isoformat()
     if status == "cancelled":
         state["paused"] = True
         log(case, day, "task_cancelled", line)
         return effects + cancel_level(case, line)
     if outcome == "escalate":
-        if note_text:
-            agreement = text(ctx, "escalation.agreement.quoted", note=note_text)
+        if noted:
+            agreement = _agreement_noted(case, line, index, day, ctx)
             return effects + escalate(case, line, day, ctx, by="level", agreement=agreement)
         return effects + _refuse(case, line, day, ctx, update["key"], "escalation.not_escalated")
     if outcome == "involve_parents":
@@ -442,10 +443,17 @@ def on_level_update(case: dict, line: str, index: int, update: Mapping[str, Any]
         return effects + resolve(case, line, day, ctx, outcome or "completed")
     if outcome == "external_involved":
         log(case, day, "external_involved", line)
-    if note_text and state["request"]:
-        agreement = text(ctx, "escalation.agreement.quoted", note=note_text)
+    if noted and state["request"]:
+        agreement = _agreement_noted(case, line, index, day, ctx)
         return effects + escalate(case, line, day, ctx, by="guardian", agreement=agreement)
     return effects
+
+
+def _agreement_noted(case: dict, line: str, index: int, day: date, ctx: Context) -> str:
+    """Where the talk is recorded: the note on the level's task, of that day. Never the note's words: they are a
+    teacher's free text about a child, shown by the platform to those allowed to read the task."""
+    return text(ctx, "escalation.agreement.noted", level=level_name(ctx, levels(case, line)[index]),
+                talk_date=long_date(day, ctx.language))
 
 
 def on_guardian_request(case: dict, day: date, message_id: str, rule_id: str, ctx: Context) -> list:

@@ -14,7 +14,7 @@ import base64
 import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
-from datetime import date, time
+from datetime import date, time, timedelta
 from typing import Iterable, Mapping
 
 from marshmallow import Schema, fields, validate
@@ -182,12 +182,14 @@ HISTORY = "history"
 
 
 class HistorySettings(Schema):
-    """How long a pupil's absence history is kept: the current and the previous school year by default."""
+    """How long what the connector keeps about a pupil is kept: the current and the previous school year by
+    default, and then the summer (``retention_margin_days`` after the last kept year's last school day)."""
 
     retention_school_years = fields.Integer(validate=validate.Range(min=1, max=10))
+    retention_margin_days = fields.Integer(validate=validate.Range(min=0, max=366))
 
 
-PLAN = {HISTORY: ({"retention_school_years": 2}, HistorySettings)}
+PLAN = {HISTORY: ({"retention_school_years": 2, "retention_margin_days": 60}, HistorySettings)}
 
 
 def retention_cutoff(today: date, years: Iterable, keep_school_years: int) -> date:
@@ -197,3 +199,18 @@ def retention_cutoff(today: date, years: Iterable, keep_school_years: int) -> da
         return starts[keep_school_years - 1]
     start_year = today.year if today.month >= 8 else today.year - 1
     return date(start_year - (keep_school_years - 1), 8, 1)
+
+
+def retention_end(today: date, years: Iterable, keep_school_years: int, margin_days: int) -> date:
+    """The day from which what was last written ``today`` (a pupil's days, notices, states; a case) is no longer
+    kept: the last school day of the last school year within the retention, plus the margin.
+
+    Written in the 2026-27 school year and kept two school years, it goes ``margin_days`` after the last school day
+    of 2027-28: by then ``retention_cutoff`` has moved past all of it. A school year the calendar does not know
+    ends on 30 June.
+    """
+    start = today.year if today.month >= 8 else today.year - 1
+    last = start + keep_school_years - 1
+    ends = [y.last_day for y in years if y.first_day.year == last]
+    end = max(ends) if ends else date(last + 1, 6, 30)
+    return end + timedelta(days=margin_days)

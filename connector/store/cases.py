@@ -11,6 +11,9 @@
                                            pupil's open cases, expiring
 =========================================  ===================================================================
 
+A case and its pupils' open sets expire at the checkout's ``expire_at`` (the school's retention, set again by every
+write), so a case nobody touches any more goes with the rest of what is kept about its pupils.
+
 **Locks, and why.** A case is read, changed as a whole and written back; two jobs changing one case (a task update
 and a deadline, say) would each write over the other's change. So a job takes the case's lock before it reads the
 case (:meth:`Checkout.case`), and keeps it until the job's transaction writes the case and gives the lock back in
@@ -70,8 +73,9 @@ class Checkout:
     job's transaction writes the cases with their final state and gives the locks back (:meth:`write`); a job that
     ends without committing gives them back at once (:meth:`release`)."""
 
-    def __init__(self, redis: Redis, keys: Keys, tenant: str):
+    def __init__(self, redis: Redis, keys: Keys, tenant: str, expire_at: int | None = None):
         self.redis, self.keys, self.tenant = redis, keys, tenant
+        self.expire_at = expire_at  # epoch seconds: a case (and its pupils' open sets) goes after the retention
         self.cases: dict[str, dict | None] = {}
         self.locks: dict[str, str] = {}  # lock key -> this job's token
 
@@ -122,10 +126,13 @@ class Checkout:
         for case_id, case in self.cases.items():
             if case is None:
                 continue
-            pipe.set(self.keys.case(self.tenant, case_id), json.dumps(case, separators=(",", ":")))
+            pipe.set(self.keys.case(self.tenant, case_id), json.dumps(case, separators=(",", ":")),
+                     exat=self.expire_at)
             for pupil in case["pupils"]:
                 if case["status"] == "open":
                     pipe.sadd(self.keys.pupil_cases(self.tenant, pupil), case_id)
+                    if self.expire_at is not None:
+                        pipe.expireat(self.keys.pupil_cases(self.tenant, pupil), self.expire_at)
                 else:
                     pipe.srem(self.keys.pupil_cases(self.tenant, pupil), case_id)
         for key, token in self.locks.items():

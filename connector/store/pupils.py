@@ -22,6 +22,10 @@ of further pieces (1–31, a control character no stored text starts with) and t
 pieces; a write removes the pieces the old value had and the new one does not need. This took a school year's
 pupil hashes from 2,922 to about 1,900 bytes per pupil (``bench/memory.py``).
 
+**Retention.** Both keys expire: every commit that writes one sets its expiry to the checkout's ``expire_at`` (the
+school's retention, ``rules.history.retention_end``), so the state of a pupil nobody writes about any more goes by
+itself, and ``t`` trims the days of one who is still seen.
+
 **Check out, commit.** A job reads the pupils it works on through a :class:`Checkout`, which first ``WATCH``es their
 keys on the job's own connection; everything the job decided (the pupils' new days and states, and with them the
 deadlines and actions, see ``engine.consequences``) is then written in one ``MULTI``/``EXEC`` on that connection. If
@@ -168,11 +172,13 @@ def _text(value: bytes | None) -> str | None:
 class Checkout:
     """One job's view of the pupils it reads, and the writes it will commit with the rest of its decisions."""
 
-    def __init__(self, redis: Redis, keys: Keys, tenant: str):
+    def __init__(self, redis: Redis, keys: Keys, tenant: str, expire_at: int | None = None):
         self.redis, self.keys, self.tenant = redis, keys, tenant
+        self.expire_at = expire_at  # epoch seconds: when what this job writes of a pupil is past the retention
         self._pipe = None
         self._watched: set[str] = set()
         self._writes: list = []
+        self._written: set[str] = set()  # the pupil and notices keys this job writes, each given the expiry
         # What this job has already decided for a pupil's field (None: removed) or notices, so that a second read
         # in the same job (a delivery with a register and a task update of one pupil) sees it, not the stored value.
         self._pending: dict[tuple[str, str], str | None] = {}
@@ -247,6 +253,7 @@ class Checkout:
     def _store(self, student: str, field: str, value: str | None) -> None:
         """Write ``value`` in its pieces (``None``: remove the field), and remove the pieces it no longer needs."""
         key = self.keys.pupil(self.tenant, student)
+        self._written.add(key)
         self._pending[(student, field)] = value
         stored = pieces(field, str(value)) if value is not None else {}  # a number is stored as its text
         had = self._stored_pieces.get((student, field), MAX_PIECES)  # not read here: any it might have
@@ -268,20 +275,27 @@ class Checkout:
 
     def add(self, student: str, field: str, delta: int) -> None:
         key = self.keys.pupil(self.tenant, student)
+        self._written.add(key)
         self._writes.append(lambda p: p.hincrby(key, field, delta))
 
-    def trim(self, student: str, stale: list[str], cutoff: str) -> None:
-        """Drop day fields older than the retention and remember the cutoff trimmed to."""
-        key = self.keys.pupil(self.tenant, student)
+    def trim(self, student: str, stale: list[str], cutoff: str, stale_notices: Iterable[str] = ()) -> None:
+        """Drop day fields (and notices, by the day they end) older than the retention and remember the cutoff
+        trimmed to."""
+        key, notices = self.keys.pupil(self.tenant, student), self.keys.notices(self.tenant, student)
+        stale_notices = sorted(stale_notices)
+        self._written.add(key)
 
         def write(p):
             if stale:
                 p.hdel(key, *stale)
+            if stale_notices:
+                p.hdel(notices, *stale_notices)
             p.hset(key, TRIMMED, cutoff)
         self._writes.append(write)
 
     def add_notice(self, student: str, notice_key: str, code: str) -> None:
         key = self.keys.notices(self.tenant, student)
+        self._written.add(key)
         self._pending_notices.setdefault(student, {})[notice_key] = code
         self._writes.append(lambda p: p.hset(key, notice_key, code))
 
@@ -302,6 +316,9 @@ class Checkout:
         self._pipe.multi()
         for write in self._writes:
             write(self._pipe)
+        if self.expire_at is not None:
+            for key in sorted(self._written):
+                self._pipe.expireat(key, self.expire_at)
         return self._pipe
 
     def commit(self, pipe) -> list:

@@ -2,7 +2,9 @@
 
 The order of checks is the contract's: who (404), how big (413), then the adapter verifies the raw bytes before
 anything is parsed (415, 401, 400, 422), then the dates of every adapter's events are held against the school's
-window (422). Nothing of a refused request is kept or logged beyond its status.
+window (422). Nothing of a refused request is kept or logged beyond its status. What is queued has no free text:
+a message's body, a notice's reason and a task's note are read here and replaced by the codes, dates and flags the
+rules need (``engine.reading``), so they never reach Redis or its files on disk.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from connector.adapters.base import InboundError
 from connector.contract.events import check_windows
 from connector.contract.openapi import build_spec
 from connector.engine import logs, metrics
+from connector.engine.reading import read_events
 from connector.engine.runtime import UnknownTarget
 from connector.engine.rq_compat import delivery_job_id, enqueue_delivery
 from connector.engine.stats import count_ignored
@@ -111,11 +114,12 @@ def accept(rt, tenant: str, adapter: str, inbound):
     except ValidationError as exc:
         log.info("refused delivery tenant=%s adapter=%s status=422 code=invalid_event", tenant, adapter)
         return error(422, "invalid_event", f"Invalid field(s): {', '.join(sorted(exc.messages))}.", exc.messages)
+    events = read_events(rt.tenant(tenant), inbound.events)  # free text read here, never queued
     try:  # every Redis call of the door is in here: Redis down is "retry" (503), never a 500
         if inbound.ignored_type is not None:
             count_ignored(rt, inbound.ignored_type)  # as the platform named it (see ``store.stats``)
         else:
-            queued = enqueue_delivery(rt, tenant, adapter, inbound.delivery_id, inbound.events)
+            queued = enqueue_delivery(rt, tenant, adapter, inbound.delivery_id, events)
     except RedisError:
         log.exception("could not store delivery tenant=%s adapter=%s", tenant, adapter)
         return error(503, "unavailable", "The event could not be stored; please retry.")

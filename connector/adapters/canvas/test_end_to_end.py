@@ -12,7 +12,7 @@ from responses import matchers
 from connector.engine import routing as processing, scheduler
 from connector.contract.actions import Action, Party, external_ref
 from connector.adapters.canvas.conftest import CANVAS, calls_to, fixture, query
-from connector.adapters.canvas.test_prepare import CONVERSATION, SELF, TEXT, serve_roster
+from connector.adapters.canvas.test_prepare import CONVERSATION, SELF, serve_roster
 from connector.engine.rq_compat import enqueue_delivery
 from tests.support import run_worker
 
@@ -52,7 +52,7 @@ def message_rule(monkeypatch):
     return seen
 
 
-def test_guardians_canvas_message_reaches_the_rules_with_its_text_and_their_actions_land_in_canvas(
+def test_guardians_canvas_message_reaches_the_rules_read_and_their_actions_land_in_canvas(
         replay, rt, platform, message_rule):
     platform.add(responses.GET, SELF, json=fixture("outbound/get_user_self"))
     platform.add(responses.GET, CONVERSATION, json=fixture("outbound/get_conversation"))
@@ -63,8 +63,10 @@ def test_guardians_canvas_message_reaches_the_rules_with_its_text_and_their_acti
     run_worker(rt)
 
     (event,) = message_rule
-    assert (event["body"], event["sender"], event["student_ids"]) == (TEXT, {"id": "5001", "role": "guardian"},
-                                                                       ["1002"])
+    assert (event["sender"], event["student_ids"]) == ({"id": "5001", "role": "guardian"}, ["1002"])
+    # the text fetched in the worker reaches the rules read (TEXT: "... blir hjemme i morgen"), never as words
+    assert "body" not in event and "subject" not in event
+    assert (event["reading"]["category"], event["reading"]["confidence"]) == ("absence_notice", "strong")
     assert calls_to(platform, "POST", "/api/v1/planner_notes") == []  # Canvas shows a teacher no planner
     messages = [json.loads(c.request.body) for c in calls_to(platform, "POST", "/api/v1/conversations")]
     assert [m["recipients"] for m in messages] == [["3001"], ["3001"]]  # the task, and the alert

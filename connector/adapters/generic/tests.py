@@ -1,4 +1,5 @@
-"""Replays every fixture of the generic adapter through the real webhook door and checks the exact result."""
+"""Replays every fixture of the generic adapter through the real webhook door and checks the exact result: the
+internal event as queued, its free text already read and dropped (``engine.reading``)."""
 from __future__ import annotations
 
 import json
@@ -24,7 +25,7 @@ REPLAYED = {
         "marks": [
             {"student_id": "s-1001", "status": "present", "documented": False},
             {"student_id": "s-1002", "status": "absent", "documented": False},
-            {"student_id": "s-1003", "status": "absent", "documented": True, "reason": "Tannlege"},
+            {"student_id": "s-1003", "status": "absent", "documented": True},  # its reason is not queued
             {"student_id": "s-1004", "status": "late", "documented": False, "minutes": 12},
         ],
     },
@@ -55,8 +56,7 @@ REPLAYED = {
         "student_id": "s-1002",
         "from_date": "2026-11-23",
         "to_date": "2026-11-24",
-        "reason": "Feber i helgen, holder seg hjemme to dager.",
-        "reason_code": "illness",
+        "reason_code": "illness",  # the reason's text is not queued, only its code
         "guardian_id": "g-5001",
         "channel": "app",
     },
@@ -68,8 +68,9 @@ REPLAYED = {
         "recipients": [{"id": "u-kl-7a", "role": "contact_teacher"}],
         "student_ids": ["s-1002"],
         "created_at": "2026-11-23T19:30:00+01:00",
-        "subject": "Fravær",
-        "body": "Hei, hun har vondt i magen og blir hjemme i morgen.",
+        # not the subject and body ("Fravær", "... blir hjemme i morgen."): what the door read from them
+        "reading": {"category": "absence_notice", "confidence": "strong", "rule": "absence_notice.nb",
+                    "accused": None, "request": None, "days": ["2026-11-24"]},  # sent Monday: "i morgen" is Tuesday
     },
     "task_updated__completed": {
         "type": "task.updated",
@@ -78,7 +79,8 @@ REPLAYED = {
         "status": "completed",
         "outcome": "resolved",
         "completed_at": "2026-12-01T14:10:00+01:00",
-        "note": "Snakket med foresatte, melding mottatt.",
+        "noted": True,  # not the note's text: whether there is one, and the update's digest
+        "update_key": "39d01f4645c86ebf",
     },
     "student_enrolled": {
         "type": "student.enrolled",
