@@ -73,6 +73,34 @@ def test_harmless_messages_open_nothing_and_ask_nothing(client, rt, platform, sc
     assert no_case(rt)
 
 
+def with_plan(rt, **settings) -> None:
+    from dataclasses import replace
+
+    from connector.rules.plan import merge_plan
+
+    tenant = rt.config.tenants["skole-a"]
+    rt.config = replace(rt.config, tenants={**rt.config.tenants, "skole-a": replace(
+        tenant, plan=merge_plan({read_message.RULE_ID: settings}))})
+
+
+def test_the_plan_chooses_who_reads_a_weak_match_and_by_when(client, rt, platform, school):
+    with_plan(rt, responsible="social_teacher", task_school_days=3)
+    accept_all(platform)
+    send_message(client, rt, TYPO_BULLYING)
+    (task,) = sent(platform)
+    assert task["assignee"] == {"role": "social_teacher", "id": "u-sos"}
+    assert task["due_date"] == "2026-11-26"
+    assert no_case(rt)
+
+
+def test_a_school_that_switches_reading_tasks_off_gets_nothing_for_a_weak_match(client, rt, platform, school):
+    with_plan(rt, enabled=False)
+    accept_all(platform)
+    send_message(client, rt, TYPO_BULLYING)
+    assert sent(platform) == []
+    assert no_case(rt)
+
+
 def test_an_exact_match_still_opens_its_case(client, rt, platform, school):
     accept_all(platform)
     send_message(client, rt, "Vi tror sønnen vår blir mobbet. Han kommer hjem med ødelagte klær.")
