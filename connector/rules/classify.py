@@ -269,9 +269,15 @@ def compile_rules(data: Mapping[str, Any]) -> Rules:
                  vocabulary=Vocabulary.of(data))
 
 
+OVERRIDE_KEYS = ("rules", "disabled", "ignore", "words")  # what ``merged`` reads of a school's plan
+
+
 def load_rules(overrides: Mapping[str, Any] | None = None) -> Rules:
-    """The compiled rules for a school's plan settings (``escalation.intake``); compiled once per distinct plan."""
-    return _load_cached(json.dumps(overrides or {}, sort_keys=True))
+    """The compiled rules for a school's plan settings (``escalation.intake``); compiled once per distinct plan
+    (an empty setting and a missing one are the same plan), since compiling them takes a good second."""
+    overrides = overrides or {}
+    key = {name: overrides.get(name) or ({} if name == "words" else []) for name in OVERRIDE_KEYS}
+    return _load_cached(json.dumps(key, sort_keys=True))
 
 
 @lru_cache(maxsize=64)
