@@ -380,6 +380,8 @@ def test_track_b_runs_the_school_line_and_the_parents_line_side_by_side(client, 
     assert [i["recipient"] for i in invited] == [{"role": "class_parent_rep", "id": "u-trinnkontakt"},
                                                  {"role": "parents_council", "id": "u-fau"}]
     assert "som representant i FAU" in invited[1]["body"]
+    (lifted,) = [n for n in sent(platform, "notes", "escalation.escalated") if "til FAU" in n["body"]]
+    assert "oppgaven og fristene for å bekrefte og gi foresatt tilbakemelding er kontaktlærers" in lifted["body"]
     for invitation in invited:
         assert_nothing_about_the_case(invitation, the_case(rt))
     update(client, rt, fau["external_ref"], outcome="escalate", note="FAU har snakket med foresatt.",
@@ -599,6 +601,7 @@ def test_on_the_parents_line_the_contact_teacher_not_the_volunteer_is_reminded_a
            completed_at="2026-12-01T10:00:00+01:00")
     (refused,) = [a for a in sent(platform, "alerts", "escalation.level_task") if "ikke løftet" in a["title"]]
     assert refused["recipient"] == {"role": "contact_teacher", "id": "u-kl-7a"}
+    assert refused["body"].endswith("Ansvarlig: kontaktlærer (som inviterte trinnkontakten).")
 
 
 def test_at_a_volunteer_level_the_contact_teachers_message_is_the_parents_lines_feedback_too(

@@ -564,8 +564,8 @@ def escalate(case: dict, line: str, day: date, ctx: Context, *, by: str, agreeme
               "to_level": level_name(ctx, to_level), "escalated_on": long_date(day, ctx.language),
               "agreement": agreement, "requested_by": text(ctx, f"escalation.requested_by.{by}")}
     log(case, day, "escalated", line, to=to_level.key, by=by, agreement_recorded=True)
-    effects.append(note(case, ctx, RULE_ESCALATED, f"{line}:{index}->{index + 1}",
-                        text(ctx, "escalation.escalated.body", **values)))
+    which = "escalation.escalated.body_invited" if volunteer(to_level) else "escalation.escalated.body"
+    effects.append(note(case, ctx, RULE_ESCALATED, f"{line}:{index}->{index + 1}", text(ctx, which, **values)))
     holder = next((other for other in open_lines(case) if other != line
                    and levels(case, other)[case["lines"][other]["level"]] == to_level), None)
     if holder is not None:
