@@ -127,3 +127,18 @@ def test_guardian_texts_greet_and_speak_of_their_child(text_id):
         assert template.startswith(greeting + "\n"), (text_id, language)
         assert child in template.lower(), (text_id, language)
         assert "eleven" not in template.lower().replace("elevens", ""), (text_id, language)
+
+
+VOLUNTEER_TEXTS = ("escalation.invitation.title", "escalation.invitation.body")
+
+
+@pytest.mark.parametrize("text_id", VOLUNTEER_TEXTS)
+def test_what_a_volunteer_reads_can_carry_no_case_detail(text_id):
+    """The parents' line's invitation: only the role they are invited as is filled in, so no pupil, group, case,
+    date or deadline can reach a class parent rep or FAU through it."""
+    for language, template in catalogue()[text_id].items():
+        assert placeholders(template) <= {"as_role"}, (text_id, language)
+        assert not re.search(r"\b(frist|innen|innan|deadline|by)\b", template, re.IGNORECASE), (text_id, language)
+    body = catalogue()["escalation.invitation.body"]
+    for language, (greeting, _) in GREETING.items():
+        assert body[language].startswith(greeting + "\n"), language

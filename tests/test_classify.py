@@ -181,3 +181,19 @@ def test_phrases_match_whole_words_with_wildcards_and_gaps():
     assert classify.compile_phrase("mobb*").search("han blir mobbet")
     assert not classify.compile_phrase("mobb*").search("antimobbing")
     assert classify.compile_phrase("*lærer").search("kontaktlærer sa")
+
+
+@pytest.mark.parametrize("text", ["Emma er sykk i dag.", "Ho e dårle, ho blir heime.", "han e sjuk", "Hun er dårle."])
+def test_a_misspelt_or_dialect_sick_note_is_a_sure_notice(text):
+    result = classify_text(text, None, RULES)
+    assert (result.category, result.confidence) == ("absence_notice", classify.STRONG)
+
+
+def test_a_typo_of_a_case_word_stays_a_hint():
+    assert classify_text("Han blir mobet hver dag på skolen", None, RULES).confidence == classify.WEAK
+
+
+def test_only_a_category_that_opens_no_case_may_trust_its_typos():
+    rule = {"id": "x.nb", "category": "school_environment", "lang": "nb", "any": ["erting"], "tolerant": "strong"}
+    with pytest.raises(classify.RuleError, match="may not open a case"):
+        load_rules({"rules": [rule]})

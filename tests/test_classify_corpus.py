@@ -65,8 +65,8 @@ def test_print_precision_and_recall_per_category(capsys):
 
 
 # Where the held-out recall still falls short of the target (it is printed above): strict, so the day it is met
-# this test fails and the mark must go.
-SHORT_OF_TARGET = {"school_environment": "21 of 23 held-out messages", "staff_involved": "19 of 21 held-out messages"}
+# this test fails and the mark must go. The history of these figures is in tests/corpus/README.md.
+SHORT_OF_TARGET = {"school_environment": "34 of 38 held-out messages", "staff_involved": "27 of 30 held-out messages"}
 
 
 @pytest.mark.parametrize("category", [

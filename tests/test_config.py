@@ -469,3 +469,15 @@ def test_a_file_secret_is_read_again_when_the_file_is_replaced(tmp_path):
         assert "cannot be read" in str(exc) and "second-value" not in str(exc)
     else:
         raise AssertionError("a deleted secret file still answered")
+
+
+@pytest.mark.parametrize("setting, field, words", [
+    ("{responsible: class_parent_rep}", "responsible", "Must be one of"),  # a volunteer never reads a message
+    ("{task_school_days: 11}", "task_school_days", "10"),
+    ("{task_days: 2}", "task_days", "Unknown field"),
+])
+def test_a_bad_read_message_setting_is_named_at_its_line(config_dir, setting, field, words):
+    path = write_config(config_dir, VALID.replace("absence.notice_missing: {notice_school_days: 3}",
+                                                  f"escalation.read_message: {setting}"))
+    problem = assert_one_problem(path, 21, f"tenants.demo-skole.plan.escalation.read_message.{field}", words)
+    assert "class_parent_rep" not in problem.split(": ", 2)[2].split("Must be one of: ")[-1]

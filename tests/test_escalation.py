@@ -5,6 +5,7 @@ Clock: Monday 23 November 2026, 09:00 in Oslo; the platform's API is the only th
 """
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from datetime import date, datetime, timezone
@@ -298,23 +299,62 @@ def test_a_track_b_case_opens_with_one_level_task_to_the_contact_teacher(client,
     assert "trinnkontakt" not in created["body"]
 
 
-def test_involve_parents_gives_the_class_parent_rep_its_level_task_once(client, rt, platform, school):
+PARENTS_LINE = "Trinn 1 av 3 i trappen for saker som gjelder flere barn, foreldrenes linje"
+
+
+def parents_line_task(platform, level: int = 1) -> dict:
+    """The contact teacher's task for a volunteer level of the parents' line (the volunteers get no task)."""
+    (task,) = [t for t in sent(platform, "tasks") if t["assignee"]["role"] == "contact_teacher"
+               and f"Trinn {level} av 3 i trappen for saker som gjelder flere barn, foreldrenes linje" in t["body"]]
+    return task
+
+
+def invitations(platform) -> list[dict]:
+    return sent(platform, "alerts", "escalation.invitation")
+
+
+def assert_nothing_about_the_case(invitation: dict, case: dict) -> None:
+    """What a volunteer sees: no pupil, group, case, message, guardian or date, no deadline, nothing to remind."""
+    assert invitation["student_id"] is None and "case_id" not in invitation and "due_date" not in invitation
+    assert invitation["severity"] == "info" and "group_id" not in invitation
+    seen = json.dumps(invitation, ensure_ascii=False)
+    for detail in [case["id"], *case["pupils"], *case["messages"], case["guardian"], "7A", "7B", "2026", "november",
+                   "Frist", "frist", "sak ", "Sak "]:
+        assert detail not in seen, detail
+
+
+def test_involve_parents_invites_the_class_parent_rep_once_and_gives_the_contact_teacher_the_lines_task(
+        client, rt, platform, school):
     school_task = open_several_children_case(client, rt, platform)
     involve_parents(client, rt, school_task, msg_id="msg_parents")
     involve_parents(client, rt, school_task, msg_id="msg_parents")  # redelivered
     involve_parents(client, rt, school_task, msg_id="msg_parents_resent")  # the same update sent again
     involve_parents(client, rt, school_task, completed_at="2026-11-25T09:00:00+01:00")  # asked once more, later
-    (parents_task,) = [t for t in sent(platform, "tasks") if t["assignee"]["role"] == "class_parent_rep"]
-    assert parents_task["assignee"] == {"role": "class_parent_rep", "id": "u-trinnkontakt"}
+    case = the_case(rt)
+    # the volunteer: one invitation, as from the contact teacher, with nothing about the case, and no task
+    assert [t for t in sent(platform, "tasks") if t["assignee"]["role"] in ("class_parent_rep", "parents_council")] \
+        == []
+    (invitation,) = invitations(platform)
+    assert invitation["recipient"] == {"role": "class_parent_rep", "id": "u-trinnkontakt"}
+    assert invitation["title"] == "Invitasjon fra kontaktlærer: en samtale om miljøet blant barna"
+    assert invitation["body"].startswith("Hei!\nJeg er kontaktlærer og vil gjerne invitere deg som trinnkontakt ")
+    assert invitation["body"].endswith("Vennlig hilsen kontaktlærer")
+    assert_nothing_about_the_case(invitation, case)
+    # the staff: the level's task, deadlines and all, is the contact teacher's
+    parents_task = parents_line_task(platform)
+    assert parents_task["assignee"] == {"role": "contact_teacher", "id": "u-kl-7a"}
     assert parents_task["due_date"] == "2026-12-01"  # 5 school days from Tuesday 24, the day in completed_at
-    assert "Trinn 1 av 3 i trappen for saker som gjelder flere barn, foreldrenes linje" in parents_task["body"]
+    assert parents_task["student_id"] == "s-1" and parents_task["case_id"] == case["id"]
     assert "ba kontaktlærer med sosiallærer/miljøterapeut på skolens linje om at trinnkontakten kobles inn" in \
         parents_task["body"]
+    assert "Trinnkontakten har fått en invitasjon fra deg" in parents_task["body"]
+    assert "har ikke taushetsplikt" in parents_task["body"]
+    assert parents_task["body"].endswith("Ansvarlig: kontaktlærer (som inviterte trinnkontakten).")
     assert "involver foreldre" not in parents_task["body"]
     (started,) = [n for n in sent(platform, "notes") if "Foreldrenes linje er startet" in n["body"]]
     assert started["rule_id"] == "escalation.level_task"
-    assert sent(platform, "alerts") == []
-    case = the_case(rt)
+    assert "en invitasjon fra kontaktlærer uten opplysninger om elever og uten frister" in started["body"]
+    assert sent(platform, "alerts") == [invitation]
     assert level_of(case, "parents") == (0, "class_parent_rep") and case["lines"]["parents"]["since"] == "2026-11-24"
     assert level_of(case, "school") == (0, "contact_and_social_teacher")  # the school line stays where it is
     assert case["lines"]["school"]["acknowledged"] == "2026-11-24" and case["status"] == "open"
@@ -325,20 +365,28 @@ def test_track_b_runs_the_school_line_and_the_parents_line_side_by_side(client, 
     school_task = open_several_children_case(client, rt, platform)
     involve_parents(client, rt, school_task)
     case = the_case(rt)
-    parents_task = level_task(platform, "class_parent_rep")
-    assert parents_task["assignee"] == {"role": "class_parent_rep", "id": "u-trinnkontakt"}
+    parents_task = parents_line_task(platform)
+    assert parents_task["assignee"] == {"role": "contact_teacher", "id": "u-kl-7a"}
     assert "sammen med sosiallærer/miljøterapeut" in school_task["body"]
-    assert "Trinn 1 av 3 i trappen for saker som gjelder flere barn, foreldrenes linje" in parents_task["body"]
-    assert "Drøft saken med kontaktlæreren" in parents_task["body"]
+    assert "Drøft hvordan foresatte kan bidra" in parents_task["body"]
     assert sent(platform, "tasks", "escalation.activity_plan") == []
     assert level_of(case, "school") == (0, "contact_and_social_teacher")
     assert level_of(case, "parents") == (0, "class_parent_rep")
 
-    # the parents' line: class parent rep → FAU → principal
-    update(client, rt, parents_task["external_ref"], outcome="escalate", note="Drøftet med kontaktlærer og foresatt.",
+    # the parents' line: class parent rep → FAU → principal; the contact teacher records each step
+    update(client, rt, parents_task["external_ref"], outcome="escalate", note="Drøftet med trinnkontakt og foresatt.",
            completed_at="2026-11-24T19:00:00+01:00")
-    fau = level_task(platform, "parents_council")
-    assert fau["assignee"] == {"role": "parents_council", "id": "u-fau"}
+    fau = parents_line_task(platform, level=2)
+    assert fau["assignee"] == {"role": "contact_teacher", "id": "u-kl-7a"}
+    assert fau["body"].endswith("Ansvarlig: kontaktlærer (som inviterte FAU).")
+    invited = invitations(platform)
+    assert [i["recipient"] for i in invited] == [{"role": "class_parent_rep", "id": "u-trinnkontakt"},
+                                                 {"role": "parents_council", "id": "u-fau"}]
+    assert "som representant i FAU" in invited[1]["body"]
+    (lifted,) = [n for n in sent(platform, "notes", "escalation.escalated") if "til FAU" in n["body"]]
+    assert "oppgaven og fristene for å bekrefte og gi foresatt tilbakemelding er kontaktlærers" in lifted["body"]
+    for invitation in invited:
+        assert_nothing_about_the_case(invitation, the_case(rt))
     update(client, rt, fau["external_ref"], outcome="escalate", note="FAU har snakket med foresatt.",
            completed_at="2026-11-26T19:00:00+01:00")
     principal = level_task(platform, "principal")
@@ -530,6 +578,43 @@ def test_feedback_is_tracked_per_level(client, rt, platform, school):
     assert the_case(rt)["lines"]["school"]["feedback"] == []
     at(rt, datetime(2026, 12, 1, 23, 0, tzinfo=timezone.utc))  # level 2's feedback deadline (Tue 1 Dec) passed
     assert any(a["title"].endswith("gi foresatt tilbakemelding") for a in sent(platform, "alerts"))
+
+
+def test_on_the_parents_line_the_contact_teacher_not_the_volunteer_is_reminded_and_the_principal_alerted(
+        client, rt, platform, school):
+    involve_parents(client, rt, open_several_children_case(client, rt, platform),
+                    completed_at="2026-11-23T15:00:00+01:00")  # Monday: the school line's task is acknowledged
+    parents_task = parents_line_task(platform)
+    at(rt, THU_00_OSLO)  # the parents' line's acknowledgement (Wed 25) missed
+    (reminder,) = [a for a in sent(platform, "alerts", "escalation.reminder") if "foreldrenes linje" in a["body"]]
+    assert reminder["recipient"] == {"role": "contact_teacher", "id": "u-kl-7a"}
+    assert "Ansvarlig: kontaktlærer (som inviterte trinnkontakten)." in reminder["body"]
+    assert "får rektor beskjed som nivået over" in reminder["body"]
+    at(rt, TUE_00_OSLO)  # the grace period (to Fri 27) missed too
+    supervisor = [a for a in sent(platform, "alerts", "escalation.supervisor_alert") if "foreldrenes linje" in a["body"]]
+    assert [a["recipient"] for a in supervisor] == [{"role": "principal", "id": "u-rektor"}]
+    assert "Følg opp med kontaktlærer (som inviterte trinnkontakten)" in supervisor[0]["body"]
+    # the volunteers got their invitation and nothing else, ever
+    volunteers = [a for a in sent(platform, "alerts") if a["recipient"]["role"] in ("class_parent_rep",
+                                                                                      "parents_council")]
+    assert [a["rule_id"] for a in volunteers] == ["escalation.invitation"]
+    assert not [t for t in sent(platform, "tasks") if t["assignee"]["role"] in ("class_parent_rep", "parents_council")]
+    # an escalation without its note is refused to the contact teacher, not to the volunteer
+    update(client, rt, parents_task["external_ref"], status="open", outcome="escalate",
+           completed_at="2026-12-01T10:00:00+01:00")
+    (refused,) = [a for a in sent(platform, "alerts", "escalation.level_task") if "ikke løftet" in a["title"]]
+    assert refused["recipient"] == {"role": "contact_teacher", "id": "u-kl-7a"}
+    assert refused["body"].endswith("Ansvarlig: kontaktlærer (som inviterte trinnkontakten).")
+
+
+def test_at_a_volunteer_level_the_contact_teachers_message_is_the_parents_lines_feedback_too(
+        client, rt, platform, school):
+    involve_parents(client, rt, open_several_children_case(client, rt, platform))
+    send_message(client, rt, "Hei, vi har hatt et møte med trinnkontakten.", message_id="m-31",
+                 sender=CONTACT_TEACHER, recipients=[GUARDIAN], created_at="2026-11-24T20:00:00+01:00")
+    case = the_case(rt)
+    assert case["lines"]["parents"]["feedback"] == ["2026-11-24"]
+    assert case["lines"]["school"]["feedback"] == ["2026-11-24"]
 
 
 def test_on_track_b_the_parents_representatives_give_the_parents_lines_feedback(client, rt, platform, school):
@@ -876,8 +961,11 @@ def test_each_level_has_the_next_one_up_as_supervisor_and_the_school_owner_above
     assert [escalation.supervisor(case, "school", i).key for i in range(4)] == [
         "school_environment", "nearest_leader", "principal", "school_owner"]
     several = _case("several_children_case")
+    # a volunteer supervises nobody and is supervised by nobody: the principal watches the contact teacher there
     assert [escalation.supervisor(several, "parents", i).key for i in range(3)] == [
-        "parents_council", "principal", "school_owner"]
+        "principal", "principal", "school_owner"]
+    assert [escalation.owner_level(several, "parents", i).key for i in range(3)] == [
+        "contact_teacher", "contact_teacher", "principal"]
 
 
 def test_escalate_moves_exactly_one_level():

@@ -108,6 +108,19 @@ def test_plan_show_prints_the_connectors_own_defaults_apart_each_with_its_settin
     assert any(line.startswith("- Fraværsmønster: 3 fravær på samme ukedag eller 3 i samme fag innen 30 skoledager, "
                                "eller 4 fraværsperioder innen 20 skoledager.") for line in defaults)
     assert all(line.endswith("]") for line in defaults if line.startswith("- "))  # the setting that changes it
+    assert any(line.startswith("- Meldinger fra foresatte som bare kan gjelde en sak") and "kontaktlærer får én "
+               "oppgave om å lese meldingen, med frist 1 skoledag" in line
+               and line.endswith("[escalation.read_message]") for line in defaults)
+    assert "lese meldingen" not in seed_part
+
+
+def test_plan_show_prints_the_schools_choice_for_reading_tasks():
+    lines = plan_lines("Skole", merge_plan({"escalation.read_message": {"responsible": "social_teacher",
+                                                                        "task_school_days": 2}}), "nn")
+    assert any("sosiallærar får éi oppgåve om å lese meldinga, med frist 2 skuledagar" in line for line in lines)
+    off = plan_lines("Skole", merge_plan({"escalation.read_message": {"enabled": False}}), "en")
+    assert any(line.startswith("- Messages from guardians that may only hint at a case: no task to read them (off).")
+               for line in off)
 
 
 def test_the_upper_secondary_section_only_where_the_absence_limit_is_on():

@@ -137,15 +137,20 @@ def _intake(rt: Runtime, tenant: Tenant, event: dict[str, Any], found: Consequen
     message_id = event["message_id"]
     if result.confidence == classify.WEAK:
         # Only a hint (a typo, a dialect form, a weak rule): a person reads the message before anything opens.
-        pupils = event["student_ids"]
-        teacher = People(rt, tenant, found.adapter or None, LOOK_UP, pupils[0]).get(read_message.RESPONSIBLE) if pupils \
-            else tenant.directory.lookup(read_message.RESPONSIBLE, None)
+        settings = tenant.plan[read_message.RULE_ID]
+        if not settings["enabled"]:
+            log.info("tenant=%s message=%s: may be %s (rule %s, weak); reading tasks are switched off in the plan",
+                     tenant.id, message_id, result.category, result.rule_id)
+            return
+        pupils, responsible = event["student_ids"], settings["responsible"]
+        teacher = People(rt, tenant, found.adapter or None, LOOK_UP, pupils[0]).get(responsible) if pupils \
+            else tenant.directory.lookup(responsible, None)
         found.add([read_message.task(
             tenant_id=tenant.id, message_id=message_id, sent_on=_day(tenant, event["created_at"]),
             category=result.category, pupils=pupils, teacher=teacher, calendar=tenant.calendar,
-            language=tenant.language)])
-        log.info("tenant=%s message=%s: may be %s (rule %s, weak); the contact teacher reads it", tenant.id,
-                 message_id, result.category, result.rule_id)
+            language=tenant.language, settings=settings)])
+        log.info("tenant=%s message=%s: may be %s (rule %s, weak); %s reads it", tenant.id,
+                 message_id, result.category, result.rule_id, responsible)
         return
     if result.category in ("absence_notice", "school_refusal"):
         handler = absence.MESSAGE_HANDLERS.get(result.category)

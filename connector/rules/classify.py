@@ -26,7 +26,11 @@ no dictionary (a typo), by the closest phrase word within one or two edits (``ra
 on that reading. A rule that fires only on the tolerant reading, or a rule marked ``strength: weak`` (a phrase that
 hints at a category without saying it: "vi foreldre"), gives a **weak** classification; an exact match of a strong
 rule gives a **strong** one. A strong match may open a case with deadlines, reminders and alerts; a weak one only
-asks the contact teacher to read the message (``escalation.read_message``). Recall comes first for the categories
+asks the contact teacher to read the message (``escalation.read_message``). A rule marked ``tolerant: strong``
+is as sure on the tolerant reading as on the exact one: the absence-notice rules are, because a misspelt sick note
+("Emma er sykk", "ho e dårle") is still the guardian reporting an absence, and recording it opens nothing; a read
+task for every typo in the commonest message a school gets would bury the few that matter. The categories that
+open a case or start a duty (``CASE_OPENING``) may not be marked so. Recall comes first for the categories
 that carry duties (``DUTY_CATEGORIES``): a weak match of one of them outranks a strong match of a lesser category,
 so the message is read by a person instead of being filed as, say, an absence notice (a strong match of another
 duty category stands: that already starts the law's route).
@@ -56,6 +60,9 @@ STRONG, WEAK = "strong", "weak"  # a classification's confidence; a rule's ``str
 # The categories that carry a legal duty (§12-4, §12-5, and the absence plan's school refusal): a weak hint of one of
 # them outranks a strong match of any other category, so a person reads the message.
 DUTY_CATEGORIES = ("staff_involved", "school_environment", "school_refusal")
+# What a strong match starts besides recording a fact: a case, or the absence plan's urgent school-refusal alert.
+# A rule of these categories is never sure on the tolerant reading (``tolerant: strong`` is refused for them).
+CASE_OPENING = ("staff_involved", "school_environment", "school_refusal", "several_children_case", "own_child_case")
 
 
 class RuleError(ValueError):
@@ -84,6 +91,9 @@ class _Rule:
     accused: str | None
     strength: str = STRONG
     with_: tuple[re.Pattern, ...] = ()  # if given, one of these must match too, anywhere in the message
+    # How sure a match on the tolerant reading is: weak by default; ``tolerant: strong`` for a rule whose category
+    # opens nothing on its own (an absence notice only records what the guardian reported).
+    tolerant: str = WEAK
 
 
 @dataclass(frozen=True)
@@ -200,7 +210,7 @@ def _compile_rule(raw: Mapping[str, Any], words, gap: int, categories: Iterable[
     rule_id = raw.get("id")
     if not isinstance(rule_id, str) or not rule_id:
         raise RuleError(f"a rule has no id: {dict(raw)!r}")
-    unknown = set(raw) - {"id", "category", "lang", "any", "with", "unless", "accused", "strength"}
+    unknown = set(raw) - {"id", "category", "lang", "any", "with", "unless", "accused", "strength", "tolerant"}
     if unknown:
         raise RuleError(f"rule {rule_id}: unknown key(s) {', '.join(sorted(unknown))}")
     if raw.get("category") not in categories:
@@ -211,6 +221,11 @@ def _compile_rule(raw: Mapping[str, Any], words, gap: int, categories: Iterable[
         raise RuleError(f"rule {rule_id}: accused may only be {ACCUSED_LEADERSHIP}")
     if raw.get("strength", STRONG) not in (STRONG, WEAK):
         raise RuleError(f"rule {rule_id}: strength must be {STRONG} or {WEAK}")
+    if raw.get("tolerant", WEAK) not in (STRONG, WEAK):
+        raise RuleError(f"rule {rule_id}: tolerant must be {STRONG} or {WEAK}")
+    if raw.get("tolerant") == STRONG and raw.get("category") in CASE_OPENING:
+        raise RuleError(f"rule {rule_id}: a typo may not open a case: tolerant: {STRONG} is only for "
+                        f"{', '.join(c for c in categories if c not in CASE_OPENING)}")
     phrases = raw.get("any") or []
     if not isinstance(phrases, list) or not phrases:
         raise RuleError(f"rule {rule_id}: 'any' must list at least one phrase")
@@ -224,6 +239,7 @@ def _compile_rule(raw: Mapping[str, Any], words, gap: int, categories: Iterable[
             accused=raw.get("accused"),
             strength=raw.get("strength", STRONG),
             with_=tuple(compile_phrase(p, words, gap) for p in raw.get("with") or ()),
+            tolerant=raw.get("tolerant", WEAK),
         )
     except RuleError as exc:
         raise RuleError(f"rule {rule_id}: {exc}") from None
@@ -253,9 +269,15 @@ def compile_rules(data: Mapping[str, Any]) -> Rules:
                  vocabulary=Vocabulary.of(data))
 
 
+OVERRIDE_KEYS = ("rules", "disabled", "ignore", "words")  # what ``merged`` reads of a school's plan
+
+
 def load_rules(overrides: Mapping[str, Any] | None = None) -> Rules:
-    """The compiled rules for a school's plan settings (``escalation.intake``); compiled once per distinct plan."""
-    return _load_cached(json.dumps(overrides or {}, sort_keys=True))
+    """The compiled rules for a school's plan settings (``escalation.intake``); compiled once per distinct plan
+    (an empty setting and a missing one are the same plan), since compiling them takes a good second."""
+    overrides = overrides or {}
+    key = {name: overrides.get(name) or ({} if name == "words" else []) for name in OVERRIDE_KEYS}
+    return _load_cached(json.dumps(key, sort_keys=True))
 
 
 @lru_cache(maxsize=64)
@@ -473,9 +495,10 @@ def classify(text: str, platform_category: str | None, rules: Rules) -> Classifi
             return Classification(rule.category, rule.id, rule.accused, WEAK)
     if exact is not None:
         return Classification(exact.category, exact.id, exact.accused)
-    for rule in (typo, hint):
-        if rule is not None:
-            return Classification(rule.category, rule.id, rule.accused, WEAK)
+    if typo is not None:
+        return Classification(typo.category, typo.id, typo.accused, typo.tolerant)
+    if hint is not None:
+        return Classification(hint.category, hint.id, hint.accused, WEAK)
     return Classification("other", NO_RULE)
 
 

@@ -6,6 +6,15 @@ track and moves up one level at a time, and only on an explicit escalation that 
 Time never moves it: a missed deadline reminds the level's owner, a second miss (the grace period, counted from
 the missed deadline, passing too) tells the level above as supervisor, and the case stays where it is.
 
+Track B's parents' line is the one place where the level is not staff: the class parent rep (trinnkontakt) and FAU
+are parents who volunteer, with no duty of confidentiality. So they get no task, no deadline and no reminder: the
+level's start sends them an **invitation from the contact teacher** (an alert, ``escalation.invitation``) that names
+no pupil, group, case or date, and leaves ``student_id`` and ``case_id`` empty (the contract requires ``student_id``
+on an alert; ``null`` is how the connector already writes what is about no one pupil, as the prevention routines'
+tasks do). The level's task, its deadlines and its time-outs are the contact teacher's, who invited them: a missed
+deadline reminds the contact teacher, a second miss alerts the principal (:func:`owner`, :func:`supervisor`). The
+parents' line still starts only when a school-line task is updated with ``outcome: involve_parents`` (DOMAIN §2).
+
 A case is plain JSON data (see :func:`new_case`); the functions here update the case they are given and return the
 effects (actions to send, deadlines to set or drop). They read no clock, Redis or HTTP: the caller passes the
 school's calendar, the people holding each role and the dates found in the events.
@@ -32,6 +41,7 @@ RULE_ESCALATED = "escalation.escalated"
 RULE_ACTIVITY_PLAN = "escalation.activity_plan"
 RULE_FEEDBACK = "escalation.feedback"
 RULE_RESOLVED = "escalation.resolved"
+RULE_INVITATION = "escalation.invitation"  # the parents' line: the volunteers' invitation, with no pupil data
 INTAKE = "escalation.intake"  # plan section: keyword overrides for the message classification
 
 OBLIGATIONS = ("ack", "feedback")
@@ -66,7 +76,7 @@ class IntakeSettings(Schema):
     @validates_schema
     def _compiles(self, data, **kwargs):
         try:
-            classify.compile_rules(classify.merged(data))
+            classify.load_rules(data)  # compiled once: the worker then finds the same plan compiled
         except classify.RuleError as exc:
             raise ValidationError(str(exc)) from None
 
@@ -134,9 +144,25 @@ def levels(case: Mapping, line: str) -> tuple[Level, ...]:
     return LADDERS[case["track"]][line]
 
 
+def volunteer(level: Level) -> bool:
+    """A level held by parents who volunteer (class parent rep, FAU): not staff, no duty of confidentiality."""
+    return bool(set(level.roles) & PARENT_ROLES)
+
+
+def owner_level(case: Mapping, line: str, index: int) -> Level:
+    """Who answers for a level's task and deadlines: its holder, except at a volunteer level, where the contact
+    teacher who invited them does."""
+    level = levels(case, line)[index]
+    return CONTACT_TEACHER if volunteer(level) else level
+
+
 def supervisor(case: Mapping, line: str, index: int) -> Level | None:
-    """The level above as supervisor: the next level of the line; above the principal, the school owner."""
+    """The level above as supervisor: the next level of the line; above the principal, the school owner. A volunteer
+    never supervises and is never supervised: above a volunteer level (its owner is the contact teacher) it is the
+    principal."""
     ladder = levels(case, line)
+    if volunteer(ladder[index]):
+        return PRINCIPAL
     if index + 1 < len(ladder):
         return ladder[index + 1]
     return SCHOOL_OWNER if ladder[index] == PRINCIPAL else None
@@ -173,6 +199,11 @@ def party(level: Level, ctx: Context) -> Party:
         if user:
             return Party(role, user)
     return Party(level.roles[0])
+
+
+def owner(case: Mapping, line: str, index: int, ctx: Context) -> Party:
+    """The person who gets the level's task, reminders and refusals (see :func:`owner_level`)."""
+    return party(owner_level(case, line, index), ctx)
 
 
 # --- The case as data ----------------------------------------------------------------------------------------------
@@ -254,8 +285,10 @@ def case_values(case: Mapping, ctx: Context, line: str | None = None) -> dict[st
     if line is not None:
         state = case["lines"][line]
         ladder = levels(case, line)
+        level = ladder[state["level"]]
         values.update(
-            level_name=level_name(ctx, ladder[state["level"]]),
+            level_name=level_name(ctx, level),
+            owner_name=text(ctx, f"escalation.owner.{level.key}") if volunteer(level) else level_name(ctx, level),
             level_number=str(state["level"] + 1),
             level_count=str(len(ladder)),
             track_name=text(ctx, f"escalation.track.{case['track']}.{line}"),
@@ -348,7 +381,7 @@ def start_level(
         "misses": {"ack": 0, "feedback": 0},
     }
     level = levels(case, line)[index]
-    holder = party(level, ctx)
+    holder = owner(case, line, index, ctx)
     effects: list = [
         _schedule(case, ctx, line, index, "ack", ack_last, 0),
         _schedule(case, ctx, line, index, "feedback", feedback_last, 0),
@@ -364,15 +397,34 @@ def start_level(
             "ack_due": long_date(ack_last, ctx.language),
             "feedback_due": long_date(feedback_last, ctx.language),
         }
+        which = "escalation.invited_task" if volunteer(level) else "escalation.level_task"
         level_task = task(
             case, ctx, RULE_LEVEL_TASK, line, index, holder,
-            text(ctx, "escalation.level_task.title", **values), text(ctx, "escalation.level_task.body", **values),
-            feedback_last,
+            text(ctx, f"{which}.title", **values), text(ctx, f"{which}.body", **values), feedback_last,
         )
     effects.append(level_task)
+    if volunteer(level):
+        effects.append(invitation(case, ctx, line, index, level))
     if case["track"] == "A" and level == SCHOOL_ENVIRONMENT and case["route"] == "ladder":
         effects.append(_activity_plan(case, ctx, line, index, holder, day, feedback_last))
     return effects
+
+
+def invitation(case: Mapping, ctx: Context, line: str, index: int, level: Level) -> Action:
+    """The volunteers' invitation, as from the contact teacher: no pupil, group, case or evidence in any field they
+    see, no deadline and nothing that will remind them. Only the key, derived from the case, line and level (and
+    hashed), ties it to the case, so a retried job sends it once."""
+    values = {"as_role": text(ctx, f"escalation.invitation.as.{level.key}")}
+    return Action(
+        kind="alert",
+        external_ref=external_ref(ctx.tenant_id, RULE_INVITATION, case["id"], f"{line}:{index}", "alert"),
+        rule_id=RULE_INVITATION,
+        student_id=None,
+        assignee=party(level, ctx),
+        title=text(ctx, "escalation.invitation.title", **values),
+        body=text(ctx, "escalation.invitation.body", **values),
+        severity="info",
+    )
 
 
 def _activity_plan(case: dict, ctx: Context, line: str, index: int, holder: Party, day: date, due: date) -> Action:
@@ -498,11 +550,10 @@ def _refuse(case: dict, line: str, day: date, ctx: Context, key: str, text_id: s
     """Nothing moved (no record of the talk, the top of the ladder, no parents' line): tell the level's owner why
     and what to do."""
     state = case["lines"][line]
-    level = levels(case, line)[state["level"]]
     values = case_values(case, ctx, line)
     if text_id == "escalation.not_escalated":
         log(case, day, "escalation_refused", line, reason="no_agreement_note")
-    return [alert(case, ctx, RULE_LEVEL_TASK, f"{line}:{state['level']}:{key}", party(level, ctx),
+    return [alert(case, ctx, RULE_LEVEL_TASK, f"{line}:{state['level']}:{key}", owner(case, line, state["level"], ctx),
                   text(ctx, f"{text_id}.title", **values), text(ctx, f"{text_id}.body", **values))]
 
 
@@ -521,8 +572,8 @@ def escalate(case: dict, line: str, day: date, ctx: Context, *, by: str, agreeme
               "to_level": level_name(ctx, to_level), "escalated_on": long_date(day, ctx.language),
               "agreement": agreement, "requested_by": text(ctx, f"escalation.requested_by.{by}")}
     log(case, day, "escalated", line, to=to_level.key, by=by, agreement_recorded=True)
-    effects.append(note(case, ctx, RULE_ESCALATED, f"{line}:{index}->{index + 1}",
-                        text(ctx, "escalation.escalated.body", **values)))
+    which = "escalation.escalated.body_invited" if volunteer(to_level) else "escalation.escalated.body"
+    effects.append(note(case, ctx, RULE_ESCALATED, f"{line}:{index}->{index + 1}", text(ctx, which, **values)))
     holder = next((other for other in open_lines(case) if other != line
                    and levels(case, other)[case["lines"][other]["level"]] == to_level), None)
     if holder is not None:
@@ -552,13 +603,15 @@ def resolve(case: dict, line: str, day: date, ctx: Context, how: str) -> list:
     return effects
 
 
-def accepts_feedback_from(line: str, role: str) -> bool:
+def accepts_feedback_from(line: str, role: str, level: Level | None = None) -> bool:
     """Who can give the guardian feedback for a line: on the school line any staff ("directly or through the levels
-    below"); on the parents' line the class parent rep, FAU or the principal."""
+    below"); on the parents' line the class parent rep, FAU or the principal, and, at a volunteer level, the contact
+    teacher who owns its deadlines (a reminder must ask for something its owner can do)."""
     if role in GUARDIAN_SIDE:
         return False
     if line == "parents":
-        return role in PARENT_ROLES or role == "principal"
+        return role in PARENT_ROLES or role == "principal" or (
+            role == "contact_teacher" and level is not None and volunteer(level))
     return role not in PARENT_ROLES
 
 
@@ -570,7 +623,8 @@ def on_feedback(case: dict, sender_role: str, day: date, message_id: str, ctx: C
     effects: list = []
     for line in open_lines(case):
         state = case["lines"][line]
-        if not accepts_feedback_from(line, sender_role) or day.isoformat() < state["since"]:
+        level = levels(case, line)[state["level"]]
+        if not accepts_feedback_from(line, sender_role, level) or day.isoformat() < state["since"]:
             continue
         effects += _acknowledge(case, line, day)
         state["feedback"].append(day.isoformat())
@@ -619,7 +673,6 @@ def _miss_values(case: Mapping, ctx: Context, line: str, obligation: str, due: d
 def _first_miss(case: dict, ctx: Context, line: str, index: int, obligation: str, due: date, new_last: date) -> list:
     """Remind the level's owner, with the new deadline ``new_last``."""
     state = case["lines"][line]
-    level = levels(case, line)[index]
     state["misses"][obligation] = 1
     state["due"][obligation] = new_last.isoformat()
     above = supervisor(case, line, index)
@@ -632,7 +685,7 @@ def _first_miss(case: dict, ctx: Context, line: str, index: int, obligation: str
     occurrence = f"{line}:{index}:{obligation}"
     log(case, ctx.today, "reminded", line, obligation=obligation, due=due.isoformat())
     return [
-        alert(case, ctx, RULE_REMINDER, occurrence, party(level, ctx),
+        alert(case, ctx, RULE_REMINDER, occurrence, owner(case, line, index, ctx),
               text(ctx, "escalation.reminder.title", **values), text(ctx, "escalation.reminder.body", **values)),
         note(case, ctx, RULE_REMINDER, occurrence, text(ctx, "escalation.reminder.note", **values)),
     ]
@@ -641,7 +694,6 @@ def _first_miss(case: dict, ctx: Context, line: str, index: int, obligation: str
 def _second_miss(case: dict, ctx: Context, line: str, index: int, obligation: str, due: date) -> list:
     """The grace period ending ``due`` passed too: tell the level above as supervisor."""
     state = case["lines"][line]
-    level = levels(case, line)[index]
     state["misses"][obligation] = 2
     above = supervisor(case, line, index)
     values = _miss_values(case, ctx, line, obligation, due)
@@ -650,7 +702,7 @@ def _second_miss(case: dict, ctx: Context, line: str, index: int, obligation: st
         log(case, ctx.today, "reminded", line, obligation=obligation, due=due.isoformat())
         values.update(new_due=text(ctx, "escalation.asap"), next_step=text(ctx, "escalation.next_step.none"))
         return [
-            alert(case, ctx, RULE_REMINDER, occurrence + ":again", party(level, ctx),
+            alert(case, ctx, RULE_REMINDER, occurrence + ":again", owner(case, line, index, ctx),
                   text(ctx, "escalation.reminder.title", **values), text(ctx, "escalation.reminder.body", **values)),
             note(case, ctx, RULE_REMINDER, occurrence + ":again", text(ctx, "escalation.reminder.note", **values)),
         ]

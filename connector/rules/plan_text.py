@@ -7,8 +7,8 @@ seed:
 - the seed's routines with the seed's responsibilities: reporting absence and telling the school a child must be
   pressed to go are the guardians' (``seed_responsible`` in ``default_plan.yaml``); who the connector then tasks is
   printed apart, as the follow-up; the daily registration routine, which no rule runs, is printed too;
-- the connector's own additions (deadlines of the ladder, detection thresholds, the alert to the school owner) are
-  printed apart, under "Koblingens standardvalg", each with the setting that changes it;
+- the connector's own additions (deadlines of the ladder, detection thresholds, the alert to the school owner, the
+  task to read a message that only hints at a case) are printed apart, under "Koblingens standardvalg", each with the setting that changes it;
 - only the sections that fit the school's level: the upper-secondary absence limit is printed only when the school
   has turned it on. There is no separate school-level setting; turning the absence limit on is what makes a school
   upper secondary here.
@@ -72,6 +72,7 @@ def _defaults(plan: Mapping[str, Mapping[str, Any]], language: str) -> list[tupl
     """The connector's own choices, each as (sentence, the settings that change it)."""
     ladder, notice = plan["escalation.level_task"], plan["absence.notice_missing"]
     pattern, persistent = plan["absence.pattern"], plan["absence.persistent"]
+    read = plan["escalation.read_message"]
     same_day = "on" if notice["same_day_reminder"] else "off"
     return [
         (render(language, "plan.defaults.ladder", ack=ladder["acknowledge_school_days"],
@@ -95,6 +96,9 @@ def _defaults(plan: Mapping[str, Mapping[str, Any]], language: str) -> list[tupl
         (render(language, "plan.defaults.persistent", watch=persistent["watch_school_days"],
                 min_rate=percent(persistent["min_rate"]), occasions=persistent["undocumented_occasions"]),
          "absence.persistent"),
+        (render(language, "plan.defaults.read_message." + ("on" if read["enabled"] else "off"),
+                responsible=render(language, f"role.{read['responsible']}"), days=read["task_school_days"]),
+         "escalation.read_message"),
     ]
 
 
