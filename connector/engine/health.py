@@ -45,3 +45,10 @@ def dependencies(rt: Runtime) -> dict[str, Any]:
     if down:
         body["down"] = down
     return body
+
+
+def queue_state(rt: Runtime) -> dict[str, int]:
+    """For the admin page: jobs waiting in the queue and workers alive on it (RQ's API)."""
+    from rq import Worker
+
+    return {"depth": rt.queue.count, "workers": Worker.count(connection=rt.redis, queue=rt.queue)}

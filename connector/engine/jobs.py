@@ -22,7 +22,8 @@ def process_delivery(tenant_id: str, adapter: str, delivery_key: str, events: li
 
 def _process_delivery(tenant_id: str, adapter: str, delivery_key: str, events: list[dict[str, Any]]) -> int:
     rt = runtime.current()
-    deliveries.mark_taken(rt.redis, delivery_key, rt.config.dedupe_ttl_seconds)
+    deliveries.mark_taken(rt.redis, delivery_key, rt.config.dedupe_ttl_seconds,
+                          seen=(rt.keys, tenant_id, adapter, rt.clock.now().timestamp()))
     platform = rt.adapter(tenant_id, adapter)
     try:
         events = platform.prepare(events)

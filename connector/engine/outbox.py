@@ -62,6 +62,30 @@ def retry_dead_letter(rt: Runtime, letter_id: str) -> bool:
     return stored.resurrect(rt.redis, rt.keys, letter_id, rt.clock.now().timestamp())
 
 
+TEST_RULE = "admin.test"
+
+
+def send_test(rt: Runtime, tenant: str, adapter: str, title: str, body: str) -> tuple[str, str]:
+    """An admin's "send test task": a real task written through ``adapter`` the way every action is (outbox, ledger,
+    journal, dead letter when refused), under the rule id ``admin.test`` and a fresh ``external_ref``, assigned to
+    the principal, due today, about no pupil. Returns (outcome of the first try, external_ref)."""
+    import uuid
+
+    from connector.contract.actions import Party, external_ref
+
+    settings = rt.tenant(tenant)
+    rt.adapter(tenant, adapter)  # UnknownTarget for an adapter the tenant does not have
+    now = rt.clock.now()
+    action = Action(
+        kind="task", external_ref=external_ref(tenant, TEST_RULE, adapter, uuid.uuid4().hex, "task"),
+        rule_id=TEST_RULE, student_id=None, title=title, body=body,
+        assignee=Party("principal", settings.directory.lookup("principal")), due_date=now.date().isoformat(),
+    )
+    stored.queue_now(rt.redis, rt.keys, tenant, adapter, [action], now.timestamp(), FIRST_TRY_GRACE_SECONDS)
+    log.info("test task %s for tenant %s through adapter %s", action.external_ref, tenant, adapter)
+    return send(rt, tenant, action.external_ref), action.external_ref
+
+
 def send(rt: Runtime, tenant: str, ref: str) -> str:
     """Try one outbox entry once; returns what happened (``done``, ``retry``, ``dead`` or ``skipped``)."""
     keys = rt.keys
@@ -73,6 +97,14 @@ def send(rt: Runtime, tenant: str, ref: str) -> str:
     outcome = _send(rt, tenant, ref, entry, action)
     metrics.count_action(action.rule_id or metrics.NONE, action.kind, outcome)
     return outcome
+
+
+def journal_entry(action: Action, adapter: str, out: str, status: int | None) -> dict:
+    """What the admin page shows of an action that ended (``store.journal``): ids, dates and codes, never its text."""
+    step = "/".join(str(action.extra[name]) for name in ("line", "level") if name in action.extra)
+    return {"ref": action.external_ref, "kind": action.kind, "rule": action.rule_id, "pupil": action.student_id,
+            "case": action.case_id, "group": action.group_id, "due": action.due_date, "step": step, "out": out,
+            "status": status, "adapter": adapter}
 
 
 def _adapter_type(rt: Runtime, tenant: str, adapter: str) -> str:
@@ -95,7 +127,8 @@ def _send(rt: Runtime, tenant: str, ref: str, entry: dict, action: Action) -> st
     metrics.observe_platform(_adapter_type(rt, tenant, entry["adapter"]), time.perf_counter() - started, error)
     now = rt.clock.now().timestamp()
     if result.outcome == "done":
-        stored.done(rt.redis, keys, tenant, ref, result.remote_id or "", now)
+        stored.done(rt.redis, keys, tenant, ref, result.remote_id or "", now,
+                    journal_entry(action, entry["adapter"], "written", result.status))
         log.info("sent %s %s rule=%s tenant=%s status=%s", action.kind, ref, action.rule_id, tenant, result.status)
         return "done"
     if result.outcome == "retry" and entry["attempts"] + 1 < MAX_ATTEMPTS:
@@ -107,7 +140,8 @@ def _send(rt: Runtime, tenant: str, ref: str, entry: dict, action: Action) -> st
         return "retry"
     stored.bury(rt.redis, keys, tenant, ref, {
         "tenant": tenant, "adapter": entry["adapter"], "attempts": entry["attempts"] + 1,
-        "status": result.status, "reason": result.reason, "failed_at": now, "action": entry["action"],
-    })
+        "status": result.status, "reason": result.reason, "error_body": result.error_body, "failed_at": now,
+        "action": entry["action"],
+    }, journal_entry(action, entry["adapter"], "dead", result.status))
     log.error("dead letter: %s %s tenant=%s (%s)", action.kind, ref, tenant, result.reason)
     return "dead"
