@@ -55,6 +55,14 @@ def set_poll_lag(tenant: str, adapter: str, seconds: float) -> None:
     POLL_LAG.labels(tenant, adapter).set(max(seconds, 0.0))
 
 
+def poll_finished(rt: Runtime, tenant: str, adapter: str, lag_seconds: float) -> None:
+    """What a poller calls at the end of each poll: the lag gauge, and the last poll that the admin page shows."""
+    from connector.store import deliveries
+
+    set_poll_lag(tenant, adapter, lag_seconds)
+    deliveries.saw(rt.redis, rt.keys, tenant, adapter, "poll", rt.clock.now().timestamp())
+
+
 def count_delivery(tenant: str, adapter: str, event_type: str, status: int) -> None:
     DELIVERIES.labels(tenant, adapter, event_type, str(status)).inc()
 

@@ -7,7 +7,8 @@ runs (``scripts``), and each kind of state, its layout and how it is read and wr
 - ``cases``: a guardian's case, each pupil's open cases, and the locks a job holds on them;
 - ``due``: the due set, the deadlines' payloads and the calendar routines scheduled;
 - ``outbox``: the outbox, the ledger, the task refs and the dead letters;
-- ``deliveries``: a webhook delivery's dedupe marker;
+- ``journal``: what was written or given up on, per tenant, for the admin page (ids, dates, codes);
+- ``deliveries``: a webhook delivery's dedupe marker, and each adapter's last delivery and poll;
 - ``stats``: what is counted for an admin;
 - ``health``: adapters the platform refuses until an admin acts (shown by ``/readyz``).
 
