@@ -274,7 +274,7 @@ def test_dead_letters_show_the_platforms_answer_and_can_be_retried(web, admin_rt
     sign_in_local(web)
     page = text(web.get("/admin/t/skole-a/dead-letters"))
     assert page.count('class="dead-letter"') == 3
-    assert "400 HTTP 400" in page and "assignee_not_found" in page
+    assert "HTTP 400" in page and "assignee_not_found" in page
     first = outbox.dead_letters(admin_rt)[0]
     token = csrf(web, "/admin/t/skole-a/dead-letters")
     web.post("/admin/t/skole-a/dead-letters/retry", data={"id": first["id"], "csrf_token": token})
@@ -359,3 +359,37 @@ def test_set_password_stores_only_the_hash(tmp_path, monkeypatch, capsys):
 
     assert check_local(load_config(config).admin, "admin", "et-langt-nok-passord")
     assert "admin-password.hash" in capsys.readouterr().out
+
+
+def test_each_action_shows_its_evidence_and_the_plan_step_it_belongs_to(web, admin_rt, platform):
+    from datetime import datetime, timezone
+
+    from tests.cases_support import at
+
+    accept_all(platform)
+    mark = {"student_id": "s-1", "date": "2026-11-23", "status": "absent", "documented": False, "group_id": "7A"}
+    assert post_event(web, "attendance.marked", mark).status_code == 202
+    run_worker(admin_rt)
+    at(admin_rt, datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc))  # the notice's deadline has passed
+    entries = journal.read(admin_rt.redis, admin_rt.keys, "skole-a")
+    reminder = [entry for entry in entries if entry.rule == "absence.notice_missing" and entry.evidence]
+    assert reminder, [(entry.rule, entry.kind) for entry in entries]
+    assert json.loads(reminder[0].evidence)["absence_date"] == "2026-11-23"
+
+    sign_in_local(web)
+    page = text(web.get("/admin/t/skole-a/actions?rule=absence.notice_missing"))
+    assert "fraværsdag: 2026-11-23" in page and "frist for melding: 2026-11-27" in page  # 4 school days here
+    assert "Planens punkt: " in page
+    web.post("/admin/language", data={"lang": "en", "next": "/admin/", "csrf_token": csrf(web, "/admin/")})
+    assert "absence date: 2026-11-23" in text(web.get("/admin/t/skole-a/actions?rule=absence.notice_missing"))
+
+
+def test_evidence_keeps_dates_counts_and_codes_and_drops_anything_like_text():
+    from connector.engine.outbox import evidence
+
+    assert evidence({"absence_date": "2026-11-23", "count": 3, "rate": 0.125, "note": "Emil var syk",
+                     "findings": [{"kind": "weekday", "dates": ["2026-11-02", "mandag og tirsdag"]}],
+                     "Navn Navnesen": 1}) == {
+        "absence_date": "2026-11-23", "count": 3, "rate": 0.125,
+        "findings": [{"kind": "weekday", "dates": ["2026-11-02"]}],
+    }

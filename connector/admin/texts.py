@@ -117,6 +117,17 @@ TEXTS: dict[str, dict[str, str]] = {
     "csrf": {"nb": "Skjemaet var utløpt eller ugyldig. Last siden på nytt og prøv igjen.",
              "nn": "Skjemaet var utgått eller ugyldig. Last sida på nytt og prøv igjen.",
              "en": "The form had expired or was invalid. Reload the page and try again."},
+    "plan_step": {"nb": "Planens punkt", "nn": "Planen sitt punkt", "en": "Plan step"},
+    "ev.absence_date": {"nb": "fraværsdag", "nn": "fråværsdag", "en": "absence date"},
+    "ev.lessons_missed": {"nb": "timer borte", "nn": "timar borte", "en": "lessons missed"},
+    "ev.lessons_held": {"nb": "timer holdt", "nn": "timar haldne", "en": "lessons held"},
+    "ev.notice_deadline": {"nb": "frist for melding", "nn": "frist for melding", "en": "notice due"},
+    "ev.meeting_date": {"nb": "møtedato", "nn": "møtedato", "en": "meeting date"},
+    "ev.school_days": {"nb": "skoledager fulgt", "nn": "skuledagar følgde", "en": "school days watched"},
+    "ev.rate": {"nb": "fraværsandel", "nn": "fråværsdel", "en": "absence rate"},
+    "ev.undocumented_occasions": {"nb": "udokumenterte tilfeller", "nn": "udokumenterte tilfelle",
+                                  "en": "undocumented occasions"},
+    "ev.findings": {"nb": "funn", "nn": "funn", "en": "findings"},
     "overview": {"nb": "Oversikt", "nn": "Oversikt", "en": "Overview"},
 }
 

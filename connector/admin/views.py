@@ -16,7 +16,7 @@ from flask import (Blueprint, abort, current_app, flash, g, redirect, render_tem
 from flask_wtf.csrf import CSRFError
 
 from connector.admin import auth
-from connector.admin.texts import DEFAULT, LANGUAGES, text
+from connector.admin.texts import DEFAULT, LANGUAGES, TEXTS, text
 from connector.config.secrets import SecretRef
 from connector.engine import cases as engine_cases
 from connector.engine import failed_jobs, outbox
@@ -238,6 +238,36 @@ def plan(tenant_id: str):
     return render_template("admin/plan.html", tenant=settings, lines=lines, changes=changes, diff=diff)
 
 
+def evidence_lines(entry, lang: str) -> list[str]:
+    """An action's evidence as short lines: the plan's routine it belongs to, the ladder's step, and what the rule
+    counted (dates, counts), each with its label in the page's language."""
+    import json
+
+    from connector.rules.settings import seed
+
+    lines = []
+    routine = seed().get(entry.rule, {}).get("routine", {})
+    if routine:
+        lines.append(f"{text(lang, 'plan_step')}: {routine.get(lang) or routine.get('nb')}")
+    if entry.step:
+        lines.append(f"{text(lang, 'step')} {entry.step}")
+    try:
+        found = json.loads(entry.evidence) if entry.evidence else {}
+    except ValueError:
+        found = {}
+    for key, value in found.items():
+        label = text(lang, f"ev.{key}") if f"ev.{key}" in TEXTS else key
+        if key == "findings":
+            for finding in value:
+                dates = ", ".join(finding.get("dates", []))
+                lines.append(f"{label}: {finding.get('kind')} × {finding.get('count')}" + (f" ({dates})" if dates else ""))
+        elif key == "rate":
+            lines.append(f"{label}: {value * 100:.1f} %")
+        else:
+            lines.append(f"{label}: {value}")
+    return lines
+
+
 @bp.get("/t/<tenant_id>/actions")
 @auth.login_required
 def actions(tenant_id: str):
@@ -255,8 +285,10 @@ def actions(tenant_id: str):
              and (not wanted["pupil"] or entry.pupil == wanted["pupil"])
              and (not wanted["date"] or wanted["date"] in (day(entry), entry.due))
              and (not wanted["outcome"] or entry.out == wanted["outcome"])]
+    lang = language()
     return render_template("admin/actions.html", tenant=settings, entries=shown[:500], total=len(shown),
-                           rules=rules, wanted=wanted, outcomes=OUTCOMES)
+                           rules=rules, wanted=wanted, outcomes=OUTCOMES,
+                           evidence={entry.ref: evidence_lines(entry, lang) for entry in shown[:500]})
 
 
 @bp.get("/t/<tenant_id>/cases")

@@ -16,8 +16,10 @@ written.
 """
 from __future__ import annotations
 
+import json
 import logging
 import random
+import re
 import time
 from typing import Iterable
 
@@ -99,12 +101,34 @@ def send(rt: Runtime, tenant: str, ref: str) -> str:
     return outcome
 
 
+CODE = re.compile(r"[A-Za-z0-9_.:/-]{1,40}")
+
+
+def evidence(value):
+    """An action's evidence as the journal keeps it: numbers, booleans and short codes or dates (``2026-11-23``,
+    ``weekday:monday``), in lists and mappings with code keys; anything else (a string with spaces, a long one: it
+    could be text) is dropped, so the journal cannot come to hold a sentence whatever a rule puts there."""
+    if isinstance(value, bool) or isinstance(value, (int, float)):
+        return value
+    if isinstance(value, str):
+        return value if CODE.fullmatch(value) else None
+    if isinstance(value, (list, tuple)):
+        kept = [evidence(item) for item in value]
+        return [item for item in kept if item is not None]
+    if isinstance(value, dict):
+        kept = {key: evidence(item) for key, item in value.items() if isinstance(key, str) and CODE.fullmatch(key)}
+        return {key: item for key, item in kept.items() if item is not None}
+    return None
+
+
 def journal_entry(action: Action, adapter: str, out: str, status: int | None) -> dict:
     """What the admin page shows of an action that ended (``store.journal``): ids, dates and codes, never its text."""
     step = "/".join(str(action.extra[name]) for name in ("line", "level") if name in action.extra)
+    why = evidence(action.evidence) if action.evidence else None
     return {"ref": action.external_ref, "kind": action.kind, "rule": action.rule_id, "pupil": action.student_id,
             "case": action.case_id, "group": action.group_id, "due": action.due_date, "step": step, "out": out,
-            "status": status, "adapter": adapter}
+            "status": status, "adapter": adapter,
+            "evidence": json.dumps(why, separators=(",", ":"), sort_keys=True) if why else None}
 
 
 def _adapter_type(rt: Runtime, tenant: str, adapter: str) -> str:

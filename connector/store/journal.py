@@ -13,6 +13,7 @@ same transaction as the ledger or the dead letter (``store.outbox``). Its fields
 ``step``   where on the plan it stands: the ladder's ``line``/``level``, empty for the absence plan's rules
 ``out``    ``written`` or ``dead``; ``status`` the platform's HTTP status, or empty
 ``adapter`` the adapter that wrote it; ``at`` when (epoch seconds, the connector's clock)
+``evidence`` why the rule decided it, as compact JSON of dates, counts and codes (``engine.outbox.evidence``)
 =========  ===================================================================================================
 
 Never a title, a body or any other text a rule or a person wrote. Entries older than :data:`KEPT_SECONDS` (five
@@ -28,7 +29,7 @@ from redis import Redis
 from connector.store.keys import Keys
 
 KEPT_SECONDS = 5 * 7 * 24 * 3600
-FIELDS = ("ref", "kind", "rule", "pupil", "case", "group", "due", "step", "out", "status", "adapter")
+FIELDS = ("ref", "kind", "rule", "pupil", "case", "group", "due", "step", "out", "status", "adapter", "evidence")
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class Entry:
     out: str
     status: str
     adapter: str
+    evidence: str = ""
 
 
 def record(pipe, keys: Keys, tenant: str, fields: dict[str, object], now: float) -> None:
