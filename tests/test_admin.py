@@ -393,3 +393,64 @@ def test_evidence_keeps_dates_counts_and_codes_and_drops_anything_like_text():
         "absence_date": "2026-11-23", "count": 3, "rate": 0.125,
         "findings": [{"kind": "weekday", "dates": ["2026-11-02"]}],
     }
+
+
+def test_behind_a_proxy_the_provider_sends_people_back_to_the_public_address(web, admin_rt):
+    from dataclasses import replace
+    from urllib.parse import parse_qs
+
+    admin_rt.config = replace(admin_rt.config, admin=replace(admin_rt.config.admin,
+                                                             public_url="https://connector.kommune.no/"))
+    start = web.get("/admin/login/feide")
+    redirect_uri = parse_qs(urlsplit(start.location).query)["redirect_uri"]
+    assert redirect_uri == ["https://connector.kommune.no/admin/auth/feide"]
+
+
+ADMIN_YAML = """
+admin:
+  session_secret: {env: TEST_ADMIN_SESSION_SECRET}
+  password_file: admin.hash
+  oidc:
+    feide:
+      discovery_url: https://auth.dataporten.no/.well-known/openid-configuration
+      client_id: abc
+      client_secret: {env: TEST_OIDC_CLIENT_SECRET}
+      roles:
+        - {claim: groups, value: "fc:org:kommune", role: admin}
+        - {claim: groups, value: "fc:unit:a", role: school, tenant: TENANT}
+"""
+
+
+def example_with(tmp_path, admin_yaml: str):
+    example = (cli.EXAMPLE_CONFIG.parent / "connector.yaml").read_text().split("\nadmin:")[0]
+    example = example.replace("file: calendar-2026-27.yaml", f"file: {cli.EXAMPLE_CONFIG.parent / 'calendar-2026-27.yaml'}")
+    example = example.replace("secrets/", f"{cli.EXAMPLE_CONFIG.parent / 'secrets'}/")
+    path = tmp_path / "connector.yaml"
+    path.write_text(example + admin_yaml)
+    return path
+
+
+def test_the_admin_section_loads_with_its_providers_and_claim_mapping(tmp_path, monkeypatch):
+    from connector.config.schema import load_config
+
+    admin = load_config(example_with(tmp_path, ADMIN_YAML.replace("TENANT", "demo-skole"))).admin
+    assert admin.password_file == tmp_path / "admin.hash" and admin.secure_cookies is True
+    (feide,) = admin.providers.values()
+    assert (feide.label, feide.client_id, feide.scope) == ("feide", "abc", "openid")
+    assert feide.roles[1] == RoleRule("groups", "fc:unit:a", "school", "demo-skole")
+
+
+def test_a_school_role_for_an_unknown_tenant_or_an_unreadable_secret_is_a_configuration_problem(tmp_path,
+                                                                                                  monkeypatch):
+    from connector.config.schema import ConfigError, check_config, load_config
+
+    path = example_with(tmp_path, ADMIN_YAML.replace("TENANT", "no-such-school"))
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert any("admin.oidc.feide.roles.1.tenant: No tenant named 'no-such-school'." in p for p in raised.value.problems)
+
+    monkeypatch.delenv("TEST_ADMIN_SESSION_SECRET", raising=False)
+    monkeypatch.setenv("TEST_OIDC_CLIENT_SECRET", "x")
+    problems = check_config(example_with(tmp_path, ADMIN_YAML.replace("TENANT", "demo-skole")))
+    assert [p.split(": ", 1)[1] for p in problems] == [
+        "admin.session_secret: environment variable TEST_ADMIN_SESSION_SECRET is not set"]

@@ -59,7 +59,7 @@ def _no_store(response):
     response.headers["Cache-Control"] = "no-store"  # a shared computer's back button shows no school's data
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Content-Security-Policy"] = ("default-src 'self'; style-src 'self'; img-src 'self' data:; "
-                                                   "form-action 'self' *; frame-ancestors 'none'")
+                                                   "form-action 'self'; frame-ancestors 'none'")
     return response
 
 
@@ -104,7 +104,10 @@ def login():
 def oidc_login(provider: str):
     client = auth.oidc_client(provider)
     session["next"] = _safe_next(request.args.get("next"))
-    return client.authorize_redirect(url_for("admin.oidc_callback", provider=provider, _external=True))
+    public = rt().config.admin.public_url
+    back = (public.rstrip("/") + url_for("admin.oidc_callback", provider=provider) if public
+            else url_for("admin.oidc_callback", provider=provider, _external=True))
+    return client.authorize_redirect(back)
 
 
 @bp.get("/auth/<provider>")
@@ -149,11 +152,20 @@ def set_language():
 
 
 def _failed_jobs(tenants: list[str]):
+    """The failed jobs that concern these tenants; a job about several (due items) names only these."""
+    from dataclasses import replace
+
     try:
-        return [job for job in failed_jobs.failed_jobs(rt()) if set(job.tenant.split(",")) & set(tenants)]
+        found = failed_jobs.failed_jobs(rt())
     except Exception:
         log.exception("reading the failed jobs")
         return []
+    mine = []
+    for job in found:
+        shared = [tenant for tenant in job.tenant.split(",") if tenant in tenants]
+        if shared:
+            mine.append(replace(job, tenant=",".join(shared)))
+    return mine
 
 
 @bp.get("/")

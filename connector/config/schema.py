@@ -89,6 +89,9 @@ class AdminConfig:
     password_file: Path | None = None
     providers: Mapping[str, OidcProvider] = field(default_factory=dict)
     secure_cookies: bool = True  # cookies only over HTTPS (behind the TLS proxy); false only on localhost
+    # The address people reach the service at (https://connector.kommune.no): the provider's redirect back is built
+    # on it, since behind a TLS proxy the app itself sees plain http on 127.0.0.1. Unset: the request's own address.
+    public_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -455,6 +458,7 @@ class _AdminSchema(Schema):
     password_file = fields.String(load_default=None)
     oidc = _Named(_load_provider, load_default=dict)
     secure_cookies = fields.Boolean(load_default=True)
+    public_url = fields.Url(load_default=None, require_tld=False, schemes={"http", "https"})
 
     @validates_schema
     def _secrets_readable(self, data, **kwargs):
@@ -485,7 +489,8 @@ class _AdminSchema(Schema):
             for name, loaded in data["oidc"].items()
         }
         return AdminConfig(session_secret=data["session_secret"], username=data["username"],
-                           password_file=password_file, providers=providers, secure_cookies=data["secure_cookies"])
+                           password_file=password_file, providers=providers, secure_cookies=data["secure_cookies"],
+                           public_url=data["public_url"])
 
 
 class _ConfigSchema(Schema):
