@@ -454,3 +454,50 @@ def test_a_school_role_for_an_unknown_tenant_or_an_unreadable_secret_is_a_config
     problems = check_config(example_with(tmp_path, ADMIN_YAML.replace("TENANT", "demo-skole")))
     assert [p.split(": ", 1)[1] for p in problems] == [
         "admin.session_secret: environment variable TEST_ADMIN_SESSION_SECRET is not set"]
+
+
+def test_failed_jobs_are_listed_without_event_data_and_the_operator_runs_them_again(web, admin_rt, oidc,
+                                                                                     monkeypatch):
+    from rq.job import Retry
+
+    from connector.engine import failed_jobs, routing, rq_compat
+
+    monkeypatch.setattr(rq_compat, "RETRY", Retry(max=1, interval=0))
+    original = routing.handle_events
+
+    def broken(rt, tenant_id, adapter, events):
+        raise ValueError(f"cannot judge {events[0]['marks'][0]['reason']}")
+
+    monkeypatch.setattr(routing, "handle_events", broken)
+    register = {"date": "2026-11-20", "group_id": "7A", "marks": [
+        {"student_id": "s-1", "status": "absent", "documented": False, "reason": "Kari er syk med feber"}]}
+    post_event(web, "attendance.register", register, msg_id="msg-fails")
+    run_worker(admin_rt)
+    (job,) = failed_jobs.failed_jobs(admin_rt)
+
+    sign_in_oidc(web, oidc, sub="u-a", groups=["fc:skole-a"])  # a school sees its failed job, cannot rerun it
+    page = text(web.get("/admin/"))
+    assert job.id in page and "ValueError" in page and "Kari" not in page and 'class="retry-job"' not in page
+    token = csrf(web, "/admin/")
+    assert web.post("/admin/jobs/retry", data={"all": "1", "csrf_token": token}).status_code == 404
+    web.post("/admin/logout", data={"csrf_token": token})
+
+    sign_in_local(web)
+    monkeypatch.setattr(routing, "handle_events", original)  # the cause is fixed
+    token = csrf(web, "/admin/")
+    assert web.post("/admin/jobs/retry", data={"id": "no-such-job", "csrf_token": token}).status_code == 404
+    response = web.post("/admin/jobs/retry", data={"id": job.id, "csrf_token": token})
+    assert "1 jobb(er) lagt i køen igjen." in text(web.get(response.location))
+    run_worker(admin_rt)
+    assert failed_jobs.failed_jobs(admin_rt) == []
+    assert admin_rt.redis.hexists(admin_rt.keys.pupil("skole-a", "s-1"), "d:2026-11-20")
+
+
+def test_an_unreadable_session_secret_turns_the_admin_page_off_and_not_the_door(admin_rt, monkeypatch, caplog):
+    monkeypatch.delenv("TEST_ADMIN_SESSION_SECRET")
+    web = create_app(runtime=admin_rt).test_client()
+    response = web.get("/admin/")
+    assert response.status_code == 404 and "session secret cannot be read" in response.get_json()["message"]
+    assert "TEST_ADMIN_SESSION_SECRET" in caplog.text and SESSION_SECRET not in caplog.text
+    body = {"student_id": "s-1", "group_id": "7A", "date": "2026-11-23"}
+    assert post_event(web, "student.enrolled", body).status_code == 202

@@ -24,14 +24,20 @@ log = logging.getLogger(__name__)
 def init_app(app: Flask, runtime) -> None:
     """Register ``/admin`` on ``app``: the full page when the configuration has an ``admin:`` section, else one
     answer saying how to turn it on."""
+    from connector.config.secrets import SecretUnavailable
+
     admin = runtime.config.admin
-    if admin is None:
+    message = "The admin page is off: add an 'admin:' section to the configuration (README, 'Admin page')."
+    try:
+        session_key = admin.session_secret.reveal() if admin is not None else None
+    except SecretUnavailable as exc:  # the door must keep taking deliveries: only the admin page stays off
+        log.error("the admin page is off: its session secret cannot be read (%s)", exc)
+        session_key, message = None, "The admin page is off: its session secret cannot be read (see the log)."
+    if session_key is None:
         @app.get("/admin/")
         @app.get("/admin")
         def admin_not_configured():
-            return jsonify({"error": "not_configured",
-                            "message": "The admin page is off: add an 'admin:' section to the configuration "
-                                       "(README, 'Admin page')."}), 404
+            return jsonify({"error": "not_configured", "message": message}), 404
         return
 
     from datetime import timedelta
@@ -41,7 +47,7 @@ def init_app(app: Flask, runtime) -> None:
     from connector.admin import auth
     from connector.admin.views import bp
 
-    app.secret_key = admin.session_secret.reveal()
+    app.secret_key = session_key
     app.config.update(
         SESSION_COOKIE_NAME="connector_admin",
         SESSION_COOKIE_HTTPONLY=True,

@@ -128,6 +128,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "ev.undocumented_occasions": {"nb": "udokumenterte tilfeller", "nn": "udokumenterte tilfelle",
                                   "en": "undocumented occasions"},
     "ev.findings": {"nb": "funn", "nn": "funn", "en": "findings"},
+    "jobs_retried": {"nb": "{count} jobb(er) lagt i køen igjen.", "nn": "{count} jobb(ar) lagde i køen att.",
+                     "en": "{count} job(s) queued again."},
     "overview": {"nb": "Oversikt", "nn": "Oversikt", "en": "Overview"},
 }
 

@@ -186,6 +186,22 @@ def index():
     return render_template("admin/index.html", rows=rows, jobs=jobs, refused=refused, ops=ops)
 
 
+@bp.post("/jobs/retry")
+@auth.admin_required
+def retry_failed_jobs():
+    """Run failed jobs again, one or all, once the cause is fixed: the operator's (``admin``), as one job may carry
+    due items of several schools."""
+    runtime = rt()
+    known = {job.id for job in failed_jobs.failed_jobs(runtime)}
+    wanted = sorted(known) if request.form.get("all") else request.form.getlist("id")
+    if any(job_id not in known for job_id in wanted):
+        abort(404)
+    retried = sum(failed_jobs.retry(runtime, job_id) for job_id in wanted)
+    log.info("admin %s queued %d failed job(s) again", auth.user()["how"], retried)
+    flash(text(language(), "jobs_retried", count=retried), "ok")
+    return redirect(url_for("admin.index"))
+
+
 # --- A tenant ------------------------------------------------------------------------------------------------------
 
 
