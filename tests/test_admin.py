@@ -501,3 +501,17 @@ def test_an_unreadable_session_secret_turns_the_admin_page_off_and_not_the_door(
     assert "TEST_ADMIN_SESSION_SECRET" in caplog.text and SESSION_SECRET not in caplog.text
     body = {"student_id": "s-1", "group_id": "7A", "date": "2026-11-23"}
     assert post_event(web, "student.enrolled", body).status_code == 202
+
+
+def test_the_local_account_locks_after_ten_failed_sign_ins(web, admin_rt):
+    from connector.store import sign_ins
+
+    for _ in range(sign_ins.LIMIT):
+        assert sign_in_local(web, password="gjetning-1234").status_code == 401
+    locked = sign_in_local(web)  # even the right password, until the window ends
+    assert locked.status_code == 429 and "For mange mislykte forsøk" in text(locked)
+    assert web.get("/admin/").status_code == 302
+    assert 0 < admin_rt.redis.ttl(admin_rt.keys.sign_in_failures) <= sign_ins.WINDOW_SECONDS
+    admin_rt.redis.delete(admin_rt.keys.sign_in_failures)  # the window has passed
+    assert sign_in_local(web).status_code == 302
+    assert admin_rt.redis.get(admin_rt.keys.sign_in_failures) is None  # a success starts afresh

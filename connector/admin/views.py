@@ -22,7 +22,7 @@ from connector.engine import cases as engine_cases
 from connector.engine import failed_jobs, outbox
 from connector.engine.health import queue_state
 from connector.store import cases as stored_cases
-from connector.store import deliveries, health, journal
+from connector.store import deliveries, health, journal, sign_ins
 
 log = logging.getLogger(__name__)
 OSLO = ZoneInfo("Europe/Oslo")
@@ -85,19 +85,25 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    admin = rt().config.admin
-    error = None
+    runtime = rt()
+    admin = runtime.config.admin
+    error, status = None, 200
     if request.method == "POST":
         username = request.form.get("username", "")
-        if auth.check_local(admin, username, request.form.get("password", "")):
+        if sign_ins.locked(runtime.redis, runtime.keys):
+            log.warning("admin sign-in refused: local account locked after %d failures", sign_ins.LIMIT)
+            error, status = text(language(), "locked", minutes=sign_ins.WINDOW_SECONDS // 60), 429
+        elif auth.check_local(admin, username, request.form.get("password", "")):
+            sign_ins.succeeded(runtime.redis, runtime.keys)
             auth.sign_in(username, "admin", [], "local")
             log.info("admin sign-in: local account")
             return redirect(_safe_next(request.form.get("next")))
-        log.warning("admin sign-in refused: local account")
-        error = text(language(), "bad_login")
+        else:
+            sign_ins.failed(runtime.redis, runtime.keys)
+            log.warning("admin sign-in refused: local account")
+            error, status = text(language(), "bad_login"), 401
     return render_template("admin/login.html", providers=admin.providers, error=error,
-                           next=request.values.get("next", ""), local=admin.password_file is not None), \
-        401 if error else 200
+                           next=request.values.get("next", ""), local=admin.password_file is not None), status
 
 
 @bp.get("/login/<provider>")

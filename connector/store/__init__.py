@@ -10,6 +10,7 @@ runs (``scripts``), and each kind of state, its layout and how it is read and wr
 - ``journal``: what was written or given up on, per tenant, for the admin page (ids, dates, codes);
 - ``deliveries``: a webhook delivery's dedupe marker, and each adapter's last delivery and poll;
 - ``stats``: what is counted for an admin;
+- ``sign_ins``: failed sign-ins to the admin page's local account, counted to slow guessing;
 - ``health``: adapters the platform refuses until an admin acts (shown by ``/readyz``).
 
 No module outside the store calls Redis (``tests/test_architecture.py``), but for the runtime that holds the

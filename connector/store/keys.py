@@ -101,6 +101,11 @@ class Keys:
         return f"{self.prefix}:seen"
 
     @property
+    def sign_in_failures(self) -> str:
+        """String: failed sign-ins to the admin page's local account in the current window (``store.sign_ins``)."""
+        return f"{self.prefix}:admin:sign-in-failures"
+
+    @property
     def adapter_health(self) -> str:
         """Hash ``<tenant>/<adapter>`` -> reason code: adapters the platform refuses until an admin acts."""
         return f"{self.prefix}:health:adapters"
