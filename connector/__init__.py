@@ -29,6 +29,10 @@ def create_app(config=None, *, runtime: Runtime | None = None) -> Flask:
 
     app.register_blueprint(webhooks)
 
+    from connector.admin import init_app as admin_page
+
+    admin_page(app, runtime)  # /admin, with CSRF on its forms (the door above is exempt)
+
     @app.get("/healthz")
     def healthz():
         return jsonify({"status": "ok"})

@@ -356,6 +356,38 @@ def plan_show_command(args: argparse.Namespace) -> int:
     return 0
 
 
+MIN_PASSWORD_LENGTH = 12
+
+
+def admin_set_password_command(args: argparse.Namespace) -> int:
+    """Set the admin page's local admin password: its hash (werkzeug's scrypt) goes to ``admin.password_file``
+    (mode 0600); the password itself is stored nowhere. Asked twice on a terminal, else read from one line of stdin."""
+    import getpass
+
+    from connector.admin.auth import write_password_file
+
+    path = config_path(args)
+    admin = load_config(path).admin
+    if admin is None or admin.password_file is None:
+        print(f"{path}: no admin.password_file: add an 'admin:' section with password_file (README, 'Admin page')",
+              file=sys.stderr)
+        return 1
+    if sys.stdin.isatty():
+        password = getpass.getpass("New admin password: ")
+        if getpass.getpass("Again: ") != password:
+            print("connector admin set-password: the two passwords differ; nothing changed", file=sys.stderr)
+            return 1
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        print(f"connector admin set-password: use at least {MIN_PASSWORD_LENGTH} characters; nothing changed",
+              file=sys.stderr)
+        return 1
+    write_password_file(admin.password_file, password)
+    print(f"the admin password's hash is in {admin.password_file} (user {admin.username})")
+    return 0
+
+
 GENERIC_FIXTURES = Path(__file__).parent / "adapters" / "generic" / "fixtures"
 
 
@@ -600,6 +632,13 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--adapter", default="generic", help="the tenant's adapter to post to (default: %(default)s)")
     send.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS")
     send.set_defaults(run=send_test_command)
+
+    admin = commands.add_parser("admin", help="the admin page at /admin").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    set_password = admin.add_parser("set-password", parents=[common],
+                                    help="set the local admin account's password (its hash only is stored)")
+    set_password.set_defaults(run=admin_set_password_command)
 
     case_commands = commands.add_parser("cases", help="guardians' cases on the escalation ladder").add_subparsers(
         dest="action", required=True, metavar="ACTION"

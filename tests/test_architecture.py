@@ -41,6 +41,10 @@ FORBIDDEN = {
         ("connector.rules", "connector.store"),
         "the door is HTTP only: it reaches state through the engine",
     ),
+    "connector.admin": (
+        ("connector.webhooks", "connector.adapters", "redis", "rq"),
+        "the admin page reads through the store and acts through the engine, never the door, an adapter or RQ",
+    ),
 }
 
 

@@ -167,3 +167,16 @@ def test_multiprocess_mode_sums_the_processes_that_share_the_folder(tmp_path):
     labels = (("adapter", "generic"), ("status", "202"), ("tenant", "skole-a"), ("type", "attendance.register"))
     assert samples[("connector_deliveries_total", labels)] == 2
     assert samples[("connector_redis_up", ())] == 0
+
+
+def test_a_poller_sets_its_poll_lag_and_its_last_poll(client, rt):
+    """The hook a poller (an adapter that reads the platform on a timer) calls at the end of each poll: the gauge by
+    tenant and adapter, and the last poll the admin page shows."""
+    from connector.engine import metrics
+    from connector.store import deliveries
+
+    metrics.poll_finished(rt, "skole-a", "generic", 42.5)
+    assert value(scrape(client), "connector_poll_lag_seconds", tenant="skole-a", adapter="generic") == 42.5
+    metrics.set_poll_lag("skole-a", "generic", -3)  # a platform clock ahead of ours is no lag, not a negative one
+    assert value(scrape(client), "connector_poll_lag_seconds", tenant="skole-a", adapter="generic") == 0
+    assert deliveries.last_seen(rt.redis, rt.keys, "skole-a") == {("generic", "poll"): rt.clock.now().timestamp()}

@@ -101,6 +101,7 @@ WITHOUT_EXPIRY = {
     r"stats:ignored": "counts of event types",
     r"health:adapters": "adapters' flags",
     r"dead-letters": "for an admin to retry or drop (connector dead-letters)",
+    r"seen": "each adapter's last delivery and poll: tenant and adapter names and times, no pupil",
 }
 
 

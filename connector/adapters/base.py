@@ -54,7 +54,8 @@ class SendResult:
     """The platform's answer to one action, classified.
 
     ``outcome`` is ``done`` (written, or already there), ``retry`` (try again later, after ``retry_after`` seconds
-    when the platform said so) or ``dead`` (the platform refused it; an admin must look).
+    when the platform said so) or ``dead`` (the platform refused it; an admin must look). ``error_body`` is what
+    the platform answered a refusal with (cut short), kept with the dead letter for the admin to read.
     """
 
     outcome: str
@@ -62,6 +63,7 @@ class SendResult:
     status: int | None = None
     retry_after: float | None = None
     reason: str = ""
+    error_body: str = ""
 
 
 # An internal event an adapter's ``receive`` may produce besides the contract's: the platform says something about a

@@ -62,4 +62,17 @@ def classify_response(response: requests.Response) -> SendResult:
         )
     if status >= 500:
         return SendResult("retry", status=status, reason=f"HTTP {status}")
-    return SendResult("dead", status=status, reason=f"HTTP {status}")
+    return SendResult("dead", status=status, reason=f"HTTP {status}", error_body=error_body(response))
+
+
+ERROR_BODY_CHARS = 1000
+
+
+def error_body(response: requests.Response) -> str:
+    """The platform's answer to a refused write, as an admin needs it to act ("assignee not found"), cut at
+    :data:`ERROR_BODY_CHARS`: it describes our request, which carries ids and catalogue texts, never a person's."""
+    try:
+        text = response.text
+    except Exception:  # an undecodable body is no reason to lose the dead letter
+        return ""
+    return text[:ERROR_BODY_CHARS]

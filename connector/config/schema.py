@@ -15,7 +15,7 @@ from marshmallow import validates_schema, Schema, ValidationError, fields, post_
 from connector.adapters import adapter_types
 from connector.rules.calendar import SchoolCalendar
 from connector.rules.plan import merge_plan
-from connector.config.secrets import CONFIG_DIR, SecretRef
+from connector.config.secrets import CONFIG_DIR, SecretField, SecretRef
 from connector.contract.terms import DIRECTORY_ROLES
 
 
@@ -56,12 +56,52 @@ class Tenant:
 
 
 @dataclass(frozen=True)
+class RoleRule:
+    """Who an OpenID Connect sign-in is: when the id token's ``claim`` equals ``value`` (or, for a list claim such
+    as ``groups``, holds it), the person gets ``role`` (``admin``: every school; ``school``: ``tenant`` only)."""
+
+    claim: str
+    value: str
+    role: str
+    tenant: str | None = None
+
+
+@dataclass(frozen=True)
+class OidcProvider:
+    """The school owner's OpenID Connect provider (Feide, Microsoft Entra ID): discovery, client, claim mapping."""
+
+    name: str
+    label: str
+    discovery_url: str
+    client_id: str
+    client_secret: SecretRef
+    scope: str = "openid"
+    roles: tuple[RoleRule, ...] = ()
+
+
+@dataclass(frozen=True)
+class AdminConfig:
+    """The admin page (``connector.admin``): the key its sessions are signed with, the local admin account's password
+    hash (a file written by ``connector admin set-password``, holding the hash only) and the OIDC providers."""
+
+    session_secret: SecretRef
+    username: str = "admin"
+    password_file: Path | None = None
+    providers: Mapping[str, OidcProvider] = field(default_factory=dict)
+    secure_cookies: bool = True  # cookies only over HTTPS (behind the TLS proxy); false only on localhost
+    # The address people reach the service at (https://connector.kommune.no): the provider's redirect back is built
+    # on it, since behind a TLS proxy the app itself sees plain http on 127.0.0.1. Unset: the request's own address.
+    public_url: str | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     tenants: Mapping[str, Tenant]
     path: Path | None = None
     key_prefix: str = "connector"
     queue_name: str = "connector"
     dedupe_ttl_seconds: int = 7 * 24 * 3600
+    admin: AdminConfig | None = None  # no ``admin:`` section: no admin page
 
 
 # --- Loading -------------------------------------------------------------------------------------------------------
@@ -389,11 +429,99 @@ def _load_tenant(raw: Any) -> dict[str, Any]:
     return _TenantSchema().load(raw)
 
 
+ADMIN_ROLES = ("admin", "school")
+
+
+class _RoleRuleSchema(Schema):
+    claim = fields.String(required=True, validate=validate.Length(min=1))
+    value = fields.String(required=True, validate=validate.Length(min=1))
+    role = fields.String(required=True, validate=validate.OneOf(ADMIN_ROLES))
+    tenant = fields.String(load_default=None)
+
+    @validates_schema
+    def _school_has_tenant(self, data, **kwargs):
+        if data.get("role") == "school" and not data.get("tenant"):
+            raise ValidationError("A 'school' role needs the tenant it may see.", "tenant")
+
+    @post_load
+    def _build(self, data, **kwargs):
+        return RoleRule(**data)
+
+
+class _ProviderSchema(Schema):
+    label = fields.String(load_default=None)
+    discovery_url = fields.Url(required=True, require_tld=False, schemes={"http", "https"})
+    client_id = fields.String(required=True, validate=validate.Length(min=1))
+    client_secret = SecretField(required=True)
+    scope = fields.String(load_default="openid")
+    roles = fields.List(fields.Nested(_RoleRuleSchema), required=True, validate=validate.Length(min=1))
+
+
+def _load_provider(raw: Any) -> dict[str, Any]:
+    return _ProviderSchema().load(raw)
+
+
+class _AdminSchema(Schema):
+    session_secret = SecretField(required=True)
+    username = fields.String(load_default="admin", validate=validate.Regexp(r"^[A-Za-z0-9_.@-]{1,64}$"))
+    password_file = fields.String(load_default=None)
+    oidc = _Named(_load_provider, load_default=dict)
+    secure_cookies = fields.Boolean(load_default=True)
+    public_url = fields.Url(load_default=None, require_tld=False, schemes={"http", "https"})
+
+    @validates_schema
+    def _secrets_readable(self, data, **kwargs):
+        """``check-config`` only: the session key and each provider's client secret can be read now."""
+        if not _REVEAL_SECRETS.get():
+            return
+        errors: dict[str, Any] = {}
+        if isinstance(data.get("session_secret"), SecretRef) and (problem := data["session_secret"].problem()):
+            errors["session_secret"] = [problem]
+        for name, provider in (data.get("oidc") or {}).items():
+            if (problem := provider["client_secret"].problem()):
+                errors.setdefault("oidc", {})[name] = {"client_secret": [problem]}
+        if errors:
+            raise ValidationError(errors)
+
+    @post_load
+    def _build(self, data, **kwargs):
+        password_file = None
+        if data["password_file"]:
+            password_file = Path(data["password_file"])
+            base = CONFIG_DIR.get()
+            if not password_file.is_absolute() and base is not None:
+                password_file = base / password_file
+        providers = {
+            name: OidcProvider(name=name, label=loaded["label"] or name, discovery_url=loaded["discovery_url"],
+                               client_id=loaded["client_id"], client_secret=loaded["client_secret"],
+                               scope=loaded["scope"], roles=tuple(loaded["roles"]))
+            for name, loaded in data["oidc"].items()
+        }
+        return AdminConfig(session_secret=data["session_secret"], username=data["username"],
+                           password_file=password_file, providers=providers, secure_cookies=data["secure_cookies"],
+                           public_url=data["public_url"])
+
+
 class _ConfigSchema(Schema):
     key_prefix = fields.String(load_default="connector", validate=validate.Regexp(r"^[A-Za-z0-9_:.-]{1,64}$"))
     queue_name = fields.String(load_default="connector", validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,64}$"))
     dedupe_ttl_seconds = fields.Integer(load_default=7 * 24 * 3600, strict=True, validate=validate.Range(min=60))
     tenants = _Named(_load_tenant, required=True)
+    admin = fields.Nested(_AdminSchema, load_default=None)
+
+    @validates_schema
+    def _school_roles_name_tenants(self, data, **kwargs):
+        admin, tenants = data.get("admin"), data.get("tenants") or {}
+        if admin is None:
+            return
+        errors = {}
+        for name, provider in admin.providers.items():
+            for index, rule in enumerate(provider.roles):
+                if rule.tenant is not None and rule.tenant not in tenants:
+                    errors.setdefault(name, {}).setdefault("roles", {})[index] = {
+                        "tenant": [f"No tenant named {rule.tenant!r}."]}
+        if errors:
+            raise ValidationError({"oidc": errors}, "admin")
 
     @post_load
     def _build(self, data, **kwargs):

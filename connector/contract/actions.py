@@ -57,6 +57,9 @@ class Action:
     case_id: str | None = None
     group_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Why the rule decided it, for the admin page ("what the connector did"): dates, counts and codes only, never
+    # text (the absence dates counted, how many, the notice's deadline). Not sent to the platform.
+    evidence: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

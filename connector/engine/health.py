@@ -66,3 +66,10 @@ def failing_polls(rt: Runtime, now: float | None = None) -> dict[str, dict[str, 
             since = datetime.fromtimestamp(spell["since"], tz=timezone.utc).isoformat(timespec="seconds")
             found[where] = {"failing_since": since, "reason": spell["reason"]}
     return found
+
+
+def queue_state(rt: Runtime) -> dict[str, int]:
+    """For the admin page: jobs waiting in the queue and workers alive on it (RQ's API)."""
+    from rq import Worker
+
+    return {"depth": rt.queue.count, "workers": Worker.count(connection=rt.redis, queue=rt.queue)}

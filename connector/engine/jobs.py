@@ -22,7 +22,8 @@ def process_delivery(tenant_id: str, adapter: str, delivery_key: str, events: li
 
 def _process_delivery(tenant_id: str, adapter: str, delivery_key: str, events: list[dict[str, Any]]) -> int:
     rt = runtime.current()
-    deliveries.mark_taken(rt.redis, delivery_key, rt.config.dedupe_ttl_seconds)
+    deliveries.mark_taken(rt.redis, delivery_key, rt.config.dedupe_ttl_seconds,
+                          seen=(rt.keys, tenant_id, adapter, rt.clock.now().timestamp()))
     platform = rt.adapter(tenant_id, adapter)
     signals = [event for event in events if event["type"] == SUBSCRIPTION_LIFECYCLE]
     if signals:  # about the platform's subscriptions, not about pupils: the subscriptions' upkeep acts on them

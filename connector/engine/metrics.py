@@ -4,7 +4,8 @@ Counted in the process that does the work (prometheus-client's default registry,
 - the door (web process): ``connector_deliveries_total`` by tenant, adapter, event type and HTTP status;
 - the worker: ``connector_jobs_total`` / ``connector_job_duration_seconds`` by job function and outcome,
   ``connector_actions_total`` by rule id, action kind and outcome of ``outbox.send`` (done, retry, dead, skipped),
-  ``connector_platform_request_seconds`` and ``connector_platform_errors_total`` per adapter type.
+  ``connector_platform_request_seconds`` and ``connector_platform_errors_total`` per adapter type;
+- a poller: ``connector_poll_lag_seconds`` by tenant and adapter (:func:`set_poll_lag`).
 Read at scrape time (:class:`StateCollector`, through RQ's API and ``store.outbox``): queue depth, failed jobs,
 dead letters per tenant, live workers, and whether Redis answered.
 
@@ -21,7 +22,7 @@ import os
 import time
 from contextlib import contextmanager
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
 from connector.engine.runtime import Runtime
@@ -41,6 +42,25 @@ PLATFORM_SECONDS = Histogram(
 PLATFORM_ERRORS = Counter(
     "connector_platform_errors", "Sends the platform did not confirm (status, or 'exception')", ["adapter_type", "status"]
 )
+
+
+POLL_LAG = Gauge(
+    "connector_poll_lag_seconds", "How far behind the platform a poller's last finished poll is", ["tenant", "adapter"]
+)
+
+
+def set_poll_lag(tenant: str, adapter: str, seconds: float) -> None:
+    """For a poller (an adapter that reads the platform on a timer instead of receiving webhooks): how old the newest
+    change it has seen is when it finishes a poll, by tenant and adapter name from the configuration."""
+    POLL_LAG.labels(tenant, adapter).set(max(seconds, 0.0))
+
+
+def poll_finished(rt: Runtime, tenant: str, adapter: str, lag_seconds: float) -> None:
+    """What a poller calls at the end of each poll: the lag gauge, and the last poll that the admin page shows."""
+    from connector.store import deliveries
+
+    set_poll_lag(tenant, adapter, lag_seconds)
+    deliveries.saw(rt.redis, rt.keys, tenant, adapter, "poll", rt.clock.now().timestamp())
 
 
 def count_delivery(tenant: str, adapter: str, event_type: str, status: int) -> None:

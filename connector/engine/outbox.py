@@ -16,8 +16,10 @@ written.
 """
 from __future__ import annotations
 
+import json
 import logging
 import random
+import re
 import time
 from typing import Iterable
 
@@ -62,6 +64,30 @@ def retry_dead_letter(rt: Runtime, letter_id: str) -> bool:
     return stored.resurrect(rt.redis, rt.keys, letter_id, rt.clock.now().timestamp())
 
 
+TEST_RULE = "admin.test"
+
+
+def send_test(rt: Runtime, tenant: str, adapter: str, title: str, body: str) -> tuple[str, str]:
+    """An admin's "send test task": a real task written through ``adapter`` the way every action is (outbox, ledger,
+    journal, dead letter when refused), under the rule id ``admin.test`` and a fresh ``external_ref``, assigned to
+    the principal, due today, about no pupil. Returns (outcome of the first try, external_ref)."""
+    import uuid
+
+    from connector.contract.actions import Party, external_ref
+
+    settings = rt.tenant(tenant)
+    rt.adapter(tenant, adapter)  # UnknownTarget for an adapter the tenant does not have
+    now = rt.clock.now()
+    action = Action(
+        kind="task", external_ref=external_ref(tenant, TEST_RULE, adapter, uuid.uuid4().hex, "task"),
+        rule_id=TEST_RULE, student_id=None, title=title, body=body,
+        assignee=Party("principal", settings.directory.lookup("principal")), due_date=now.date().isoformat(),
+    )
+    stored.queue_now(rt.redis, rt.keys, tenant, adapter, [action], now.timestamp(), FIRST_TRY_GRACE_SECONDS)
+    log.info("test task %s for tenant %s through adapter %s", action.external_ref, tenant, adapter)
+    return send(rt, tenant, action.external_ref), action.external_ref
+
+
 def send(rt: Runtime, tenant: str, ref: str) -> str:
     """Try one outbox entry once; returns what happened (``done``, ``retry``, ``dead`` or ``skipped``)."""
     keys = rt.keys
@@ -73,6 +99,36 @@ def send(rt: Runtime, tenant: str, ref: str) -> str:
     outcome = _send(rt, tenant, ref, entry, action)
     metrics.count_action(action.rule_id or metrics.NONE, action.kind, outcome)
     return outcome
+
+
+CODE = re.compile(r"[A-Za-z0-9_.:/-]{1,40}")
+
+
+def evidence(value):
+    """An action's evidence as the journal keeps it: numbers, booleans and short codes or dates (``2026-11-23``,
+    ``weekday:monday``), in lists and mappings with code keys; anything else (a string with spaces, a long one: it
+    could be text) is dropped, so the journal cannot come to hold a sentence whatever a rule puts there."""
+    if isinstance(value, bool) or isinstance(value, (int, float)):
+        return value
+    if isinstance(value, str):
+        return value if CODE.fullmatch(value) else None
+    if isinstance(value, (list, tuple)):
+        kept = [evidence(item) for item in value]
+        return [item for item in kept if item is not None]
+    if isinstance(value, dict):
+        kept = {key: evidence(item) for key, item in value.items() if isinstance(key, str) and CODE.fullmatch(key)}
+        return {key: item for key, item in kept.items() if item is not None}
+    return None
+
+
+def journal_entry(action: Action, adapter: str, out: str, status: int | None) -> dict:
+    """What the admin page shows of an action that ended (``store.journal``): ids, dates and codes, never its text."""
+    step = "/".join(str(action.extra[name]) for name in ("line", "level") if name in action.extra)
+    why = evidence(action.evidence) if action.evidence else None
+    return {"ref": action.external_ref, "kind": action.kind, "rule": action.rule_id, "pupil": action.student_id,
+            "case": action.case_id, "group": action.group_id, "due": action.due_date, "step": step, "out": out,
+            "status": status, "adapter": adapter,
+            "evidence": json.dumps(why, separators=(",", ":"), sort_keys=True) if why else None}
 
 
 def _adapter_type(rt: Runtime, tenant: str, adapter: str) -> str:
@@ -95,7 +151,8 @@ def _send(rt: Runtime, tenant: str, ref: str, entry: dict, action: Action) -> st
     metrics.observe_platform(_adapter_type(rt, tenant, entry["adapter"]), time.perf_counter() - started, error)
     now = rt.clock.now().timestamp()
     if result.outcome == "done":
-        stored.done(rt.redis, keys, tenant, ref, result.remote_id or "", now)
+        stored.done(rt.redis, keys, tenant, ref, result.remote_id or "", now,
+                    journal_entry(action, entry["adapter"], "written", result.status))
         log.info("sent %s %s rule=%s tenant=%s status=%s", action.kind, ref, action.rule_id, tenant, result.status)
         return "done"
     if result.outcome == "retry" and entry["attempts"] + 1 < MAX_ATTEMPTS:
@@ -107,7 +164,8 @@ def _send(rt: Runtime, tenant: str, ref: str, entry: dict, action: Action) -> st
         return "retry"
     stored.bury(rt.redis, keys, tenant, ref, {
         "tenant": tenant, "adapter": entry["adapter"], "attempts": entry["attempts"] + 1,
-        "status": result.status, "reason": result.reason, "failed_at": now, "action": entry["action"],
-    })
+        "status": result.status, "reason": result.reason, "error_body": result.error_body, "failed_at": now,
+        "action": entry["action"],
+    }, journal_entry(action, entry["adapter"], "dead", result.status))
     log.error("dead letter: %s %s tenant=%s (%s)", action.kind, ref, tenant, result.reason)
     return "dead"

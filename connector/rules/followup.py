@@ -92,6 +92,7 @@ def follow_up(
     assignee: str | None,
     due: date,
     priority: str = "normal",
+    evidence: dict[str, Any] | None = None,
 ) -> tuple[list[Action], FollowUp]:
     """:func:`task_or_note` with the rule's texts ``<text_key>.task.title``, ``.task.body`` and ``.note.body``,
     the task for the rule's responsible role."""
@@ -102,10 +103,10 @@ def follow_up(
             kind="task", external_ref=ref, rule_id=rule_id, student_id=student_id, case_id=case,
             assignee=Party(settings["responsible"], assignee), due_date=due.isoformat(), priority=priority,
             title=render(language, f"{text_key}.task.title", texts, **values),
-            body=render(language, f"{text_key}.task.body", texts, **values),
+            body=render(language, f"{text_key}.task.body", texts, **values), evidence=dict(evidence or {}),
         ),
         make_note=lambda ref, case: Action(
             kind="note", external_ref=ref, rule_id=rule_id, student_id=student_id, case_id=case, title="",
-            body=render(language, f"{text_key}.note.body", texts, **values),
+            body=render(language, f"{text_key}.note.body", texts, **values), evidence=dict(evidence or {}),
         ),
     )

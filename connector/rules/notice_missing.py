@@ -122,16 +122,18 @@ def on_deadline(
         "notice_deadline": long_date(last_day, language),
         "due_date": long_date(due, language),
     }
+    evidence = {"absence_date": day, "lessons_missed": len(lessons), "notice_deadline": last_day.isoformat()}
     reminder = Action(
         kind="alert", external_ref=external_ref(tenant_id, RULE_ID, student_id, day, "alert"), rule_id=RULE_ID,
         student_id=student_id, assignee=Party("guardian"), severity="warning",
         title=render(language, "notice_missing.alert.title", texts, **values),
-        body=render(language, "notice_missing.alert.body", texts, **values),
+        body=render(language, "notice_missing.alert.body", texts, **values), evidence=evidence,
     )
     was_open = is_open(state)
     actions, state = follow_up(
         state, tenant=tenant_id, rule_id=RULE_ID, student_id=student_id, occurrence=day, text_key="notice_missing",
         values=values, settings=settings, language=language, assignee=ctx.responsible(RULE_ID), due=due,
+        evidence=evidence,
     )
     if not was_open:  # a new task, about its own day
         state.pop(WAITING, None)

@@ -65,6 +65,14 @@ class Finding:
         return f"{self.kind}:{self.detail}" if self.kind in ("weekday", "subject") else self.kind
 
 
+def evidence_of(finding: Finding) -> dict[str, Any]:
+    """What the admin page shows of a finding: its kind, the dates counted and how many (rates as fractions)."""
+    shown: dict[str, Any] = {"kind": finding.kind, "count": len(finding.dates), "dates": list(finding.dates)}
+    if finding.rates is not None:
+        shown["rates"] = [round(rate, 4) for rate in finding.rates]
+    return shown
+
+
 def lookback(day: date, settings: Mapping[str, Any], calendar: SchoolCalendar) -> list[date]:
     """The school days up to ``day`` that the rule reads: a bounded window, whatever the history's length."""
     length = span(settings)
@@ -210,6 +218,7 @@ def evaluate(
         opening = opened(tenant, RULE_ID, student_id, occurrence)
         due = calendar.add_school_days(max(day, today or day), settings["task_school_days"])
         why = "\n".join(f"– {describe(f, settings, language)}" for f in found)
+        evidence = {"findings": [evidence_of(f) for f in found]}
         values = {"why": why, "due_date": long_date(due, language), "date": long_date(day, language)}
         actions += [
             Action(
@@ -218,12 +227,13 @@ def evaluate(
                 case_id=opening["case"],
                 title=render(language, "pattern.task.title", texts, **values),
                 body=render(language, "pattern.task.body", texts, **values), due_date=due.isoformat(),
+                evidence=evidence,
             ),
             Action(
                 kind="alert", external_ref=external_ref(tenant, RULE_ID, student_id, occurrence, "alert"),
                 rule_id=RULE_ID, student_id=student_id, assignee=Party("nearest_leader", ctx.people.get("nearest_leader")), severity="info",
                 title=render(language, "pattern.alert.title", texts, **values),
-                body=render(language, "pattern.alert.body", texts, **values),
+                body=render(language, "pattern.alert.body", texts, **values), evidence=evidence,
             ),
         ]
         state.update(open=opening, noted=[])
@@ -238,6 +248,7 @@ def evaluate(
             external_ref=external_ref(tenant, RULE_ID, student_id, f"{current['since']}/{finding.key}", "note"),
             rule_id=RULE_ID, student_id=student_id, case_id=current["case"], title="",
             body=render(language, "pattern.note.body", texts, finding=describe(finding, settings, language)),
+            evidence={"findings": [evidence_of(finding)]},
         ))
     state["noted"] = sorted(noted)
     return actions, state

@@ -95,6 +95,8 @@ def evaluate(
         student_id=student_id, assignee=Party(settings["responsible"], ctx.responsible(RULE_ID)), case_id=case, priority="high",
         title=render(language, "persistent.task.title", texts, **values),
         body=render(language, "persistent.task.body", texts, **values), due_date=due.isoformat(),
+        evidence={"meeting_date": occurrence, "school_days": len(days), "rate": round(rate, 4),
+                  "undocumented_occasions": len(runs)},
     )
     state.update(fired_for=occurrence, open={"ref": task.external_ref, "case": case, "since": occurrence})
     return [task], state

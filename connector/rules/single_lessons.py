@@ -80,4 +80,5 @@ def on_deadline(
     return follow_up(
         state, tenant=tenant, student_id=student_id, rule_id=RULE_ID, occurrence=day, text_key="single_lessons",
         values=values, settings=settings, language=language, assignee=ctx.responsible(RULE_ID), due=due,
+        evidence={"absence_date": day, "lessons_missed": len(missed), "lessons_held": len(set(lessons_held) | set(missed))},
     )

@@ -7,10 +7,13 @@ runs (``scripts``), and each kind of state, its layout and how it is read and wr
 - ``cases``: a guardian's case, each pupil's open cases, and the locks a job holds on them;
 - ``due``: the due set, the deadlines' payloads and the calendar routines scheduled;
 - ``outbox``: the outbox, the ledger, the task refs and the dead letters;
-- ``deliveries``: a webhook delivery's dedupe marker;
+- ``journal``: what was written or given up on, per tenant, for the admin page (ids, dates, codes);
+- ``deliveries``: a webhook delivery's dedupe marker, and each adapter's last delivery and poll;
 - ``stats``: what is counted for an admin;
+- ``sign_ins``: failed sign-ins to the admin page's local account, counted to slow guessing;
 - ``health``: adapters the platform refuses until an admin acts (shown by ``/readyz``);
-- ``polls``: a polled platform's lease, checkpoint, records seen, failing spells and roster cache.
+- ``polls``: a polled platform's lease, checkpoint, records seen, failing spells and roster cache;
+- ``subscriptions``: the platform subscriptions an adapter keeps alive (Graph's), their lifecycle signals and lock.
 
 No module outside the store calls Redis (``tests/test_architecture.py``), but for the runtime that holds the
 connection and the engine's two modules that touch RQ's own state (``rq_compat``, ``failed_jobs``).

@@ -64,6 +64,26 @@ def load(redis: Redis, keys: Keys, tenant: str, case_id: str) -> dict | None:
     return json.loads(raw) if raw else None
 
 
+def case_ids(redis: Redis, keys: Keys, tenant: str, limit: int = 1000) -> list[str]:
+    """The ids of the tenant's cases (open or closed), sorted, at most ``limit``: for an admin's list. A ``SCAN`` of
+    the tenant's case keys (cases are few: a school has tens a year), never a ``KEYS``."""
+    prefix = keys.case(tenant, "")
+    found = set()
+    for key in redis.scan_iter(match=prefix + "*", count=500):
+        found.add(key.decode()[len(prefix):])
+        if len(found) >= limit:
+            break
+    return sorted(found)
+
+
+def load_many(redis: Redis, keys: Keys, tenant: str, case_ids_: list[str]) -> list[dict]:
+    """The cases as stored (without their locks), in one round trip; missing ones left out."""
+    if not case_ids_:
+        return []
+    raws = redis.mget([keys.case(tenant, case_id) for case_id in case_ids_])
+    return [json.loads(raw) for raw in raws if raw]
+
+
 def try_lock(redis: Redis, key: str, token: str) -> bool:
     return bool(redis.set(key, token, nx=True, px=LOCK_TTL_MS))
 

@@ -104,6 +104,20 @@ class Keys:
         """Hash event type -> count of well-formed deliveries whose type this version does not handle."""
         return f"{self.prefix}:stats:ignored"
 
+    def journal(self, tenant: str) -> str:
+        """Stream of what the connector wrote to the platform or gave up on (``store.journal``): ids, dates, codes."""
+        return f"{self.prefix}:t:{tenant}:journal"
+
+    @property
+    def last_seen(self) -> str:
+        """Hash ``<tenant>/<adapter>|<delivery or poll>`` -> epoch seconds of the last one taken (``store.deliveries``)."""
+        return f"{self.prefix}:seen"
+
+    @property
+    def sign_in_failures(self) -> str:
+        """String: failed sign-ins to the admin page's local account in the current window (``store.sign_ins``)."""
+        return f"{self.prefix}:admin:sign-in-failures"
+
     @property
     def adapter_health(self) -> str:
         """Hash ``<tenant>/<adapter>`` -> reason code: adapters the platform refuses until an admin acts."""

@@ -7,7 +7,9 @@
   (and last hex digit), kept :data:`LEDGER` weeks; after that the platform's ``409`` covers a repeat.
 - ``keys.refs(tenant, period)``: hash ``external_ref`` -> what a *task* was about (:func:`task_info`), so a
   ``task.updated`` finds its rule; one key per 13-week period, kept about two school years (:data:`REFS`).
-- ``keys.dead_letters``: hash ``<tenant>|<external_ref>`` -> JSON of an action the platform refused, for an admin.
+- ``keys.dead_letters``: hash ``<tenant>|<external_ref>`` -> JSON of an action the platform refused, for an admin:
+  the platform's status and its error body (``error_body``, as cut by ``adapters.http``) beside the action.
+- what ended (written or dead) also goes to the tenant's journal (``store.journal``) in the same transaction.
 
 Sending itself (which adapter, what the answer means, the back-off) is the engine's (``engine.outbox``).
 """
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from connector.contract.actions import Action
-from connector.store import due
+from connector.store import due, journal
 from connector.store.keys import Keys
 
 WEEK_SECONDS = 7 * 24 * 3600
@@ -87,6 +89,14 @@ def queue(pipe, keys: Keys, tenant: str, adapter: str, actions: Iterable[Action]
         due.set_send(pipe, keys, tenant, action.external_ref, now + first_try, nx=True)
 
 
+def queue_now(redis, keys: Keys, tenant: str, adapter: str, actions: Iterable[Action], now: float,
+              first_try: float) -> None:
+    """:func:`queue` in a transaction of its own, for an action no pupil's state caused (an admin's test task)."""
+    with redis.pipeline() as pipe:
+        queue(pipe, keys, tenant, adapter, actions, now, first_try)
+        pipe.execute()
+
+
 # --- reading -------------------------------------------------------------------------------------------------------
 
 
@@ -146,9 +156,12 @@ def record_written(pipe, keys: Keys, tenant: str, ref: str, remote_id: str, now:
     pipe.expire(key, LEDGER.ttl)
 
 
-def done(redis, keys: Keys, tenant: str, ref: str, remote_id: str, now: float) -> None:
+def done(redis, keys: Keys, tenant: str, ref: str, remote_id: str, now: float, entry: dict | None = None) -> None:
+    """Written: into the ledger and, with ``entry`` (``store.journal``'s fields), the journal, in one transaction."""
     with redis.pipeline() as pipe:
         record_written(pipe, keys, tenant, ref, remote_id, now)
+        if entry is not None:
+            journal.record(pipe, keys, tenant, entry, now)
         pipe.hdel(keys.outbox(tenant), ref)
         due.drop_send(pipe, keys, tenant, ref)
         pipe.execute()
@@ -162,10 +175,12 @@ def again(redis, keys: Keys, tenant: str, ref: str, entry: dict, at: float) -> N
         pipe.execute()
 
 
-def bury(redis, keys: Keys, tenant: str, ref: str, letter: dict) -> None:
-    """Out of the outbox and into the dead letters, for an admin."""
+def bury(redis, keys: Keys, tenant: str, ref: str, letter: dict, entry: dict | None = None) -> None:
+    """Out of the outbox and into the dead letters, for an admin (and, with ``entry``, into the journal)."""
     with redis.pipeline() as pipe:
         pipe.hset(keys.dead_letters, f"{tenant}|{ref}", json.dumps(letter))
+        if entry is not None:
+            journal.record(pipe, keys, tenant, entry, letter.get("failed_at") or 0)
         pipe.hdel(keys.outbox(tenant), ref)
         due.drop_send(pipe, keys, tenant, ref)
         pipe.execute()
