@@ -50,8 +50,9 @@ POLL_LAG = Gauge(
 
 
 def set_poll_lag(tenant: str, adapter: str, seconds: float) -> None:
-    """For a poller (an adapter that reads the platform on a timer instead of receiving webhooks): how old the newest
-    change it has seen is when it finishes a poll, by tenant and adapter name from the configuration."""
+    """For a poller (an adapter that reads the platform on a timer instead of receiving webhooks): how far behind the
+    platform its view is when it finishes a poll (the time since that poll began: changes made since then wait for
+    the next one), by tenant and adapter name from the configuration."""
     POLL_LAG.labels(tenant, adapter).set(max(seconds, 0.0))
 
 

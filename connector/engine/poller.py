@@ -41,7 +41,7 @@ from marshmallow import ValidationError
 from connector.adapters.oneroster_no.absences import Seen, modified_at, record_id
 from connector.adapters.oneroster_no.api import PollError, Refused, Throttled, Unavailable
 from connector.contract.events import check_windows, load_event
-from connector.engine import rq_compat
+from connector.engine import metrics, rq_compat
 from connector.engine.runtime import Runtime
 from connector.store import polls
 from connector.store.keys import digest
@@ -347,6 +347,7 @@ class Poller:
             except (PollError, LostLease) as exc:  # the absences matter more: the cached roster (or config) serves
                 log.warning("tenant=%s adapter=%s: roster not read (%s); the previous one (or the configuration) "
                             "serves", tenant_id, name, getattr(exc, "reason", type(exc).__name__))
+        started = self.wall()
         try:
             result = self.poll(tenant_id, name)
         except LostLease:
@@ -361,6 +362,8 @@ class Poller:
         if polls.poll_succeeded(rt.redis, rt.keys, tenant_id, name):
             log.info("tenant=%s adapter=%s: polls succeed again", tenant_id, name)
         self.alerted.discard(f"{tenant_id}/{name}")
+        # the view is as fresh as the poll's start: changes made since wait for the next poll
+        metrics.poll_finished(rt, tenant_id, name, self.wall() - started)
         # the lease stays until the next poll is due: "not yet" for every poller
         polls.extend_lease(rt.redis, rt.keys, tenant_id, name, self.token, int(interval * 1000))
         return result

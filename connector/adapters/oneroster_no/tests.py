@@ -378,6 +378,30 @@ def test_connector_poll_once_polls_each_due_adapter_and_says_what_happened(vigil
     assert cli._has_polled_adapters(vigilo.config)  # so `connector serve` starts a poller beside the others
 
 
+def test_a_finished_poll_sets_the_poll_lag_gauge_and_the_last_poll_the_admin_page_shows(vigilo, server, monkeypatch):
+    from prometheus_client import REGISTRY
+
+    from connector.store import deliveries
+
+    serve_roster(server)
+    server.put(ORG, absence("a1", "s1", "2026-11-20"))
+    p = poller(vigilo)
+    now = [1_000.0]
+    monkeypatch.setattr(p, "wall", lambda: now[0])
+    polled = p.poll
+
+    def taking_3_5_seconds(*args):
+        result = polled(*args)
+        now[0] += 3.5
+        return result
+    monkeypatch.setattr(p, "poll", taking_3_5_seconds)
+    assert polls.take_lease(vigilo.redis, vigilo.keys, TENANT, "vigilo", p.token, 60_000)
+    p._poll_leased(TENANT, "vigilo", vigilo.adapter(TENANT, "vigilo"))
+    lag = REGISTRY.get_sample_value("connector_poll_lag_seconds", {"tenant": TENANT, "adapter": "vigilo"})
+    assert lag == 3.5
+    assert ("vigilo", "poll") in deliveries.last_seen(vigilo.redis, vigilo.keys, TENANT)
+
+
 def test_readyz_shows_polls_failing_longer_than_n_intervals_without_failing_readiness(vigilo, server):
     from connector import create_app
 
