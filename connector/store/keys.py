@@ -76,6 +76,12 @@ class Keys:
         """
         return f"{self.prefix}:t:{tenant}:refs:{period}"
 
+    def shadow(self, tenant: str) -> str:
+        """Hash external_ref -> JSON of an action decided in shadow mode: recorded as *would write*, never sent, and
+        never sent later either, even when the same action is derived again after the school went live
+        (``store.outbox``). Expires :data:`store.outbox.REFS`'s span after its last write."""
+        return f"{self.prefix}:t:{tenant}:shadow"
+
     @property
     def due(self) -> str:
         """Sorted set of everything that must happen at a time (deadlines, delivery retries), scored by epoch."""
