@@ -292,6 +292,38 @@ def plan_show_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def replay_command(args: argparse.Namespace) -> int:
+    """A past period's events through the school's plan (or ``--plan``) on a simulated clock: what would it have
+    created? Nothing is written to a platform and no live state is touched (README, "Before going live")."""
+    from connector.engine import replay, replay_report
+
+    config = load_config(config_path(args))
+    tenant = config.tenants.get(args.tenant)
+    if tenant is None:
+        print(f"no tenant {args.tenant!r} in the configuration (tenants: {', '.join(config.tenants)})", file=sys.stderr)
+        return 1
+    language = args.language or tenant.language
+    try:
+        events = replay.read_events(args.events)
+    except replay.EventsError as exc:
+        print(f"connector replay: {exc}", file=sys.stderr)
+        return 1
+    plans = [(Path(args.plan).name if args.plan else replay_report.LABELS[language]["current"],
+              replay.load_plan_file(args.plan) if args.plan else None)]
+    if args.compare:
+        plans.append((Path(args.compare).name, replay.load_plan_file(args.compare)))
+    redis = connect()
+    ping(redis)
+    summaries = [replay_report.summarise(replay.replay(config, tenant.id, events, redis, plan=plan, plan_name=name))
+                 for name, plan in plans]
+    other = summaries[1] if len(summaries) > 1 else None
+    print(replay_report.text(summaries[0], other, language), end="")
+    out = Path(args.out or f"replay-{tenant.id}.html")
+    out.write_text(replay_report.html(summaries[0], other, language), encoding="utf-8")
+    print(f"\n{out}")
+    return 0
+
+
 GENERIC_FIXTURES = Path(__file__).parent / "adapters" / "generic" / "fixtures"
 
 
@@ -516,6 +548,17 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--adapter", default="generic", help="the tenant's adapter to post to (default: %(default)s)")
     send.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS")
     send.set_defaults(run=send_test_command)
+
+    replay = commands.add_parser("replay", parents=[common],
+                                 help="run a past period's events through the plan and report what it would create")
+    replay.add_argument("tenant")
+    replay.add_argument("events", metavar="EVENTS",
+                        help="JSON Lines of contract envelopes (.jsonl or .jsonl.gz), or a folder of them")
+    replay.add_argument("--plan", metavar="PLAN.yaml", help="try this plan (rule id -> settings) instead of the school's")
+    replay.add_argument("--compare", metavar="PLAN.yaml", help="also replay with this plan: both side by side")
+    replay.add_argument("--out", metavar="FILE.html", help="the HTML report (default: replay-<tenant>.html here)")
+    replay.add_argument("--language", choices=("nb", "nn", "en"), help="default: the school's language")
+    replay.set_defaults(run=replay_command)
 
     case_commands = commands.add_parser("cases", help="guardians' cases on the escalation ladder").add_subparsers(
         dest="action", required=True, metavar="ACTION"
