@@ -308,14 +308,13 @@ def replay_command(args: argparse.Namespace) -> int:
     except replay.EventsError as exc:
         print(f"connector replay: {exc}", file=sys.stderr)
         return 1
-    plans = [(Path(args.plan).name if args.plan else replay_report.LABELS[language]["current"],
-              replay.load_plan_file(args.plan) if args.plan else None)]
+    plans = [(Path(args.plan).name if args.plan else "", replay.load_plan_file(args.plan) if args.plan else None)]
     if args.compare:
         plans.append((Path(args.compare).name, replay.load_plan_file(args.compare)))
     redis = connect()
     ping(redis)
-    summaries = [replay_report.summarise(replay.replay(config, tenant.id, events, redis, plan=plan, plan_name=name))
-                 for name, plan in plans]
+    summaries = [replay_report.summarise(replay.replay(config, tenant.id, events, redis, plan=plan, plan_name=name),
+                                         language) for name, plan in plans]
     other = summaries[1] if len(summaries) > 1 else None
     print(replay_report.text(summaries[0], other, language), end="")
     out = Path(args.out or f"replay-{tenant.id}.html")

@@ -78,9 +78,9 @@ class Summary:
     median_days: float | None = None
 
 
-def summarise(replayed: Replayed) -> Summary:
+def summarise(replayed: Replayed, language: str = "nb") -> Summary:
     calendar = replayed.tenant.calendar
-    summary = Summary(replayed.plan_name, replayed.tenant.id, replayed.first_day, replayed.last_day, replayed.events)
+    summary = Summary(replayed.plan_name or LABELS[language]["current"], replayed.tenant.id, replayed.first_day, replayed.last_day, replayed.events)
     by_rule: dict[str, Counter] = defaultdict(Counter)
     by_role: dict[str, Counter] = defaultdict(Counter)
     teachers: dict[str, Counter] = defaultdict(Counter)
@@ -242,9 +242,9 @@ def _chart_style():
 def _svg(chart) -> str:
     """A pygal chart as inline SVG: no script (pygal's tooltips load one from the web), no XML declaration, and
     ids numbered instead of random, so the same report is the same file."""
-    svg = chart.render(is_unicode=True)
+    svg = re.sub(r"<script\b.*?</script>", "", chart.render(is_unicode=True), flags=re.DOTALL)
     ident = getattr(chart, "_ident", "chart")
-    return re.sub(r"chart-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", ident, svg)
+    return re.sub(r"(chart-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", ident, svg)
 
 
 def _config(title: str, ident: str, **extra):
