@@ -292,6 +292,31 @@ def plan_show_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def shadow_list_command(args: argparse.Namespace) -> int:
+    """What shadow mode recorded as *would write* for a school: ids, rule, kind, recipient, due date (no text)."""
+    rt = _runtime(args)
+    if args.tenant not in rt.config.tenants:
+        print(f"no tenant {args.tenant} in the configuration", file=sys.stderr)
+        return 1
+    found = outbox.shadow_actions(rt, args.tenant)
+    print(f"tenant {args.tenant}: mode {rt.config.tenants[args.tenant].mode}; {len(found)} action(s) recorded as "
+          "would write")
+    if not found:
+        return 0
+    rows = []
+    for entry in found:
+        action = entry["action"]
+        assignee = action.get("assignee") or {}
+        rows.append((
+            datetime.fromtimestamp(entry["decided_at"], tz=timezone.utc).isoformat(timespec="seconds"),
+            action["rule_id"], action["kind"], action.get("student_id") or action.get("group_id") or "-",
+            "/".join(part for part in (assignee.get("role"), assignee.get("id")) if part) or "-",
+            action.get("due_date") or "-", action["external_ref"], "held" if entry.get("held") else "",
+        ))
+    _table(("decided_at", "rule_id", "kind", "pupil", "recipient", "due", "external_ref", ""), rows)
+    return 0
+
+
 def replay_command(args: argparse.Namespace) -> int:
     """A past period's events through the school's plan (or ``--plan``) on a simulated clock: what would it have
     created? Nothing is written to a platform and no live state is touched (README, "Before going live")."""
@@ -547,6 +572,13 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--adapter", default="generic", help="the tenant's adapter to post to (default: %(default)s)")
     send.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS")
     send.set_defaults(run=send_test_command)
+
+    shadow = commands.add_parser("shadow", help="what shadow mode would have written").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    shadow_list = shadow.add_parser("list", parents=[common], help="the actions recorded as would write")
+    shadow_list.add_argument("tenant")
+    shadow_list.set_defaults(run=shadow_list_command)
 
     replay = commands.add_parser("replay", parents=[common],
                                  help="run a past period's events through the plan and report what it would create")

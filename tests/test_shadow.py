@@ -177,3 +177,18 @@ def test_a_file_that_no_longer_loads_keeps_the_mode(school, caplog):
 def test_shadow_record_lives_only_under_the_tenants_own_key(school):
     assert school.keys.shadow("skole-a") != school.keys.shadow("skole-b")
     assert stored.shadow_actions(school.redis, school.keys, "skole-b") == []
+
+
+def test_shadow_list_shows_what_would_have_been_written_without_text(school, platform, monkeypatch, capsys):
+    from connector import cli
+
+    client = create_app(runtime=school).test_client()
+    post_event(client, "attendance.register", absent("s-2", "2026-11-23"))
+    run_worker(school)
+    at(school, datetime(2026, 11, 26, 23, 0, tzinfo=timezone.utc))
+    monkeypatch.setattr(cli, "_runtime", lambda args: school)
+    assert cli.main(["shadow", "list", "skole-a"]) == 0
+    out = capsys.readouterr().out
+    assert "tenant skole-a: mode shadow; 2 action(s) recorded as would write" in out
+    assert "contact_teacher/u-kl-7a" in out and "2026-11-30" in out and RULE in out
+    assert "november" not in out  # ids, codes and dates only: no action text
