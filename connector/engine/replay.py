@@ -44,6 +44,7 @@ SOURCES: dict[str, Callable[[Tenant, date, date], Iterable[dict[str, Any]]]] = {
 # registers at once) would be three times faster, but a rule's evidence would then be counted on the whole day
 # where live mode counts it at the first lesson (the first version of an action wins): not the same actions.
 BATCH = 1000
+DUE_BATCH = 100  # the scheduler's batch (engine.scheduler.BATCH)
 
 
 class EventsError(ValueError):
@@ -223,24 +224,30 @@ def replay(config: Config, tenant_id: str, events: list[dict[str, Any]], redis, 
 
 
 def _next_due(rt: Runtime) -> float:
-    found = due.first(rt.redis, rt.keys, float("inf"))
-    return found[1] if found is not None else float("inf")
+    found = due.due_by(rt.redis, rt.keys, float("inf"), 1)
+    return found[0][1] if found else float("inf")
 
 
 def _fire_due(rt: Runtime, tenant_id: str, moment: datetime) -> None:
-    """Fire every deadline due by ``moment``, earliest first, each at its own time (what it fires may set more)."""
+    """Fire every deadline due by ``moment``, earliest first, each at its own time, as the scheduler leases them:
+    up to ``due.BATCH`` at a time, then again for what those set (a miss's reminder, then its supervisor alert)."""
     limit = moment.timestamp()
+    fired: set[tuple[str, float]] = set()
     while True:
-        member = due.first(rt.redis, rt.keys, limit)
-        if member is None:
+        members = due.due_by(rt.redis, rt.keys, limit, DUE_BATCH)
+        if not members:
             return
-        raw, score = member
-        rt.clock.set(max(rt.clock.now(), datetime.fromtimestamp(score, tz=moment.tzinfo)))
-        _, kind, ident = due.parse(raw)
-        if kind == due.DEADLINE:
-            routing.fire_deadline(rt, tenant_id, ident)  # drops it, unless it set itself again (a later time)
-        if due.score(rt.redis, rt.keys, raw) == score:  # not a deadline, or one that did not go: never twice
-            due.forget(rt.redis, rt.keys, raw)
+        for raw, score in members:
+            if (raw, score) in fired:  # fired and still there: a member nothing handles; never twice
+                due.forget(rt.redis, rt.keys, raw)
+                continue
+            fired.add((raw, score))
+            rt.clock.set(max(rt.clock.now(), datetime.fromtimestamp(score, tz=moment.tzinfo)))
+            _, kind, ident = due.parse(raw)
+            if kind == due.DEADLINE:
+                routing.fire_deadline(rt, tenant_id, ident)  # drops it, unless it set itself again
+            else:  # a send retry: none in shadow mode, but never left to loop
+                due.forget(rt.redis, rt.keys, raw)
 
 
 def _note_absences(event: dict[str, Any], first_absence: dict[str, str]) -> None:

@@ -86,14 +86,11 @@ def lease(redis, keys: Keys, now: float, lease_seconds: float, limit: int) -> li
     return [m.decode() for m in LEASE(redis, [keys.due], [now, now + lease_seconds, limit])]
 
 
-def first(redis, keys: Keys, limit: float) -> tuple[str, float] | None:
-    """The member falling due first, with its score, if it is due by ``limit`` (a replay's simulated scheduler)."""
-    found = redis.zrangebyscore(keys.due, "-inf", limit, start=0, num=1, withscores=True)
-    return (found[0][0].decode(), found[0][1]) if found else None
-
-
-def score(redis, keys: Keys, raw_member: str) -> float | None:
-    return redis.zscore(keys.due, raw_member)
+def due_by(redis, keys: Keys, limit: float, count: int) -> list[tuple[str, float]]:
+    """Up to ``count`` members due by ``limit``, earliest first, with their scores (a replay's simulated scheduler,
+    which has the due set to itself and so needs no lease)."""
+    found = redis.zrangebyscore(keys.due, "-inf", limit, start=0, num=count, withscores=True)
+    return [(member.decode(), score) for member, score in found]
 
 
 def forget(redis, keys: Keys, raw_member: str) -> None:
