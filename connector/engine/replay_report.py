@@ -31,6 +31,7 @@ LABELS = {
         "median": "Median skoledager fra første fravær til første oppgave", "median_short": "median skoledager",
         "difference": "forskjell", "kinds": "Handlinger etter type", "kind": "type",
         "none": "ingen", "current": "gjeldende plan",
+        "no_recipient": "(notat, ingen mottaker)", "load_each": "Oppgaver per kontaktlærer og skoleuke, hver for seg", "teacher": "kontaktlærer",
         "note": "Ingenting er skrevet til plattformen: dette er hva planen ville ha laget for hendelsene i perioden.",
     },
     "nn": {
@@ -43,6 +44,7 @@ LABELS = {
         "median": "Median skuledagar frå første fråvær til første oppgåve", "median_short": "median skuledagar",
         "difference": "skilnad", "kinds": "Handlingar etter type", "kind": "type",
         "none": "ingen", "current": "gjeldande plan",
+        "no_recipient": "(notat, ingen mottakar)", "load_each": "Oppgåver per kontaktlærar og skuleveke, kvar for seg", "teacher": "kontaktlærar",
         "note": "Ingenting er skrive til plattforma: dette er kva planen ville ha laga for hendingane i perioden.",
     },
     "en": {
@@ -55,9 +57,13 @@ LABELS = {
         "median": "Median school days from first absence to first task", "median_short": "median school days",
         "difference": "difference", "kinds": "Actions by kind", "kind": "kind",
         "none": "none", "current": "current plan",
+        "no_recipient": "(note, no recipient)", "load_each": "Tasks per contact teacher and school week, each teacher", "teacher": "contact teacher",
         "note": "Nothing was written to the platform: this is what the plan would have created for the period's events.",
     },
 }
+
+
+NO_RECIPIENT = "-"
 
 
 @dataclass
@@ -95,7 +101,7 @@ def summarise(replayed: Replayed, language: str = "nb") -> Summary:
         week = f"{year}-W{number:02d}"
         weeks.add(week)
         by_rule[action["rule_id"]][week] += 1
-        role = (action.get("assignee") or {}).get("role") or "-"  # a note is written to no one
+        role = (action.get("assignee") or {}).get("role") or NO_RECIPIENT  # a note is written to no one
         by_role[role][week] += 1
         kinds[action["kind"]] += 1
         if action.get("student_id"):
@@ -168,16 +174,22 @@ def tables(summary: Summary, other: Summary | None = None, language: str = "nb")
                          for rule, counts in summary.by_rule_week.items()])
         by_role = Table("by_role", t["by_role"], (t["role"], *(f"{t['week']} {_week_label(w)}" for w in weeks),
                                                     t["total"]),
-                        [(role, *(str(counts.get(w, 0)) for w in weeks), str(sum(counts.values())))
+                        [(_role(role, t), *(str(counts.get(w, 0)) for w in weeks), str(sum(counts.values())))
                          for role, counts in summary.by_role_week.items()])
         load = Table("load", t["load"], (t["week"], t["teachers"], t["max"], t["mean"]),
                      [(_week_label(w), *(_n(v, none) for v in _load(summary, w))) for w in weeks])
+        teachers = sorted({teacher for counts in summary.teacher_week.values() for teacher in counts})
+        each = Table("load_each", t["load_each"], (t["teacher"], *(f"{t['week']} {_week_label(w)}" for w in weeks),
+                                                     t["total"]),
+                     [(teacher, *(str(summary.teacher_week.get(w, {}).get(teacher, 0)) for w in weeks),
+                       str(sum(summary.teacher_week.get(w, {}).get(teacher, 0) for w in weeks)))
+                      for teacher in teachers])
         pupils = Table("pupils", t["pupils"], (t["rule"], t["pupil_count"]),
                        [(rule, str(n)) for rule, n in summary.pupils_per_rule.items()])
         kinds = Table("kinds", t["kinds"], (t["kind"], t["total"]),
                       [(kind, str(n)) for kind, n in summary.by_kind.items()])
         median = Table("median", t["median"], (t["median_short"],), [(_n(summary.median_days, none),)])
-        return [by_rule, by_role, load, pupils, kinds, median]
+        return [by_rule, by_role, load, each, pupils, kinds, median]
     a, b = summary.plan_name, other.plan_name
     header = lambda first: (first, a, b, t["difference"])  # noqa: E731
     rules = sorted(set(summary.by_rule_week) | set(other.by_rule_week))
@@ -188,12 +200,17 @@ def tables(summary: Summary, other: Summary | None = None, language: str = "nb")
     roles = sorted(set(summary.by_role_week) | set(other.by_role_week))
     role_total = lambda s, r: sum(s.by_role_week.get(r, {}).values())  # noqa: E731
     by_role = Table("by_role", t["by_role"], header(t["role"]),
-                    [(r, str(role_total(summary, r)), str(role_total(other, r)),
+                    [(_role(r, t), str(role_total(summary, r)), str(role_total(other, r)),
                       _diff(role_total(summary, r), role_total(other, r), none)) for r in roles])
     weeks = sorted(set(summary.weeks) | set(other.weeks))
     load = Table("load", f"{t['load']} ({t['max']})", header(t["week"]),
                  [(_week_label(w), str(_load(summary, w)[1]), str(_load(other, w)[1]),
                    _diff(_load(summary, w)[1], _load(other, w)[1], none)) for w in weeks])
+    teacher_total = lambda s, who: sum(counts.get(who, 0) for counts in s.teacher_week.values())  # noqa: E731
+    teachers = sorted({who for s in (summary, other) for counts in s.teacher_week.values() for who in counts})
+    each = Table("load_each", t["load_each"], header(t["teacher"]),
+                 [(who, str(teacher_total(summary, who)), str(teacher_total(other, who)),
+                   _diff(teacher_total(summary, who), teacher_total(other, who), none)) for who in teachers])
     pupil_rules = sorted(set(summary.pupils_per_rule) | set(other.pupils_per_rule))
     pupils = Table("pupils", t["pupils"], header(t["rule"]),
                    [(r, str(summary.pupils_per_rule.get(r, 0)), str(other.pupils_per_rule.get(r, 0)),
@@ -206,7 +223,11 @@ def tables(summary: Summary, other: Summary | None = None, language: str = "nb")
     median = Table("median", t["median"], header(""),
                    [(t["median_short"], _n(summary.median_days, none), _n(other.median_days, none),
                      _diff(summary.median_days, other.median_days, none))])
-    return [by_rule, by_role, load, pupils, kinds, median]
+    return [by_rule, by_role, load, each, pupils, kinds, median]
+
+
+def _role(role: str, t: dict[str, str]) -> str:
+    return t["no_recipient"] if role == NO_RECIPIENT else role
 
 
 def _heading(summary: Summary, other: Summary | None, language: str) -> list[str]:
