@@ -333,6 +333,9 @@ def replay_command(args: argparse.Namespace) -> int:
     except replay.EventsError as exc:
         print(f"connector replay: {exc}", file=sys.stderr)
         return 1
+    if not events:
+        print(f"connector replay: no events of a known type in {args.events}", file=sys.stderr)
+        return 1
     plans = [(Path(args.plan).name if args.plan else "", replay.load_plan_file(args.plan) if args.plan else None)]
     if args.compare:
         plans.append((Path(args.compare).name, replay.load_plan_file(args.compare)))

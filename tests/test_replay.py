@@ -181,6 +181,9 @@ def test_a_bad_line_is_named_by_file_and_line_without_its_content(tmp_path, caps
     err = capsys.readouterr().err
     assert f"{path}:1: not a valid envelope" in err
     assert secret not in err
+    path.write_text("", encoding="utf-8")
+    assert cli.main(["replay", "demo-skole", str(path)]) == 1
+    assert "no events of a known type" in capsys.readouterr().err
 
 
 def test_report_in_a_real_browser_opens_offline_draws_its_charts_and_shows_the_terminal_numbers(
@@ -217,3 +220,41 @@ def _terminal_table(terminal: str, title: str, rows: int) -> list[list[str]]:
     lines = terminal.splitlines()
     start = lines.index(title) + 1
     return [re.split(r"\s{2,}", line.strip()) for line in lines[start:start + rows]]
+
+
+def test_summary_counts_weeks_roles_pupils_and_the_median_in_school_days():
+    """Pure: the report's figures from a replay's records (no Redis). A Friday absence and a Tuesday task are two
+    school days apart; a weekend is not counted."""
+    from tests.support import make_tenant
+
+    tenant = make_tenant("skole-a", ["SKOLE_A_WEBHOOK_SECRET"], "SKOLE_A_API_TOKEN")  # the variables are not read
+
+    def record(rule, kind, student, day, hour=9, role="contact_teacher", who="u-kl-7a"):
+        moment = datetime.fromisoformat(f"{day}T{hour:02d}:00:00+01:00")
+        return {"adapter": "generic", "decided_at": moment.timestamp(), "action": {
+            "kind": kind, "rule_id": rule, "student_id": student, "external_ref": f"{rule}{student}{day}{kind}",
+            "assignee": {"role": role, "id": who} if role else None}}
+
+    actions = [
+        record("absence.notice_missing", "task", "s-1", "2026-11-24"),  # Tuesday of week 48
+        record("absence.notice_missing", "note", "s-1", "2026-11-24", role=None),
+        record("absence.pattern", "task", "s-2", "2026-11-30", role="nearest_leader", who="u-leder"),  # week 49
+        record("absence.notice_missing", "task", "s-3", "2026-12-01"),
+        record("absence.notice_missing", "task", "s-3", "2026-12-02"),
+    ]
+    replayed = replay.Replayed(tenant, "", actions, {"s-1": "2026-11-20", "s-2": "2026-11-26", "s-3": "2026-12-01"},
+                               frozenset(), date(2026, 11, 20), date(2026, 12, 4), 10)
+    summary = replay_report.summarise(replayed, "nn")
+    assert summary.plan_name == "gjeldande plan"
+    assert summary.weeks == ["2026-W48", "2026-W49"]
+    assert summary.by_rule_week == {"absence.notice_missing": {"2026-W48": 2, "2026-W49": 2},
+                                    "absence.pattern": {"2026-W49": 1}}
+    assert summary.teacher_week == {"2026-W48": {"u-kl-7a": 1}, "2026-W49": {"u-kl-7a": 2}}
+    assert summary.by_role_week["-"] == {"2026-W48": 1}
+    assert summary.pupils_per_rule == {"absence.notice_missing": 2, "absence.pattern": 1}
+    assert summary.median_days == 2.0  # s-1: Fri → Tue 2; s-2: Thu → Mon 2; s-3: the same day 0
+    text = replay_report.text(summary, language="nn")
+    assert text.startswith("Kva planen ville ha laga: skole-a\n")
+    row = next(line for line in text.splitlines() if line.startswith("(notat, ingen mottakar)"))
+    assert re.split(r"\s{2,}", row) == ["(notat, ingen mottakar)", "1", "0", "1"]
+    assert "Hva planen" in replay_report.text(summary) and "What the plan" in replay_report.text(summary, language="en")
