@@ -317,6 +317,15 @@ def shadow_list_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _iso_day(text: str):
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (YYYY-MM-DD)") from None
+
+
 def replay_command(args: argparse.Namespace) -> int:
     """A past period's events through the school's plan (or ``--plan``) on a simulated clock: what would it have
     created? Nothing is written to a platform and no live state is touched (README, "Before going live")."""
@@ -333,6 +342,9 @@ def replay_command(args: argparse.Namespace) -> int:
     except replay.EventsError as exc:
         print(f"connector replay: {exc}", file=sys.stderr)
         return 1
+    if args.until is not None:  # the period ends that day: its deadlines fire up to its end, none after
+        events = [e for e in events if tenant.calendar.local_date(datetime.fromisoformat(e["timestamp"]))
+                  <= args.until]
     if not events:
         print(f"connector replay: no events of a known type in {args.events}", file=sys.stderr)
         return 1
@@ -341,8 +353,8 @@ def replay_command(args: argparse.Namespace) -> int:
         plans.append((Path(args.compare).name, replay.load_plan_file(args.compare)))
     redis = connect()
     ping(redis)
-    summaries = [replay_report.summarise(replay.replay(config, tenant.id, events, redis, plan=plan, plan_name=name),
-                                         language) for name, plan in plans]
+    summaries = [replay_report.summarise(replay.replay(config, tenant.id, events, redis, plan=plan, plan_name=name,
+                                                       until=args.until), language) for name, plan in plans]
     other = summaries[1] if len(summaries) > 1 else None
     print(replay_report.text(summaries[0], other, language), end="")
     out = Path(args.out or f"replay-{tenant.id}.html")
@@ -590,6 +602,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="JSON Lines of contract envelopes (.jsonl or .jsonl.gz), or a folder of them")
     replay.add_argument("--plan", metavar="PLAN.yaml", help="try this plan (rule id -> settings) instead of the school's")
     replay.add_argument("--compare", metavar="PLAN.yaml", help="also replay with this plan: both side by side")
+    replay.add_argument("--until", type=_iso_day, metavar="YYYY-MM-DD",
+                        help="replay the events up to this day (default: all of them)")
     replay.add_argument("--out", metavar="FILE.html", help="the HTML report (default: replay-<tenant>.html here)")
     replay.add_argument("--language", choices=("nb", "nn", "en"), help="default: the school's language")
     replay.set_defaults(run=replay_command)
