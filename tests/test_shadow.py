@@ -87,7 +87,15 @@ def accept_all(platform) -> None:
         platform.add(responses.POST, f"{PLATFORM}/{path}", json={"id": f"remote-{path}"}, status=201)
 
 
+def would_write_count(kind: str) -> float:
+    from prometheus_client import REGISTRY
+
+    labels = {"rule": RULE, "kind": kind, "outcome": "would_write"}
+    return REGISTRY.get_sample_value("connector_actions_total", labels) or 0.0
+
+
 def test_shadow_mode_records_what_it_would_write_and_calls_no_platform(school, platform):
+    counted = would_write_count("task")
     client = create_app(runtime=school).test_client()
     assert post_event(client, "attendance.register", absent("s-2", "2026-11-23")).status_code == 202
     run_worker(school)
@@ -106,6 +114,7 @@ def test_shadow_mode_records_what_it_would_write_and_calls_no_platform(school, p
     assert recorded["task"]["decided_at"] == school.clock.now().timestamp()
     members = [m.decode() for m in school.redis.zrange(school.keys.due, 0, -1)]
     assert not [m for m in members if "|send|" in m]  # no send retry waiting either
+    assert would_write_count("task") == counted + 1  # the worker's metrics: connector_actions_total{would_write}
 
 
 def test_going_live_sends_nothing_from_the_shadow_period_and_later_actions_once(school, platform):

@@ -84,7 +84,10 @@ class Consequences:
             outbox.add(pipe, rt, tenant, writer, self.actions, rt.clock.now().timestamp(), shadow=shadow)
             pupils.commit(pipe)
         self.committed = True
-        return [] if shadow else self.actions
+        if shadow:
+            outbox.recorded(self.actions)
+            return []
+        return self.actions
 
     def release(self) -> None:
         """Call in a ``finally`` around the handlers and :meth:`write`: if the job ends without committing (a handler

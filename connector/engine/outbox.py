@@ -50,15 +50,18 @@ def add(pipe, rt: Runtime, tenant: str, adapter: str, actions: Iterable[Action],
     """Queue actions inside the caller's transaction, with a send retry ``FIRST_TRY_GRACE_SECONDS`` ahead; in
     shadow mode record them as *would write* instead, to be sent never."""
     if shadow:
-        actions = list(actions)
         stored.record_shadow(pipe, rt.keys, tenant, adapter, actions, now)
-        for action in actions:
-            metrics.count_action(action.rule_id or metrics.NONE, action.kind, WOULD_WRITE)
         return
     stored.queue(pipe, rt.keys, tenant, adapter, actions, now, FIRST_TRY_GRACE_SECONDS)
 
 
 WOULD_WRITE = "would_write"
+
+
+def recorded(actions: Iterable[Action]) -> None:
+    """Count what shadow mode recorded, once its transaction committed (a retried judgement counts once)."""
+    for action in actions:
+        metrics.count_action(action.rule_id or metrics.NONE, action.kind, WOULD_WRITE)
 
 
 def shadow_actions(rt: Runtime, tenant: str) -> list[dict]:
