@@ -470,7 +470,8 @@ def _demo_note(config: Config, port: int) -> str:
 def _banner(config: Config, path: Path, bind: str, redis_note: str) -> str:
     base = f"http://{bind}"
     endpoints = [
-        f"  POST {base}/webhooks/{tenant.id}/{adapter}   ({tenant.name})"
+        f"  POST {base}/webhooks/{tenant.id}/{adapter}   ({tenant.name}"
+        + ("; shadow mode: judged and recorded, nothing written)" if tenant.shadow else ")")
         for tenant in config.tenants.values()
         for adapter in tenant.adapters
     ]

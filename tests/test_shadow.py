@@ -201,3 +201,10 @@ def test_shadow_list_shows_what_would_have_been_written_without_text(school, pla
     assert "tenant skole-a: mode shadow; 2 action(s) recorded as would write" in out
     assert "contact_teacher/u-kl-7a" in out and "2026-11-30" in out and RULE in out
     assert "november" not in out  # ids, codes and dates only: no action text
+
+
+def test_serve_banner_says_which_schools_are_in_shadow_mode(school):
+    from connector import cli
+
+    banner = cli._banner(school.config, Path(school.config.path), "127.0.0.1:8000", "a Redis")
+    assert "/webhooks/skole-a/generic   (Skole A; shadow mode: judged and recorded, nothing written)" in banner
