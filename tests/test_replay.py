@@ -158,6 +158,9 @@ def test_compare_puts_both_plans_side_by_side_with_the_difference(school, events
     a, b = int(row[1]), int(row[2])
     assert row[3] == (f"+{b - a}" if b > a else str(b - a))
     assert a != b  # one school day for a notice instead of three changes what the rule does
+    page = replay_report.html(current, other)
+    assert page.count("<svg") == 4  # each plan's actions by week, the teachers' load and the pupils, both plans
+    assert "<th>forskjell</th>" in page and "<script" not in page
 
 
 def test_the_bundled_sample_is_a_valid_term_of_the_example_school():
