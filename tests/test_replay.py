@@ -198,6 +198,10 @@ def test_a_bad_line_is_named_by_file_and_line_without_its_content(tmp_path, caps
     path.write_text("", encoding="utf-8")
     assert cli.main(["replay", "demo-skole", str(path)]) == 1
     assert "no events of a known type" in capsys.readouterr().err
+    plan = tmp_path / "typo.yaml"
+    plan.write_text("absence.notice_mising: {notice_school_days: 2}\n", encoding="utf-8")
+    assert cli.main(["replay", "demo-skole", str(EXAMPLE_EVENTS), "--plan", str(plan)]) == 1
+    assert f"{plan}: absence.notice_mising: Unknown rule id." in capsys.readouterr().err
 
 
 def test_report_in_a_real_browser_opens_offline_draws_its_charts_and_shows_the_terminal_numbers(
