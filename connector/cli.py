@@ -388,6 +388,77 @@ def admin_set_password_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def shadow_list_command(args: argparse.Namespace) -> int:
+    """What shadow mode recorded as *would write* for a school: ids, rule, kind, recipient, due date (no text)."""
+    rt = _runtime(args)
+    if args.tenant not in rt.config.tenants:
+        print(f"no tenant {args.tenant} in the configuration", file=sys.stderr)
+        return 1
+    found = outbox.shadow_actions(rt, args.tenant)
+    print(f"tenant {args.tenant}: mode {rt.config.tenants[args.tenant].mode}; {len(found)} action(s) recorded as "
+          "would write")
+    if not found:
+        return 0
+    rows = []
+    for entry in found:
+        action = entry["action"]
+        assignee = action.get("assignee") or {}
+        rows.append((
+            datetime.fromtimestamp(entry["decided_at"], tz=timezone.utc).isoformat(timespec="seconds"),
+            action["rule_id"], action["kind"], action.get("student_id") or action.get("group_id") or "-",
+            "/".join(part for part in (assignee.get("role"), assignee.get("id")) if part) or "-",
+            action.get("due_date") or "-", action["external_ref"], "held" if entry.get("held") else "",
+        ))
+    _table(("decided_at", "rule_id", "kind", "pupil", "recipient", "due", "external_ref", ""), rows)
+    return 0
+
+
+def _iso_day(text: str):
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (YYYY-MM-DD)") from None
+
+
+def replay_command(args: argparse.Namespace) -> int:
+    """A past period's events through the school's plan (or ``--plan``) on a simulated clock: what would it have
+    created? Nothing is written to a platform and no live state is touched (README, "Before going live")."""
+    from connector.engine import replay, replay_report
+
+    config = load_config(config_path(args))
+    tenant = config.tenants.get(args.tenant)
+    if tenant is None:
+        print(f"no tenant {args.tenant!r} in the configuration (tenants: {', '.join(config.tenants)})", file=sys.stderr)
+        return 1
+    language = args.language or tenant.language
+    try:
+        events = replay.read_events(args.events)
+    except replay.EventsError as exc:
+        print(f"connector replay: {exc}", file=sys.stderr)
+        return 1
+    if args.until is not None:  # the period ends that day: its deadlines fire up to its end, none after
+        events = [e for e in events if tenant.calendar.local_date(datetime.fromisoformat(e["timestamp"]))
+                  <= args.until]
+    if not events:
+        print(f"connector replay: no events of a known type in {args.events}", file=sys.stderr)
+        return 1
+    plans = [(Path(args.plan).name if args.plan else "", replay.load_plan_file(args.plan) if args.plan else None)]
+    if args.compare:
+        plans.append((Path(args.compare).name, replay.load_plan_file(args.compare)))
+    redis = connect()
+    ping(redis)
+    summaries = [replay_report.summarise(replay.replay(config, tenant.id, events, redis, plan=plan, plan_name=name,
+                                                       until=args.until), language) for name, plan in plans]
+    other = summaries[1] if len(summaries) > 1 else None
+    print(replay_report.text(summaries[0], other, language), end="")
+    out = Path(args.out or f"replay-{tenant.id}.html")
+    out.write_text(replay_report.html(summaries[0], other, language), encoding="utf-8")
+    print(f"\n{out}")
+    return 0
+
+
 GENERIC_FIXTURES = Path(__file__).parent / "adapters" / "generic" / "fixtures"
 
 
@@ -504,7 +575,8 @@ def _demo_note(config: Config, port: int) -> str:
 def _banner(config: Config, path: Path, bind: str, redis_note: str) -> str:
     base = f"http://{bind}"
     endpoints = [
-        f"  POST {base}/webhooks/{tenant.id}/{adapter}   ({tenant.name})"
+        f"  POST {base}/webhooks/{tenant.id}/{adapter}   ({tenant.name}"
+        + ("; shadow mode: judged and recorded, nothing written)" if tenant.shadow else ")")
         for tenant in config.tenants.values()
         for adapter in tenant.adapters
     ]
@@ -639,6 +711,26 @@ def build_parser() -> argparse.ArgumentParser:
     set_password = admin.add_parser("set-password", parents=[common],
                                     help="set the local admin account's password (its hash only is stored)")
     set_password.set_defaults(run=admin_set_password_command)
+
+    shadow = commands.add_parser("shadow", help="what shadow mode would have written").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    shadow_list = shadow.add_parser("list", parents=[common], help="the actions recorded as would write")
+    shadow_list.add_argument("tenant")
+    shadow_list.set_defaults(run=shadow_list_command)
+
+    replay = commands.add_parser("replay", parents=[common],
+                                 help="run a past period's events through the plan and report what it would create")
+    replay.add_argument("tenant")
+    replay.add_argument("events", metavar="EVENTS",
+                        help="JSON Lines of contract envelopes (.jsonl or .jsonl.gz), or a folder of them")
+    replay.add_argument("--plan", metavar="PLAN.yaml", help="try this plan (rule id -> settings) instead of the school's")
+    replay.add_argument("--compare", metavar="PLAN.yaml", help="also replay with this plan: both side by side")
+    replay.add_argument("--until", type=_iso_day, metavar="YYYY-MM-DD",
+                        help="replay the events up to this day (default: all of them)")
+    replay.add_argument("--out", metavar="FILE.html", help="the HTML report (default: replay-<tenant>.html here)")
+    replay.add_argument("--language", choices=("nb", "nn", "en"), help="default: the school's language")
+    replay.set_defaults(run=replay_command)
 
     case_commands = commands.add_parser("cases", help="guardians' cases on the escalation ladder").add_subparsers(
         dest="action", required=True, metavar="ACTION"

@@ -53,6 +53,18 @@ class Tenant:
     # The adapter that writes this school's tasks, alerts and notes; unset, each goes back through the adapter
     # whose event caused it (registers from one platform, tasks in Teams, say, need this set).
     actions_adapter: str | None = None
+    # ``live`` writes to the platform; ``shadow`` judges every event as live mode does and records each action as
+    # *would write* (``connector shadow list``), writing nothing: how a school sees what the plan would do before
+    # it goes live. Read again at the next job when the file changes (``engine.runtime.Runtime.refresh``).
+    mode: str = "live"
+
+    @property
+    def shadow(self) -> bool:
+        return self.mode == SHADOW
+
+
+LIVE, SHADOW = "live", "shadow"
+MODES = (LIVE, SHADOW)
 
 
 @dataclass(frozen=True)
@@ -389,6 +401,7 @@ class _TenantSchema(Schema):
     directory = fields.Nested(_DirectorySchema, load_default=Directory)
     plan = _Plan(load_default=lambda: merge_plan(None))
     actions_adapter = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
+    mode = fields.String(load_default=LIVE, validate=validate.OneOf(MODES))
 
     @validates_schema
     def _actions_adapter_exists(self, data, **kwargs):

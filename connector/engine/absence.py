@@ -371,6 +371,7 @@ def schedule_routines(rt: Runtime) -> int:
         if not tenant.adapters:
             continue
         found = Consequences.start(rt, tenant.id, next(iter(tenant.adapters)))
+        found.routine = True
         done = due.routines_scheduled(rt.redis, rt.keys, tenant.id)
         pending = [s for s in prevention.schedules(tenant.plan, tenant.calendar, local_date(rt, tenant))
                    if s.id not in done]

@@ -38,6 +38,10 @@ class Consequences:
         self.writes: list = []  # callables taking a pipeline: state changes that must commit with the rest
         self.releases: list = []  # callables giving back what the job holds (locks) if it ends without committing
         self.committed = False
+        # Recorded as *would write*, not sent: the tenant is in shadow mode, or this follows from a deadline set while
+        # it was (``routing.fire_deadline``): going live sends nothing that a shadow decision set in motion.
+        self.shadow = False
+        self.routine = False  # calendar routines are the calendar's, not a shadow decision's: never marked
 
     @classmethod
     def start(cls, rt: Runtime, tenant: str, adapter: str) -> "Consequences":
@@ -58,11 +62,14 @@ class Consequences:
                 raise TypeError(f"not an effect: {effect!r}")
 
     def write(self, rt: Runtime, nx: bool = False) -> list[Action]:
-        """Commit everything at once; returns the actions, which the caller then tries to send.
+        """Commit everything at once; returns the actions, which the caller then tries to send (none in shadow mode:
+        they were recorded as *would write*).
 
         ``nx``: set deadlines only where none is set yet (recurring routines must not move a leased one).
         """
         keys, tenant = rt.keys, self.tenant
+        shadow = self.shadow or rt.tenant(tenant).shadow
+        marked = shadow and not self.routine
         pupils = self.pupils or Checkout(rt.redis, keys, tenant)
         if not (self.schedules or self.cancels or self.actions or self.writes or pupils.pending):
             pupils.close()
@@ -72,14 +79,17 @@ class Consequences:
             for write in self.writes:
                 write(pipe)
             for schedule in self.schedules.values():
-                due.set_deadline(pipe, keys, tenant, schedule.id, dict(schedule.payload, adapter=self.adapter),
-                                 schedule.due.timestamp(), nx=nx)
+                payload = dict(schedule.payload, adapter=self.adapter, **({"shadow": 1} if marked else {}))
+                due.set_deadline(pipe, keys, tenant, schedule.id, payload, schedule.due.timestamp(), nx=nx)
             for deadline_id in self.cancels:
                 due.drop_deadline(pipe, keys, tenant, deadline_id)
             writer = rt.tenant(tenant).actions_adapter or self.adapter
-            outbox.add(pipe, rt, tenant, writer, self.actions, rt.clock.now().timestamp())
+            outbox.add(pipe, rt, tenant, writer, self.actions, rt.clock.now().timestamp(), shadow=shadow)
             pupils.commit(pipe)
         self.committed = True
+        if shadow:
+            outbox.recorded(self.actions)
+            return []
         return self.actions
 
     def release(self) -> None:

@@ -22,6 +22,7 @@ def process_delivery(tenant_id: str, adapter: str, delivery_key: str, events: li
 
 def _process_delivery(tenant_id: str, adapter: str, delivery_key: str, events: list[dict[str, Any]]) -> int:
     rt = runtime.current()
+    rt.refresh()
     deliveries.mark_taken(rt.redis, delivery_key, rt.config.dedupe_ttl_seconds,
                           seen=(rt.keys, tenant_id, adapter, rt.clock.now().timestamp()))
     platform = rt.adapter(tenant_id, adapter)
@@ -62,6 +63,7 @@ def run_due(members: list[str]) -> int:
 
 def _run_due(members: list[str]) -> int:
     rt = runtime.current()
+    rt.refresh()
     handled = 0
     for member in members:
         tenant_id, kind, ident = due.parse(member)

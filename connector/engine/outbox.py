@@ -13,6 +13,10 @@ which counts as written. A task's ref (what a later ``task.updated`` is about) i
 pupil's history, two school years; an update for an older task is logged and ignored. Both live in keys of one
 period each, which Redis expires once no lookup reaches back to them: else they would grow by every action ever
 written.
+
+In **shadow mode** (a tenant's ``mode: shadow``) an action is recorded as *would write* instead (the shadow record
+in ``store.outbox``, with its rule, evidence and due date) and is never sent, not even after the tenant goes live;
+an entry still in the outbox when a tenant is switched to shadow is held back the same way at its next try.
 """
 from __future__ import annotations
 
@@ -43,9 +47,28 @@ def backoff_seconds(attempt: int) -> float:
     return delay * random.uniform(0.9, 1.1)
 
 
-def add(pipe, rt: Runtime, tenant: str, adapter: str, actions: Iterable[Action], now: float) -> None:
-    """Queue actions inside the caller's transaction, with a send retry ``FIRST_TRY_GRACE_SECONDS`` ahead."""
+def add(pipe, rt: Runtime, tenant: str, adapter: str, actions: Iterable[Action], now: float,
+        shadow: bool = False) -> None:
+    """Queue actions inside the caller's transaction, with a send retry ``FIRST_TRY_GRACE_SECONDS`` ahead; in
+    shadow mode record them as *would write* instead, to be sent never."""
+    if shadow:
+        stored.record_shadow(pipe, rt.keys, tenant, adapter, actions, now)
+        return
     stored.queue(pipe, rt.keys, tenant, adapter, actions, now, FIRST_TRY_GRACE_SECONDS)
+
+
+WOULD_WRITE = "would_write"
+
+
+def recorded(actions: Iterable[Action]) -> None:
+    """Count what shadow mode recorded, once its transaction committed (a retried judgement counts once)."""
+    for action in actions:
+        metrics.count_action(action.rule_id or metrics.NONE, action.kind, WOULD_WRITE)
+
+
+def shadow_actions(rt: Runtime, tenant: str) -> list[dict]:
+    """What shadow mode recorded for ``tenant`` (``{adapter, action, decided_at}``), in the order decided."""
+    return stored.shadow_actions(rt.redis, rt.keys, tenant)
 
 
 def task_infos(rt: Runtime, tenant: str, refs: list[str]) -> list[dict | None]:
@@ -96,6 +119,12 @@ def send(rt: Runtime, tenant: str, ref: str) -> str:
         metrics.count_action(metrics.NONE, metrics.NONE, "skipped")
         return "skipped"
     action = Action.from_dict(entry["action"])
+    settings = rt.config.tenants.get(tenant)
+    if settings is not None and settings.shadow:  # switched to shadow after this was queued: it is not sent
+        stored.hold(rt.redis, keys, tenant, ref, entry, rt.clock.now().timestamp())
+        log.info("held %s %s rule=%s tenant=%s: the tenant is in shadow mode", action.kind, ref, action.rule_id, tenant)
+        metrics.count_action(action.rule_id or metrics.NONE, action.kind, WOULD_WRITE)
+        return WOULD_WRITE
     outcome = _send(rt, tenant, ref, entry, action)
     metrics.count_action(action.rule_id or metrics.NONE, action.kind, outcome)
     return outcome

@@ -55,11 +55,13 @@ EVENT_HANDLERS.setdefault("task.updated", []).append(on_task_updated)
 JUDGE_ATTEMPTS = 25
 
 
-def judged(rt: Runtime, tenant_id: str, adapter: str, decide: Callable[[Consequences], None]) -> list[Action]:
+def judged(rt: Runtime, tenant_id: str, adapter: str, decide: Callable[[Consequences], None],
+           shadow: bool = False) -> list[Action]:
     """Run ``decide`` on a fresh checkout and commit what it found; again from the start when another job changed
     a pupil it read (``Conflict``), so the decision is always made on what is stored. Returns the actions queued."""
     for attempt in range(1, JUDGE_ATTEMPTS + 1):
         found = Consequences.start(rt, tenant_id, adapter)
+        found.shadow = shadow
         try:
             decide(found)
             return found.write(rt)
@@ -106,4 +108,5 @@ def fire_deadline(rt: Runtime, tenant_id: str, deadline_id: str) -> list[Action]
             log.warning("tenant=%s: no handler for deadline rule %s", tenant_id, payload["rule_id"])
         for handler in handlers or ():
             handler(rt, tenant, payload, found)
-    return judged(rt, tenant_id, payload["adapter"] if payload else "", decide)
+    shadow = bool(payload and payload.get("shadow"))  # set in shadow mode: what follows stays *would write*
+    return judged(rt, tenant_id, payload["adapter"] if payload else "", decide, shadow=shadow)

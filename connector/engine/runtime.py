@@ -5,8 +5,9 @@ The web app, the worker and the scheduler each build one ``Runtime`` at start; R
 """
 from __future__ import annotations
 
+import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import requests
@@ -17,8 +18,10 @@ from rq.serializers import JSONSerializer
 from connector.adapters import adapter_types
 from connector.adapters.base import Adapter
 from connector.engine.clock import SystemClock
-from connector.config.schema import Config, Tenant
+from connector.config.schema import Config, ConfigError, Tenant, load_config
 from connector.store.keys import Keys
+
+log = logging.getLogger(__name__)
 
 
 class UnknownTarget(LookupError):
@@ -32,6 +35,39 @@ class Runtime:
     clock: Any = field(default_factory=SystemClock)
     http: requests.Session = field(default_factory=requests.Session)
     _adapters: dict[tuple[str, str], Adapter] = field(default_factory=dict, repr=False)
+    _config_seen: tuple | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self._config_seen = _stat(self.config.path)
+
+    def refresh(self) -> list[str]:
+        """Take up a tenant's changed ``mode`` (live or shadow) from the configuration file, at the start of a job.
+
+        One ``stat`` per job; the file is read again only when it changed. Only the mode is taken over: a school
+        goes live or back to shadow without a restart, while everything else (adapters, secrets' references, the
+        plan) still takes a restart, as before. A file that does not load now keeps the modes as they were, with a
+        warning. Returns the tenants whose mode changed.
+        """
+        seen = _stat(self.config.path)
+        if seen is None or seen == self._config_seen:
+            return []
+        self._config_seen = seen
+        try:
+            fresh = load_config(self.config.path)
+        except ConfigError as exc:
+            log.warning("the configuration file changed but does not load (%d problem(s)); tenants' modes are kept",
+                        len(exc.problems))
+            return []
+        changed = [tenant_id for tenant_id, tenant in self.config.tenants.items()
+                   if tenant_id in fresh.tenants and fresh.tenants[tenant_id].mode != tenant.mode]
+        if changed:
+            self.config = replace(self.config, tenants={
+                tenant_id: replace(tenant, mode=fresh.tenants[tenant_id].mode) if tenant_id in changed else tenant
+                for tenant_id, tenant in self.config.tenants.items()
+            })
+            for tenant_id in changed:
+                log.info("tenant=%s: mode is now %s", tenant_id, self.config.tenants[tenant_id].mode)
+        return changed
 
     @property
     def keys(self) -> Keys:
@@ -64,6 +100,16 @@ class Runtime:
         return adapter
 
 
+def _stat(path) -> tuple[int, int] | None:
+    if path is None:
+        return None
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_mtime_ns, found.st_size
+
+
 _current: Runtime | None = None
 
 
@@ -76,7 +122,6 @@ def current() -> Runtime:
     """The installed runtime, or one built from the environment (``CONNECTOR_CONFIG``, ``REDIS_URL``)."""
     global _current
     if _current is None:
-        from connector.config.schema import load_config
         from connector.store.connection import connect
 
         _current = Runtime(load_config(os.environ["CONNECTOR_CONFIG"]), connect())

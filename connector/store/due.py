@@ -103,6 +103,13 @@ def lease(redis, keys: Keys, now: float, lease_seconds: float, limit: int) -> li
     return [m.decode() for m in LEASE(redis, [keys.due], [now, now + lease_seconds, limit])]
 
 
+def due_by(redis, keys: Keys, limit: float, count: int) -> list[tuple[str, float]]:
+    """Up to ``count`` members due by ``limit``, earliest first, with their scores (a replay's simulated scheduler,
+    which has the due set to itself and so needs no lease)."""
+    found = redis.zrangebyscore(keys.due, "-inf", limit, start=0, num=count, withscores=True)
+    return [(member.decode(), score) for member, score in found]
+
+
 def forget(redis, keys: Keys, raw_member: str) -> None:
     """A member nothing can handle (its tenant left the configuration)."""
     redis.zrem(keys.due, raw_member)

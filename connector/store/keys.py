@@ -89,6 +89,12 @@ class Keys:
         """String: the token of the one job keeping an adapter's subscriptions, expiring."""
         return f"{self.prefix}:t:{tenant}:subscriptions-lock:{adapter}"
 
+    def shadow(self, tenant: str) -> str:
+        """Hash external_ref -> JSON of an action decided in shadow mode: recorded as *would write*, never sent, and
+        never sent later either, even when the same action is derived again after the school went live
+        (``store.outbox``). Expires :data:`store.outbox.REFS`'s span after its last write."""
+        return f"{self.prefix}:t:{tenant}:shadow"
+
     @property
     def due(self) -> str:
         """Sorted set of everything that must happen at a time (deadlines, delivery retries), scored by epoch."""

@@ -7,6 +7,12 @@
   (and last hex digit), kept :data:`LEDGER` weeks; after that the platform's ``409`` covers a repeat.
 - ``keys.refs(tenant, period)``: hash ``external_ref`` -> what a *task* was about (:func:`task_info`), so a
   ``task.updated`` finds its rule; one key per 13-week period, kept about two school years (:data:`REFS`).
+- ``keys.shadow(tenant)``: hash ``external_ref`` -> JSON ``{adapter, action, decided_at, held}`` of an action
+  decided while the tenant was in shadow mode (or on a deadline set then): *would write*. Nothing in it is ever
+  sent: :func:`pending` drops an outbox entry whose ref is here, so going live sends nothing decided before, and an
+  action derived again afterwards is not written twice. Kept as long as the task refs (:data:`REFS`'s span after
+  its last write). ``held`` marks an entry queued in live mode and held back because the tenant was switched to
+  shadow before it was sent.
 - ``keys.dead_letters``: hash ``<tenant>|<external_ref>`` -> JSON of an action the platform refused, for an admin:
   the platform's status and its error body (``error_body``, as cut by ``adapters.http``) beside the action.
 - what ended (written or dead) also goes to the tenant's journal (``store.journal``) in the same transaction.
@@ -97,6 +103,41 @@ def queue_now(redis, keys: Keys, tenant: str, adapter: str, actions: Iterable[Ac
         pipe.execute()
 
 
+def record_shadow(pipe, keys: Keys, tenant: str, adapter: str, actions: Iterable[Action], now: float) -> None:
+    """Shadow mode's :func:`queue`: the action as *would write* (``HSETNX``: the first decision wins), its task ref
+    (so a ``task.updated`` in a replayed period finds its rule), and no send member."""
+    refs = keys.refs(tenant, REFS.current(now))
+    shadow = keys.shadow(tenant)
+    wrote = False
+    for action in actions:
+        entry = json.dumps({"adapter": adapter, "action": action.to_dict(), "decided_at": now})
+        pipe.hsetnx(shadow, action.external_ref, entry)
+        wrote = True
+        if action.kind == "task":
+            pipe.hsetnx(refs, action.external_ref, task_info(action))
+            pipe.expire(refs, REFS.ttl)
+    if wrote:
+        pipe.expire(shadow, REFS.ttl)
+
+
+def hold(redis, keys: Keys, tenant: str, ref: str, entry: dict, now: float) -> None:
+    """An outbox entry the tenant's switch to shadow caught before it was sent: into the shadow record instead."""
+    with redis.pipeline() as pipe:
+        record = {"adapter": entry["adapter"], "action": entry["action"], "decided_at": now, "held": True}
+        pipe.hsetnx(keys.shadow(tenant), ref, json.dumps(record))
+        pipe.expire(keys.shadow(tenant), REFS.ttl)
+        pipe.hdel(keys.outbox(tenant), ref)
+        due.drop_send(pipe, keys, tenant, ref)
+        pipe.execute()
+
+
+def shadow_actions(redis, keys: Keys, tenant: str) -> list[dict]:
+    """Everything recorded as *would write* for ``tenant``, in the order decided (then by ref)."""
+    found = [json.loads(raw) for raw in redis.hvals(keys.shadow(tenant))]
+    found.sort(key=lambda entry: (entry["decided_at"], entry["action"]["external_ref"]))
+    return found
+
+
 # --- reading -------------------------------------------------------------------------------------------------------
 
 
@@ -106,10 +147,11 @@ def ledger_keys(keys: Keys, tenant: str, ref: str, now: float) -> list[str]:
 
 
 def pending(redis, keys: Keys, tenant: str, ref: str, now: float) -> dict | None:
-    """The outbox entry to send, or ``None`` when there is none or the ledger says it was written (and then the
-    entry and its send member are cleared)."""
+    """The outbox entry to send, or ``None`` when there is none, the ledger says it was written, or it was decided
+    in shadow mode (then the entry and its send member are cleared)."""
     with redis.pipeline(transaction=False) as pipe:
         pipe.hget(keys.outbox(tenant), ref)
+        pipe.hexists(keys.shadow(tenant), ref)
         for key in ledger_keys(keys, tenant, ref, now):
             pipe.hexists(key, ref)
         raw, *done = pipe.execute()
