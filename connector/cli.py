@@ -454,7 +454,13 @@ def replay_command(args: argparse.Namespace) -> int:
     other = summaries[1] if len(summaries) > 1 else None
     print(replay_report.text(summaries[0], other, language), end="")
     out = Path(args.out or f"replay-{tenant.id}.html")
-    out.write_text(replay_report.html(summaries[0], other, language), encoding="utf-8")
+    html = replay_report.html(summaries[0], other, language)
+    out.write_text(html, encoding="utf-8")
+    # the admin page links to the latest report: kept beside the service's state (counts and staff ids only)
+    from connector.store import replay as stored_replay
+    from connector.store.keys import Keys
+
+    stored_replay.keep_report(redis, Keys(config.key_prefix), tenant.id, html, time.time(), len(events))
     print(f"\n{out}")
     return 0
 

@@ -516,3 +516,46 @@ def test_the_local_account_locks_after_ten_failed_sign_ins(web, admin_rt):
     admin_rt.redis.delete(admin_rt.keys.sign_in_failures)  # the window has passed
     assert sign_in_local(web).status_code == 302
     assert admin_rt.redis.get(admin_rt.keys.sign_in_failures) is None  # a success starts afresh
+
+
+def test_shadow_mode_and_what_it_would_write_are_shown_to_the_school_only(web, admin_rt, oidc):
+    from dataclasses import replace
+
+    from connector.contract.actions import Action, Party
+    from connector.store import outbox as stored_outbox
+
+    tenants = admin_rt.config.tenants
+    admin_rt.config = replace(admin_rt.config, tenants={**tenants, "skole-a": replace(tenants["skole-a"],
+                                                                                        mode="shadow")})
+    action = Action(kind="task", external_ref="sf1-shadow-1", rule_id="absence.notice_missing", student_id="s-7",
+                    title="Fravær uten melding", body="…", assignee=Party(role="contact_teacher", id="u-kl-7a"),
+                    due_date="2026-11-25")
+    with admin_rt.redis.pipeline() as pipe:
+        stored_outbox.record_shadow(pipe, admin_rt.keys, "skole-a", "generic", [action], 1_795_000_000.0)
+        pipe.execute()
+    sign_in_oidc(web, oidc, sub="u-a", groups=["fc:skole-a"])
+    page = text(web.get("/admin/t/skole-a"))
+    assert '<span class="mode">skyggemodus</span>' in page and "Ville ha skrevet: 1 handlinger" in page
+    listing = text(web.get("/admin/t/skole-a/shadow"))
+    assert all(part in listing for part in ("absence.notice_missing", "s-7", "u-kl-7a", "2026-11-25",
+                                             "Fravær uten melding"))
+    sign_in_oidc(web, oidc, sub="u-b", groups=["fc:skole-b"])  # another school: not its page
+    assert web.get("/admin/t/skole-a/shadow").status_code == 404
+
+
+def test_the_latest_replay_report_is_linked_and_served_to_its_school(web, admin_rt, oidc):
+    from connector.store import replay as stored_replay
+
+    sign_in_oidc(web, oidc, sub="u-a", groups=["fc:skole-a"])
+    assert 'id="no-replay-report"' in text(web.get("/admin/t/skole-a"))
+    assert web.get("/admin/t/skole-a/replay-report").status_code == 404
+    html = "<!doctype html><title>Hva planen ville ha laget</title><svg width='10' height='10'></svg>"
+    stored_replay.keep_report(admin_rt.redis, admin_rt.keys, "skole-a", html, 1_795_000_000.0, 1234)
+    page = text(web.get("/admin/t/skole-a"))
+    assert 'id="replay-report-link"' in page and "1234 hendelser" in page
+    report = web.get("/admin/t/skole-a/replay-report")
+    assert report.status_code == 200 and text(report) == html
+    assert "script-src" not in report.headers["Content-Security-Policy"]
+    assert report.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    sign_in_oidc(web, oidc, sub="u-b", groups=["fc:skole-b"])
+    assert web.get("/admin/t/skole-a/replay-report").status_code == 404

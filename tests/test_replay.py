@@ -184,6 +184,17 @@ def test_replay_command_runs_the_bundled_sample_right_after_install(tmp_path, mo
     assert "absence.notice_missing" in printed and "u-kontaktlaerer-" in printed
     assert out.read_text(encoding="utf-8").count("<svg") >= 3
     assert replay_keys(redis_client) == []
+    # the latest report is kept for the admin page, under the service's prefix: exactly the file written
+    from connector.config.schema import load_config
+    from connector.store import replay as stored_replay
+    from connector.store.keys import Keys
+
+    keys = Keys(load_config(cli.config_path(cli.build_parser().parse_args(["check-config"]))).key_prefix)
+    kept = stored_replay.latest_report(redis_client, keys, "demo-skole", with_html=True)
+    try:
+        assert kept["html"] == out.read_text(encoding="utf-8") and kept["events"] > 0
+    finally:
+        redis_client.delete(keys.replay_report("demo-skole"))
 
 
 def test_a_bad_line_is_named_by_file_and_line_without_its_content(tmp_path, capsys):

@@ -92,6 +92,36 @@ TEXTS: dict[str, dict[str, str]] = {
     "case": {"nb": "sak", "nn": "sak", "en": "case"},
     "group": {"nb": "gruppe", "nn": "gruppe", "en": "group"},
     "nothing": {"nb": "Ingenting ennå.", "nn": "Ingenting enno.", "en": "Nothing yet."},
+    "mode": {"nb": "Modus", "nn": "Modus", "en": "Mode"},
+    "mode.live": {"nb": "i drift", "nn": "i drift", "en": "live"},
+    "mode.shadow": {"nb": "skyggemodus", "nn": "skuggemodus", "en": "shadow mode"},
+    "shadow_hint": {"nb": "Koblingen vurderer alt som i drift, men skriver ingenting til plattformen. Når skolen går i "
+                          "drift, sendes ingenting av det som ble vurdert nå.",
+                    "nn": "Koplinga vurderer alt som i drift, men skriv ingenting til plattforma. Når skulen går i "
+                          "drift, blir ingenting av det som vart vurdert no, sendt.",
+                    "en": "The connector judges everything as in live mode but writes nothing to the platform. "
+                          "Nothing decided now is sent when the school goes live."},
+    "would_write": {"nb": "Ville ha skrevet: {count} handlinger", "nn": "Ville ha skrive: {count} handlingar",
+                    "en": "Would have written: {count} actions"},
+    "would_write_title": {"nb": "Ville ha skrevet (skyggemodus)", "nn": "Ville ha skrive (skuggemodus)",
+                          "en": "Would have written (shadow mode)"},
+    "would_write_hint": {"nb": "Det koblingen ville ha skrevet til plattformen, nyeste først. Ingenting av dette er "
+                               "eller blir sendt.",
+                         "nn": "Det koplinga ville ha skrive til plattforma, nyaste først. Ingenting av dette er "
+                               "eller blir sendt.",
+                         "en": "What the connector would have written to the platform, newest first. None of it "
+                               "is or will be sent."},
+    "shown_of": {"nb": "Viser {shown} av {total}.", "nn": "Viser {shown} av {total}.",
+                 "en": "Showing {shown} of {total}."},
+    "recipient": {"nb": "Mottaker", "nn": "Mottakar", "en": "Recipient"},
+    "due": {"nb": "Frist", "nn": "Frist", "en": "Due"},
+    "title_col": {"nb": "Tittel", "nn": "Tittel", "en": "Title"},
+    "replay_report": {"nb": "Siste gjennomspilling av en periode ({when}, {events} hendelser)",
+                      "nn": "Siste gjennomspeling av ein periode ({when}, {events} hendingar)",
+                      "en": "Latest replay of a period ({when}, {events} events)"},
+    "no_replay_report": {"nb": "Ingen gjennomspilling ennå (connector replay).",
+                         "nn": "Inga gjennomspeling enno (connector replay).",
+                         "en": "No replay yet (connector replay)."},
     "cases": {"nb": "Saker", "nn": "Saker", "en": "Cases"},
     "status": {"nb": "Status", "nn": "Status", "en": "Status"},
     "category": {"nb": "Kategori", "nn": "Kategori", "en": "Category"},

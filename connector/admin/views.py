@@ -23,6 +23,7 @@ from connector.engine import failed_jobs, outbox
 from connector.engine.health import queue_state
 from connector.store import cases as stored_cases
 from connector.store import deliveries, health, journal, sign_ins
+from connector.store import replay as stored_replay
 
 log = logging.getLogger(__name__)
 OSLO = ZoneInfo("Europe/Oslo")
@@ -58,8 +59,8 @@ def _globals():
 def _no_store(response):
     response.headers["Cache-Control"] = "no-store"  # a shared computer's back button shows no school's data
     response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Content-Security-Policy"] = ("default-src 'self'; style-src 'self'; img-src 'self' data:; "
-                                                   "form-action 'self'; frame-ancestors 'none'")
+    response.headers.setdefault("Content-Security-Policy", ("default-src 'self'; style-src 'self'; img-src 'self' "
+                                                            "data:; form-action 'self'; frame-ancestors 'none'"))
     return response
 
 
@@ -233,7 +234,37 @@ def tenant(tenant_id: str):
                  "delivery": seen.get((name, "delivery")), "poll": seen.get((name, "poll")),
                  "refused": refused.get(health.flag(tenant_id, name))}
                 for name, adapter in settings.adapters.items()]
-    return render_template("admin/tenant.html", tenant=settings, adapters=adapters)
+    shadowed = outbox.shadow_actions(runtime, tenant_id)
+    report = stored_replay.latest_report(runtime.redis, runtime.keys, tenant_id)
+    return render_template("admin/tenant.html", tenant=settings, adapters=adapters, shadowed=len(shadowed),
+                           report=report)
+
+
+@bp.get("/t/<tenant_id>/shadow")
+@auth.login_required
+def shadow(tenant_id: str):
+    """What shadow mode recorded as *would write*: the connector's own words, ids and dates, as they would be sent."""
+    runtime = rt()
+    settings = auth.tenant_or_404(runtime.config, tenant_id)
+    entries = outbox.shadow_actions(runtime, tenant_id)
+    return render_template("admin/shadow.html", tenant=settings, entries=entries[-500:][::-1], total=len(entries))
+
+
+@bp.get("/t/<tenant_id>/replay-report")
+@auth.login_required
+def replay_report(tenant_id: str):
+    """The latest ``connector replay`` report, as the file it wrote: one page, charts inline, no scripts."""
+    runtime = rt()
+    auth.tenant_or_404(runtime.config, tenant_id)
+    report = stored_replay.latest_report(runtime.redis, runtime.keys, tenant_id, with_html=True)
+    if report is None:
+        abort(404)
+    response = current_app.response_class(report["html"], mimetype="text/html")
+    # the report styles itself inline and runs no script: allow exactly that, nothing from elsewhere
+    response.headers["Content-Security-Policy"] = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+                                                   "frame-ancestors 'none'")
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.post("/t/<tenant_id>/adapters/<adapter>/test")

@@ -89,6 +89,11 @@ class Keys:
         """String: the token of the one job keeping an adapter's subscriptions, expiring."""
         return f"{self.prefix}:t:{tenant}:subscriptions-lock:{adapter}"
 
+    def replay_report(self, tenant: str) -> str:
+        """Hash ``{html, at, events}``: the school's latest replay report (``store.replay``), for the admin page; it
+        holds counts per rule, week and role, and staff ids, never a pupil's data. Expires after 90 days."""
+        return f"{self.prefix}:t:{tenant}:replay-report"
+
     def shadow(self, tenant: str) -> str:
         """Hash external_ref -> JSON of an action decided in shadow mode: recorded as *would write*, never sent, and
         never sent later either, even when the same action is derived again after the school went live
