@@ -40,6 +40,7 @@ from bench.common import (
     redis_cpu,
     rq_side_keys,
     wait_until,
+    watch_burst,
 )
 from bench.fake_platform import FakePlatform, process_cpu
 from bench.generator import SchoolOwner
@@ -91,28 +92,13 @@ def measure_run(owner, rt, procs, platform, registers, port, workers, token, arg
     if not ready:
         raise RuntimeError("the web server or the workers did not start")
     requests_ = signed(owner, registers, port, f"{token}{run}")
-    queue = f"rq:queue:{token}"
-    keys = (queue, f"rq:wip:{token}", f"{queue}:intermediate")
     result: dict = {}
     cpu0 = {name: group_cpu(proc.pid) for name, proc in procs.procs.items()}
     rcpu0, pcpu0 = redis_cpu(redis), process_cpu(platform.proc.pid)
     started = time.time()
     sender = threading.Thread(target=lambda: result.update(load=drive(port, requests_, args.connections)))
     sender.start()
-    peak = 0
-    deadline = time.monotonic() + args.timeout
-    while True:
-        with redis.pipeline(transaction=False) as pipe:
-            pipe.llen(keys[0]).zcard(keys[1]).llen(keys[2])
-            waiting, running, taken = pipe.execute()
-        peak = max(peak, waiting)
-        if not sender.is_alive() and not (waiting or running or taken) and outbox_left(rt, owner) == 0:
-            done = time.time()
-            break
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not done within {args.timeout:.0f} s: {waiting} queued, {running} running")
-        procs.check_alive()
-        time.sleep(0.01)
+    peak, _, done = watch_burst(redis, token, sender, lambda: outbox_left(rt, owner), procs.check_alive, args.timeout)
     sender.join()
     stats = platform.stats()
     finished = max(done, stats["last_write"] or 0)

@@ -77,6 +77,30 @@ def stock_redis():
             server.wait(timeout=10)
 
 
+def watch_burst(redis: Redis, queue: str, sender, outbox_left, check_alive, timeout: float,
+                interval: float = 0.01) -> tuple[int, float, float]:
+    """While ``sender`` (a thread posting the burst) runs and the workers drain ``queue``: poll the queue, the jobs
+    taken and running, and the outbox (``outbox_left()``) until all are empty and the sender is done. Returns the
+    queue's peak, when processing ended (the queue empty, no job running) and when the outbox was empty too."""
+    keys = (f"rq:queue:{queue}", f"rq:wip:{queue}", f"rq:queue:{queue}:intermediate")
+    peak, processed = 0, None
+    deadline = time.monotonic() + timeout
+    while True:
+        with redis.pipeline(transaction=False) as pipe:
+            pipe.llen(keys[0]).zcard(keys[1]).llen(keys[2])
+            waiting, running, taken = pipe.execute()
+        peak = max(peak, waiting)
+        idle = not sender.is_alive() and not (waiting or running or taken)
+        if idle and processed is None:
+            processed = time.time()
+        if idle and outbox_left() == 0:
+            return peak, processed, time.time()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not done within {timeout:.0f} s: {waiting} queued, {running} running")
+        check_alive()
+        time.sleep(interval)
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]

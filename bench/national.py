@@ -54,6 +54,7 @@ from bench.common import (
     redis_cpu,
     stock_redis,
     wait_until,
+    watch_burst,
 )
 from bench.fake_platform import FakePlatform, process_cpu
 from bench.generator import SchoolOwner
@@ -187,8 +188,6 @@ def run(args, nation: SchoolOwner, model: SchoolOwner, registers, redis: Redis, 
                 answers(port, "/readyz") and redis.scard(f"rq:workers:{token}") >= args.workers), 300, 0.5):
             raise RuntimeError("the web server or the workers did not start")
         requests_ = signed(nation, registers, port, token)
-        queue = f"rq:queue:{token}"
-        keys = (queue, f"rq:wip:{token}", f"{queue}:intermediate")
         load: dict = {}
         cpu0 = {name: group_cpu(proc.pid) for name, proc in procs.procs.items()}
         rcpu0, pcpu0 = redis_cpu(redis), process_cpu(platform.proc.pid)
@@ -196,23 +195,9 @@ def run(args, nation: SchoolOwner, model: SchoolOwner, registers, redis: Redis, 
         started = time.time()
         sender = threading.Thread(target=lambda: load.update(result=drive(port, requests_, args.connections)))
         sender.start()
-        peak, processed = 0, None
-        deadline = time.monotonic() + args.timeout
-        while True:
-            with redis.pipeline(transaction=False) as pipe:
-                pipe.llen(keys[0]).zcard(keys[1]).llen(keys[2])
-                waiting, running, taken = pipe.execute()
-            peak = max(peak, waiting)
-            idle = not sender.is_alive() and not (waiting or running or taken)
-            if idle and processed is None:
-                processed = time.time() - started
-            if idle and outbox_left(rt, nation) == 0:
-                done = time.time()
-                break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"not done within {args.timeout:.0f} s: {waiting} queued, {running} running")
-            procs.check_alive()
-            time.sleep(0.05)
+        peak, processed_at, done = watch_burst(redis, token, sender, lambda: outbox_left(rt, nation),
+                                               procs.check_alive, args.timeout, interval=0.05)
+        processed = processed_at - started
         sender.join()
         stats = platform.stats()
         cpu = {name: group_cpu(proc.pid) - cpu0[name] for name, proc in procs.procs.items()}
