@@ -422,6 +422,15 @@ def _iso_day(text: str):
         raise argparse.ArgumentTypeError(f"not a date: {text!r} (YYYY-MM-DD)") from None
 
 
+def register_replay_sources() -> None:
+    """The platforms a replay can read a period from (``engine.replay.SOURCES``); adapters may not import the
+    engine, so they are registered here."""
+    from connector.adapters.oneroster_no import replay_source
+    from connector.engine import replay
+
+    replay.SOURCES.setdefault(replay_source.TYPE, replay_source.envelopes)
+
+
 def replay_command(args: argparse.Namespace) -> int:
     """A past period's events through the school's plan (or ``--plan``) on a simulated clock: what would it have
     created? Nothing is written to a platform and no live state is touched (README, "Before going live")."""
@@ -433,8 +442,32 @@ def replay_command(args: argparse.Namespace) -> int:
         print(f"no tenant {args.tenant!r} in the configuration (tenants: {', '.join(config.tenants)})", file=sys.stderr)
         return 1
     language = args.language or tenant.language
+    if args.events is not None and args.from_day is not None:
+        print("connector replay: give an events file or --from/--until (the platform's API), not both",
+              file=sys.stderr)
+        return 1
+    if args.events is None and args.from_day is None:
+        print("connector replay: give an events file, or --from and --until to read the period from the platform's "
+              "API", file=sys.stderr)
+        return 1
+    if args.from_day is not None:
+        register_replay_sources()
+        if args.until is None or args.until < args.from_day:
+            print("connector replay: --from needs --until, on or after it", file=sys.stderr)
+            return 1
+        kinds = [a.type for a in tenant.adapters.values() if a.type in replay.SOURCES]
+        if not kinds:
+            print(f"connector replay: tenant {tenant.id!r} has no adapter whose API a period can be read from "
+                  f"({', '.join(sorted(replay.SOURCES))}); give an events file instead", file=sys.stderr)
+            return 1
+        where = f"{kinds[0]} from {args.from_day} to {args.until}"
+    else:
+        where = args.events
     try:
-        events = replay.read_events(args.events)
+        if args.from_day is not None:
+            events = replay.source_events(kinds[0], tenant, args.from_day, args.until)
+        else:
+            events = replay.read_events(args.events)
     except replay.EventsError as exc:
         print(f"connector replay: {exc}", file=sys.stderr)
         return 1
@@ -442,7 +475,7 @@ def replay_command(args: argparse.Namespace) -> int:
         events = [e for e in events if tenant.calendar.local_date(datetime.fromisoformat(e["timestamp"]))
                   <= args.until]
     if not events:
-        print(f"connector replay: no events of a known type in {args.events}", file=sys.stderr)
+        print(f"connector replay: no events of a known type in {where}", file=sys.stderr)
         return 1
     plans = [(Path(args.plan).name if args.plan else "", replay.load_plan_file(args.plan) if args.plan else None)]
     if args.compare:
@@ -728,12 +761,17 @@ def build_parser() -> argparse.ArgumentParser:
     replay = commands.add_parser("replay", parents=[common],
                                  help="run a past period's events through the plan and report what it would create")
     replay.add_argument("tenant")
-    replay.add_argument("events", metavar="EVENTS",
-                        help="JSON Lines of contract envelopes (.jsonl or .jsonl.gz), or a folder of them")
+    replay.add_argument("events", metavar="EVENTS", nargs="?",
+                        help="JSON Lines of contract envelopes (.jsonl or .jsonl.gz), or a folder of them; "
+                             "or leave it out and give --from and --until")
+    replay.add_argument("--from", dest="from_day", type=_iso_day, metavar="YYYY-MM-DD",
+                        help="read the period from --from to --until from the tenant's OneRoster Absence Service "
+                             "(oneroster_no adapter) instead of a file")
     replay.add_argument("--plan", metavar="PLAN.yaml", help="try this plan (rule id -> settings) instead of the school's")
     replay.add_argument("--compare", metavar="PLAN.yaml", help="also replay with this plan: both side by side")
     replay.add_argument("--until", type=_iso_day, metavar="YYYY-MM-DD",
-                        help="replay the events up to this day (default: all of them)")
+                        help="replay the events up to this day (default: all of them); with --from, the period's "
+                             "last day")
     replay.add_argument("--out", metavar="FILE.html", help="the HTML report (default: replay-<tenant>.html here)")
     replay.add_argument("--language", choices=("nb", "nn", "en"), help="default: the school's language")
     replay.set_defaults(run=replay_command)

@@ -9,8 +9,9 @@ carry the same ``external_ref`` as live mode's. The state lives under a key pref
 on the service's Redis and is removed afterwards, whatever happens: nothing live is read or touched.
 
 Where the events come from is a *source*: a JSON Lines file of envelopes (``.jsonl``, or ``.jsonl.gz``), or a
-folder of them, read by :func:`read_events`. ``SOURCES`` is the hook for a platform that can be asked for a date
-range instead (the OneRoster adapter): ``SOURCES[name](tenant, first, last)`` giving envelopes in time order.
+folder of them, read by :func:`read_events`; or a platform that can be asked for a date range instead (the
+OneRoster adapter's Absence Service), registered in ``SOURCES`` and read by :func:`source_events`:
+``SOURCES[adapter type](tenant, first, last)`` giving envelopes in time order.
 """
 from __future__ import annotations
 
@@ -34,8 +35,9 @@ from connector.store import due, replay as replay_store
 
 log = logging.getLogger(__name__)
 
-# name -> callable(tenant, first_day, last_day) -> envelopes in time order: a platform's API as a source of events.
-# The OneRoster adapter registers itself here; until then a replay reads files.
+# adapter type -> callable(tenant, first_day, last_day) -> envelopes in time order: a platform's API as a source of
+# events (``source_events``). Adapters may not import the engine, so the command line registers them
+# (``cli.register_replay_sources``: ``oneroster_no``). A source raises ``ValueError`` with a message fit to print.
 SOURCES: dict[str, Callable[[Tenant, date, date], Iterable[dict[str, Any]]]] = {}
 
 # Events of one type stamped with the same instant (one lesson's registers of every group) are judged as one
@@ -109,6 +111,29 @@ def read_events(source: str | Path) -> list[dict[str, Any]]:
                 raise EventsError(f"{path}:{number}: not a valid envelope ({fields_})") from None
             if event is not None:
                 events.append((event["timestamp"], len(events), event))
+    events.sort(key=lambda item: (_instant(item[0]), item[1]))
+    return [event for _, _, event in events]
+
+
+def source_events(name: str, tenant: Tenant, first: date, last: date) -> list[dict[str, Any]]:
+    """The internal events of ``SOURCES[name]`` for the days ``first`` to ``last`` (validated by the contract's
+    schemas as a file's are), in time order. ``EventsError`` when the source cannot give them."""
+    source = SOURCES.get(name)
+    if source is None:
+        raise EventsError(f"no replay source for {name!r} adapters (sources: {', '.join(sorted(SOURCES)) or 'none'})")
+    try:
+        envelopes = list(source(tenant, first, last))
+    except ValueError as exc:
+        raise EventsError(str(exc)) from None
+    events: list[tuple[str, int, dict[str, Any]]] = []
+    for number, envelope in enumerate(envelopes, 1):
+        try:
+            event = load_event(envelope)
+        except ValidationError as exc:
+            fields_ = ", ".join(sorted(_field_names(exc.messages)))
+            raise EventsError(f"{name}: envelope {number} is not valid ({fields_})") from None
+        if event is not None:
+            events.append((event["timestamp"], len(events), event))
     events.sort(key=lambda item: (_instant(item[0]), item[1]))
     return [event for _, _, event in events]
 
