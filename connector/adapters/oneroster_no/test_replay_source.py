@@ -228,7 +228,10 @@ def test_the_command_reads_the_period_from_the_api(vigilo, server, tmp_path, mon
     printed = capsys.readouterr().out
     assert "Periode: 2026-11-16 – 2026-11-20" in printed and "absence.notice_missing" in printed
     assert SENTINEL not in printed + out.read_text(encoding="utf-8")
-    assert keys(redis_client, vigilo) == before
+    # nothing live changed but the school's latest report, kept for the admin page (and it holds no comment)
+    report = vigilo.keys.replay_report(TENANT).encode()
+    assert [k for k in keys(redis_client, vigilo) if k != report] == before
+    assert redis_client.hget(report, "html").decode() == out.read_text(encoding="utf-8")
     assert len(prefixes) == 1 and not list(redis_client.scan_iter(match=f"{prefixes[0]}*"))
 
 
