@@ -70,15 +70,14 @@ def never_run(*args) -> None:  # the baseline's job function: nothing drains the
 
 
 def serve_bare(bind: str, workers: int, queue_name: str) -> None:
-    """gunicorn with exactly the options ``connector web`` sets (see connector/cli.py web_command)."""
+    """gunicorn with exactly the options ``connector web`` sets (``connector.cli.web_options``)."""
     from gunicorn.app.base import BaseApplication
+
+    from connector.cli import web_options
 
     class BareWeb(BaseApplication):
         def load_config(self):
-            options = {"bind": bind, "workers": workers, "worker_class": "sync", "preload_app": False}
-            if "control_socket_disable" in self.cfg.settings:
-                options["control_socket_disable"] = True
-            for key, value in options.items():
+            for key, value in web_options(bind, workers, self.cfg.settings).items():
                 self.cfg.set(key, value)
 
         def load(self):

@@ -24,26 +24,32 @@ from typing import Iterable
 from connector.adapters.base import SendResult
 from connector.contract.actions import Action
 from connector.engine import metrics
+from connector.config.schema import OutboxSettings
 from connector.engine.runtime import Runtime
 from connector.store import outbox as stored
 
 log = logging.getLogger(__name__)
 
-FIRST_TRY_GRACE_SECONDS = 60
-BACKOFF_BASE_SECONDS = 30
-BACKOFF_CAP_SECONDS = 3600
-MAX_ATTEMPTS = 12
+DEFAULTS = OutboxSettings()  # the configuration's ``outbox`` section, when it has none
+FIRST_TRY_GRACE_SECONDS = DEFAULTS.first_try_grace_seconds
+BACKOFF_BASE_SECONDS = DEFAULTS.backoff_base_seconds
+BACKOFF_CAP_SECONDS = DEFAULTS.backoff_cap_seconds
+MAX_ATTEMPTS = DEFAULTS.max_attempts
 
 
-def backoff_seconds(attempt: int) -> float:
+def backoff_seconds(attempt: int, settings: OutboxSettings = DEFAULTS) -> float:
     """Exponential, capped, with jitter so a platform coming back is not hit by every retry at once."""
-    delay = min(BACKOFF_BASE_SECONDS * 2 ** max(attempt - 1, 0), BACKOFF_CAP_SECONDS)
+    delay = min(settings.backoff_base_seconds * 2 ** max(attempt - 1, 0), settings.backoff_cap_seconds)
     return delay * random.uniform(0.9, 1.1)
 
 
+def _settings(rt: Runtime) -> OutboxSettings:
+    return getattr(rt.config, "outbox", DEFAULTS)
+
+
 def add(pipe, rt: Runtime, tenant: str, adapter: str, actions: Iterable[Action], now: float) -> None:
-    """Queue actions inside the caller's transaction, with a send retry ``FIRST_TRY_GRACE_SECONDS`` ahead."""
-    stored.queue(pipe, rt.keys, tenant, adapter, actions, now, FIRST_TRY_GRACE_SECONDS)
+    """Queue actions inside the caller's transaction, with a send retry ``first_try_grace_seconds`` ahead."""
+    stored.queue(pipe, rt.keys, tenant, adapter, actions, now, _settings(rt).first_try_grace_seconds)
 
 
 def task_infos(rt: Runtime, tenant: str, refs: list[str]) -> list[dict | None]:
@@ -65,14 +71,36 @@ def retry_dead_letter(rt: Runtime, letter_id: str) -> bool:
 def send(rt: Runtime, tenant: str, ref: str) -> str:
     """Try one outbox entry once; returns what happened (``done``, ``retry``, ``dead`` or ``skipped``)."""
     keys = rt.keys
-    entry = stored.pending(rt.redis, keys, tenant, ref, rt.clock.now().timestamp())
+    now = rt.clock.now().timestamp()
+    entry, backoffs = stored.pending(rt.redis, keys, tenant, ref, now)
     if entry is None:
         metrics.count_action(metrics.NONE, metrics.NONE, "skipped")
         return "skipped"
     action = Action.from_dict(entry["action"])
-    outcome = _send(rt, tenant, ref, entry, action)
+    if _backing_off(rt, tenant, ref, entry["adapter"], backoffs.get(stored.backoff_field(tenant, entry["adapter"])), now):
+        outcome = "deferred"
+    else:
+        outcome = _send(rt, tenant, ref, entry, action)
     metrics.count_action(action.rule_id or metrics.NONE, action.kind, outcome)
     return outcome
+
+
+def _backing_off(rt: Runtime, tenant: str, ref: str, adapter: str, backoff, now: float) -> bool:
+    """The per-adapter back-off: while a platform is down or asked to wait (``Retry-After``), one action (the probe)
+    tries it when the wait is over and every other is put off, untried and with its attempts unchanged, until a
+    little after it; the probe's success ends the back-off for all. An outage of hours thus costs the platform and
+    the workers about one call per wait, not one per action per wait. Usually there is none (one hash read in the
+    same trip as the entry), and then nothing here calls Redis."""
+    if backoff is None or backoff.ref == ref:
+        return False
+    settings = _settings(rt)
+    holding = backoff if backoff.until > now else stored.take_probe(
+        rt.redis, rt.keys, tenant, adapter, ref, now, max(settings.backoff_base_seconds, 1.0))
+    if holding is None:
+        return False  # this one probes
+    spread = min(settings.backoff_base_seconds, 30.0)
+    stored.defer(rt.redis, rt.keys, tenant, ref, max(holding.until, now) + random.uniform(0.2, 1.0) * spread)
+    return True
 
 
 def _adapter_type(rt: Runtime, tenant: str, adapter: str) -> str:
@@ -94,14 +122,16 @@ def _send(rt: Runtime, tenant: str, ref: str, entry: dict, action: Action) -> st
         error = None if result.outcome == "done" else str(result.status or "none")
     metrics.observe_platform(_adapter_type(rt, tenant, entry["adapter"]), time.perf_counter() - started, error)
     now = rt.clock.now().timestamp()
+    settings = _settings(rt)
     if result.outcome == "done":
-        stored.done(rt.redis, keys, tenant, ref, result.remote_id or "", now)
+        stored.done(rt.redis, keys, tenant, ref, result.remote_id or "", now, entry["adapter"])
         log.info("sent %s %s rule=%s tenant=%s status=%s", action.kind, ref, action.rule_id, tenant, result.status)
         return "done"
-    if result.outcome == "retry" and entry["attempts"] + 1 < MAX_ATTEMPTS:
+    if result.outcome == "retry" and entry["attempts"] + 1 < settings.max_attempts:
         entry["attempts"] += 1
-        delay = result.retry_after if result.retry_after is not None else backoff_seconds(entry["attempts"])
-        stored.again(rt.redis, keys, tenant, ref, entry, now + max(delay, 1.0))
+        delay = result.retry_after if result.retry_after is not None else backoff_seconds(entry["attempts"], settings)
+        stored.again(rt.redis, keys, tenant, ref, entry, now + max(delay, min(1.0, settings.backoff_base_seconds)),
+                     back_off=True)
         log.warning("retrying %s %s tenant=%s in %.0fs (attempt %d, %s)",
                     action.kind, ref, tenant, delay, entry["attempts"], result.reason)
         return "retry"

@@ -7,12 +7,14 @@ window (422). Nothing of a refused request is kept or logged beyond its status.
 from __future__ import annotations
 
 import logging
+import time
 from functools import lru_cache
 from importlib import metadata
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from marshmallow import ValidationError
 from redis.exceptions import RedisError
+from werkzeug.exceptions import ClientDisconnected
 
 from connector.adapters.base import InboundError
 from connector.contract.events import check_windows
@@ -53,12 +55,49 @@ def error(status: int, code: str, message: str, fields=None):
     return jsonify(body), status
 
 
-def read_body(limit: int) -> bytes | None:
-    """The raw body, or ``None`` when it is over ``limit`` (declared or actual: a chunked body has no length)."""
+BODY_SECONDS = 10.0  # a body not all here this long after its headers is refused (a platform sends it at once)
+READ_STEP = 64 * 1024
+
+
+class IncompleteBody(Exception):
+    """The sender stopped (closed, or stalled past ``BODY_SECONDS``) before the body it declared was complete."""
+
+
+def read_body(limit: int, seconds: float = BODY_SECONDS) -> bytes | None:
+    """The raw body, or ``None`` when it is over ``limit`` (declared or actual: a chunked body has no length).
+
+    A body shorter than its ``Content-Length`` raises :class:`IncompleteBody` once the sender closes or has sent
+    nothing more for the rest of ``seconds``: the wait is bounded on the server's socket (gunicorn hands it over as
+    ``gunicorn.socket``), read in steps so that a sender dripping a byte now and then cannot stretch it either.
+    """
     if request.content_length is not None and request.content_length > limit:
         return None
-    body = request.stream.read(limit + 1)
-    return None if len(body) > limit else body
+    sock = request.environ.get("gunicorn.socket")
+    deadline = time.monotonic() + seconds
+    prior = sock.gettimeout() if sock is not None else None
+    parts: list[bytes] = []
+    size = 0
+    try:
+        while size <= limit:
+            if sock is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise IncompleteBody()
+                sock.settimeout(remaining)
+            part = request.stream.read(min(READ_STEP, limit + 1 - size))
+            if not part:
+                break
+            parts.append(part)
+            size += len(part)
+    except (ClientDisconnected, OSError) as exc:  # werkzeug's short read; a socket timeout under gunicorn
+        raise IncompleteBody() from exc
+    finally:
+        if sock is not None:
+            try:
+                sock.settimeout(prior)
+            except OSError:  # the sender is gone; gunicorn closes the socket
+                pass
+    return None if size > limit else b"".join(parts)
 
 
 @lru_cache(maxsize=1)
@@ -88,7 +127,11 @@ def receive(tenant: str, adapter: str):
     handshake = platform.validation_response(request.args)
     if handshake is not None:
         return Response(handshake, 200, mimetype="text/plain", headers={"X-Content-Type-Options": "nosniff"})
-    body = read_body(platform.max_body_bytes)
+    try:
+        body = read_body(platform.max_body_bytes)
+    except IncompleteBody:
+        log.info("refused delivery tenant=%s adapter=%s status=400 code=incomplete_body", tenant, adapter)
+        return error(400, "incomplete_body", "The body ended before its Content-Length, or came too slowly.")
     if body is None:
         return error(413, "too_large", f"The body is larger than {platform.max_body_bytes} bytes.")
     try:
