@@ -86,11 +86,13 @@ def send(rt: Runtime, tenant: str, ref: str) -> str:
 
 
 def _backing_off(rt: Runtime, tenant: str, ref: str, adapter: str, backoff, now: float) -> bool:
-    """The per-adapter back-off: while a platform is down or asked to wait (``Retry-After``), one action (the probe)
-    tries it when the wait is over and every other is put off, untried and with its attempts unchanged, until a
-    little after it; the probe's success ends the back-off for all. An outage of hours thus costs the platform and
-    the workers about one call per wait, not one per action per wait. Usually there is none (one hash read in the
-    same trip as the entry), and then nothing here calls Redis."""
+    """The per-adapter back-off. A send that is to be retried holds its whole adapter back for the platform's
+    ``Retry-After``, else for one base back-off: every other action due meanwhile is put off, untried and with its
+    attempts unchanged, until a little after it. When the wait is over the first action to come takes the probe
+    (atomically: two workers cannot both probe a platform that is down); its success ends the back-off for all, its
+    failure starts the next wait. An outage of hours thus costs the platform and the workers about one call per
+    wait, not one per action per wait. Usually there is no back-off (one hash read in the same trip as the entry),
+    and then nothing here calls Redis."""
     if backoff is None or backoff.ref == ref:
         return False
     settings = _settings(rt)
@@ -127,14 +129,19 @@ def _send(rt: Runtime, tenant: str, ref: str, entry: dict, action: Action) -> st
         stored.done(rt.redis, keys, tenant, ref, result.remote_id or "", now, entry["adapter"])
         log.info("sent %s %s rule=%s tenant=%s status=%s", action.kind, ref, action.rule_id, tenant, result.status)
         return "done"
+    floor = min(1.0, settings.backoff_base_seconds)
+    # the adapter waits as the platform asked, else one base back-off (not this action's own, which grows with its
+    # attempts: one action the platform keeps failing must not hold back every other for hours)
+    pause = result.retry_after if result.retry_after is not None else backoff_seconds(1, settings)
     if result.outcome == "retry" and entry["attempts"] + 1 < settings.max_attempts:
         entry["attempts"] += 1
         delay = result.retry_after if result.retry_after is not None else backoff_seconds(entry["attempts"], settings)
-        stored.again(rt.redis, keys, tenant, ref, entry, now + max(delay, min(1.0, settings.backoff_base_seconds)),
-                     back_off=True)
+        stored.again(rt.redis, keys, tenant, ref, entry, now + max(delay, floor), now + max(pause, floor))
         log.warning("retrying %s %s tenant=%s in %.0fs (attempt %d, %s)",
                     action.kind, ref, tenant, delay, entry["attempts"], result.reason)
         return "retry"
+    if result.outcome == "retry":  # its last attempt: the platform still failed, so the others wait as well
+        stored.hold_adapter(rt.redis, keys, tenant, entry["adapter"], ref, now + max(pause, floor))
     stored.bury(rt.redis, keys, tenant, ref, {
         "tenant": tenant, "adapter": entry["adapter"], "attempts": entry["attempts"] + 1,
         "status": result.status, "reason": result.reason, "failed_at": now, "action": entry["action"],

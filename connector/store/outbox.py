@@ -201,15 +201,20 @@ def done(redis, keys: Keys, tenant: str, ref: str, remote_id: str, now: float, a
         pipe.execute()
 
 
-def again(redis, keys: Keys, tenant: str, ref: str, entry: dict, at: float, back_off: bool = False) -> None:
-    """Keep the entry (with its new count of attempts) and try again at ``at``; with ``back_off``, its adapter sends
-    nothing else before then (``ref`` is the probe that tries first)."""
+def again(redis, keys: Keys, tenant: str, ref: str, entry: dict, at: float, back_off_until: float | None = None) -> None:
+    """Keep the entry (with its new count of attempts) and try again at ``at``; with ``back_off_until``, its adapter
+    sends nothing else before then."""
     with redis.pipeline() as pipe:
         pipe.hset(keys.outbox(tenant), ref, json.dumps(entry))
         due.set_send(pipe, keys, tenant, ref, at)
-        if back_off:
-            pipe.hset(keys.adapter_backoff, backoff_field(tenant, entry["adapter"]), f"{at!r} {ref}")
+        if back_off_until is not None:
+            pipe.hset(keys.adapter_backoff, backoff_field(tenant, entry["adapter"]), f"{back_off_until!r} {ref}")
         pipe.execute()
+
+
+def hold_adapter(redis, keys: Keys, tenant: str, adapter: str, ref: str, until: float) -> None:
+    """``adapter`` sends nothing before ``until`` (the last send, by ``ref``, failed)."""
+    redis.hset(keys.adapter_backoff, backoff_field(tenant, adapter), f"{until!r} {ref}")
 
 
 def defer(redis, keys: Keys, tenant: str, ref: str, at: float) -> None:

@@ -27,14 +27,11 @@ from redis import Redis
 from tests.redis_server import free_port
 from tests.support import OTHER_TENANT_SECRET, REDIS_URL, SECRET, cleanup, sign
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "connector" / "example"
-
-
 def config_dict(token: str, platform_url: str = "http://127.0.0.1:9/api", outbox: dict | None = None) -> dict:
     """Two schools on the example's calendar, each with a generic adapter; secrets from the environment."""
     def school(name: str, secret_var: str) -> dict:
         return {
-            "name": name, "language": "nb", "calendar": [{"file": str(EXAMPLE / "calendar-2026-27.yaml")}],
+            "name": name, "language": "nb", "calendar": school_years(),
             "adapters": {"generic": {
                 "type": "generic", "webhook_secrets": [{"env": secret_var}], "base_url": platform_url,
                 "api_token": {"env": "DOOR_TEST_API_TOKEN"}, "timeout_seconds": 1,
@@ -171,6 +168,32 @@ def today_oslo() -> str:
     return datetime.now(ZoneInfo("Europe/Oslo")).date().isoformat()
 
 
+def school_years() -> list[dict]:
+    """Last school year and this one (August to July, around today, whenever the suite runs), without breaks:
+    Norway's public holidays still come from the calendar itself."""
+    from datetime import date
+
+    today = date.fromisoformat(today_oslo())
+    this = today.year if today.month >= 8 else today.year - 1
+    return [{"school_year": f"{first}-{str(first + 1)[2:]}", "first_day": f"{first}-08-01",
+             "last_day": f"{first + 1}-07-31", "breaks": []} for first in (this - 1, this)]
+
+
+def school_days_ago(n: int) -> str:
+    """The school day ``n`` school days before today: an absence that old has its follow-up due already, so a
+    worker writes to the platform at once."""
+    from datetime import date, timedelta
+
+    from connector.rules.calendar import SchoolCalendar
+
+    calendar = SchoolCalendar.from_mapping(school_years())
+    day, left = date.fromisoformat(today_oslo()), n
+    while left:
+        day -= timedelta(days=1)
+        left -= calendar.is_school_day(day)
+    return day.isoformat()
+
+
 @pytest.fixture(scope="module")
 def door(tmp_path_factory):
     """``connector web`` with 2 gevent workers (its defaults), shared by a module's tests; no worker drains its
@@ -181,3 +204,104 @@ def door(tmp_path_factory):
     finally:
         connector.stop()
         connector.clean()
+
+
+# --- a platform that fails on cue, recording every call --------------------------------------------------------
+
+
+@dataclass
+class Call:
+    ref: str
+    student_id: str
+    started: float
+    answered: float = 0.0
+    status: int = 0  # 0: the connector gave up waiting (the platform still committed, as a slow platform does)
+    retry_after: float | None = None
+
+
+class OutagePlatform:
+    """The contract's outbound API (``POST /api/tasks|alerts|notes``, ``Idempotency-Key``, ``201``/``409``) on
+    loopback, answering by a script while :attr:`down`: ``429`` and ``503`` with ``Retry-After``, ``500``, and a
+    timeout (an answer after :attr:`slow_seconds`, past the adapter's timeout; the write is committed anyway, as a
+    platform that is slow rather than down does). Pupils in :attr:`poisoned` get ``500`` until they are healed.
+    Every call is recorded with its times, and what was created, by ``Idempotency-Key``, exactly once."""
+
+    SCRIPT = (("429", 2.0), ("503", 1.0), ("500", None), ("timeout", None))
+
+    def __init__(self, slow_seconds: float = 1.5):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        import threading
+
+        self.lock = threading.Lock()
+        self.calls: list[Call] = []
+        self.created: dict[str, int] = {}
+        self.down = False
+        self.poisoned: set[str] = set()
+        self.slow_seconds = slow_seconds
+        self._turn = 0
+        platform = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                call = Call(self.headers.get("Idempotency-Key", ""), body.get("student_id", ""), time.monotonic())
+                status, retry_after = platform.answer(call)
+                if status == "timeout":
+                    time.sleep(platform.slow_seconds)
+                    status = platform.commit(call.ref)
+                    call.status = 0
+                else:
+                    call.status = status
+                call.retry_after = retry_after
+                headers = {"Retry-After": str(int(retry_after))} if retry_after is not None else {}
+                data = json.dumps({"id": f"remote-{call.ref[:12]}"} if status == 201 else {"error": str(status)})
+                call.answered = time.monotonic()
+                with platform.lock:
+                    platform.calls.append(call)
+                try:
+                    self.send_response(status)
+                    for name, value in {**headers, "Content-Type": "application/json",
+                                        "Content-Length": str(len(data))}.items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(data.encode())
+                except OSError:  # the connector stopped waiting
+                    pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/api"
+
+    def answer(self, call: Call) -> tuple:
+        with self.lock:
+            if call.student_id in self.poisoned:
+                return 500, None
+            if self.down:
+                kind, retry_after = self.SCRIPT[self._turn % len(self.SCRIPT)]
+                self._turn += 1
+                return (kind if kind == "timeout" else int(kind)), retry_after
+        return self.commit(call.ref), None
+
+    def commit(self, ref: str) -> int:
+        with self.lock:
+            if ref in self.created:
+                return 409
+            self.created[ref] = 1
+            return 201
+
+    def start(self) -> "OutagePlatform":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
