@@ -82,6 +82,12 @@ class HealthSchema(Schema):
 class ReadySchema(Schema):
     status = fields.String(required=True, metadata={"enum": ["ok", "unavailable"]})
     redis = fields.String(metadata={"enum": ["up", "down"]})
+    queue = fields.String(metadata={"enum": ["up", "down"], "description": "The job queue (in that Redis) answers."})
+    workers = fields.Integer(allow_none=True, metadata={
+        "description": "RQ's count of live workers on the queue; reported, not required (jobs wait). `null` when it "
+                       "could not be read."})
+    down = fields.List(fields.String(metadata={"enum": ["redis", "queue"]}), metadata={
+        "description": "503 only: the dependencies that are down."})
     detail = fields.Dict(metadata={"description": "`adapters`: each `<tenant>/<adapter>` the platform refuses until "
                                                   "an admin acts, with its reason code; does not fail readiness."})
 
