@@ -131,6 +131,7 @@ def test_an_outage_ends_with_every_action_written_once_retry_after_honoured_and_
 
     # and nothing failed on the way: no failed job in RQ's registry
     assert redis.zcard(f"rq:failed:{connector.token}") == 0
+    assert redis.zcard(f"rq:scheduled:{connector.token}") == 0  # none failed and waits for RQ's retry either
     print(f"outage {outage_ended - outage_began:.1f} s: {len(outage_calls)} platform call(s) for {len(refs)} "
           f"action(s); {len(calls)} call(s) in all; all written {time.monotonic() - outage_ended:.1f} s after")
     redis.close()
