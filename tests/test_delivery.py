@@ -299,3 +299,15 @@ def test_an_adapters_back_off_does_not_hold_another_adapter_or_tenant(rt, platfo
         outbox.add(pipe, rt, "skole-b", "generic", [other], rt.clock.now().timestamp())
         pipe.execute()
     assert outbox.send(rt, "skole-b", other.external_ref) == "done"
+
+
+def test_throttling_with_retry_after_uses_up_no_attempt(rt, platform):
+    """The platform is there and says when: the action that probes a long throttling spell must not end a dead
+    letter while the others wait (a 5xx or a timeout still counts, and ends in the dead letters)."""
+    for _ in range(outbox.MAX_ATTEMPTS + 1):
+        platform.add(responses.POST, TASKS, status=429, headers={"Retry-After": "60"})
+    action = task()
+    queue_action(rt, action)
+    outcomes = [outbox.send(rt, "skole-a", action.external_ref) for _ in range(outbox.MAX_ATTEMPTS + 1)]
+    assert set(outcomes) == {"retry"} and outbox.dead_letters(rt) == []
+    assert json.loads(rt.redis.hget(rt.keys.outbox("skole-a"), action.external_ref))["attempts"] == 0

@@ -133,9 +133,16 @@ def _send(rt: Runtime, tenant: str, ref: str, entry: dict, action: Action) -> st
     # the adapter waits as the platform asked, else one base back-off (not this action's own, which grows with its
     # attempts: one action the platform keeps failing must not hold back every other for hours)
     pause = result.retry_after if result.retry_after is not None else backoff_seconds(1, settings)
+    if result.retry_after is not None and result.outcome == "retry":
+        # throttled (429, or 503 with Retry-After): the platform is there and says when; that uses up no attempt,
+        # or the action that happens to probe a long throttling spell would end a dead letter while the rest wait
+        stored.again(rt.redis, keys, tenant, ref, entry, now + max(result.retry_after, floor), now + max(pause, floor))
+        log.warning("retrying %s %s tenant=%s in %.0fs (attempt %d, %s)",
+                    action.kind, ref, tenant, result.retry_after, entry["attempts"], result.reason)
+        return "retry"
     if result.outcome == "retry" and entry["attempts"] + 1 < settings.max_attempts:
         entry["attempts"] += 1
-        delay = result.retry_after if result.retry_after is not None else backoff_seconds(entry["attempts"], settings)
+        delay = backoff_seconds(entry["attempts"], settings)
         stored.again(rt.redis, keys, tenant, ref, entry, now + max(delay, floor), now + max(pause, floor))
         log.warning("retrying %s %s tenant=%s in %.0fs (attempt %d, %s)",
                     action.kind, ref, tenant, delay, entry["attempts"], result.reason)
