@@ -72,24 +72,6 @@ def check_config_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def web_options(bind: str, workers: int, settings) -> dict:
-    """gunicorn's settings for the door; ``bench/ingest.py`` serves its baseline with the same ones.
-
-    gevent workers, not sync ones: a sync worker holds one connection from its first byte to its last, so a sender
-    that declares a longer body than it sends (or sends it a byte a second) held a worker for 30 s, and two of them
-    shut the door, ``/healthz`` included. A gevent worker waits for each connection in a greenlet of its own (a few
-    KB), up to ``worker_connections`` of them, while it answers the others; the door's own work is CPU and one
-    Redis round trip, which gevent's patched sockets serve as before. The door bounds the wait for a body
-    (``webhooks.views.BODY_SECONDS``). docs/deployment.md, "Slow senders", says why this and not gthread or waitress.
-    """
-    options = {"bind": bind, "workers": workers, "worker_class": "gevent", "worker_connections": 1000,
-               "preload_app": False}
-    # gunicorn >= 25.1 opens a control socket at a path shared by all of the user's gunicorns; unused here
-    if "control_socket_disable" in settings:
-        options["control_socket_disable"] = True
-    return options
-
-
 def web_command(args: argparse.Namespace) -> int:
     """gunicorn in this process, one app per worker (no preload): each worker opens its own Redis connection.
 
@@ -118,6 +100,24 @@ def web_command(args: argparse.Namespace) -> int:
 
     ConnectorWeb(prog="connector web").run()
     return 0
+
+
+def web_options(bind: str, workers: int, settings) -> dict:
+    """gunicorn's settings for the door; ``bench/ingest.py`` serves its baseline with the same ones.
+
+    gevent workers, not sync ones: a sync worker holds one connection from its first byte to its last, so a sender
+    that declares a longer body than it sends (or sends it a byte a second) held a worker for 30 s, and two of them
+    shut the door, ``/healthz`` included. A gevent worker waits for each connection in a greenlet of its own (a few
+    KB), up to ``worker_connections`` of them, while it answers the others; the door's own work is CPU and one
+    Redis round trip, which gevent's patched sockets serve as before. The door bounds the wait for a body
+    (``webhooks.views.BODY_SECONDS``). docs/deployment.md, "Slow senders", says why this and not gthread or waitress.
+    """
+    options = {"bind": bind, "workers": workers, "worker_class": "gevent", "worker_connections": 1000,
+               "preload_app": False}
+    # gunicorn >= 25.1 opens a control socket at a path shared by all of the user's gunicorns; unused here
+    if "control_socket_disable" in settings:
+        options["control_socket_disable"] = True
+    return options
 
 
 def worker_command(args: argparse.Namespace) -> int:
