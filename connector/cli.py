@@ -102,6 +102,12 @@ def web_command(args: argparse.Namespace) -> int:
     return 0
 
 
+# How long a stopping web worker may finish what it holds: a request takes milliseconds, and a body at most the door's
+# bound on its wait (``webhooks.views.BODY_SECONDS``, 10 s). gunicorn's 30 s default only made a stop slower, and a
+# worker that the stop signal reached while it was still booting (before gunicorn set its handlers) is killed after it.
+GRACEFUL_SECONDS = 12
+
+
 def web_options(bind: str, workers: int, settings) -> dict:
     """gunicorn's settings for the door; ``bench/ingest.py`` serves its baseline with the same ones.
 
@@ -113,7 +119,7 @@ def web_options(bind: str, workers: int, settings) -> dict:
     (``webhooks.views.BODY_SECONDS``). docs/deployment.md, "Slow senders", says why this and not gthread or waitress.
     """
     options = {"bind": bind, "workers": workers, "worker_class": "gevent", "worker_connections": 1000,
-               "preload_app": False}
+               "preload_app": False, "graceful_timeout": GRACEFUL_SECONDS}
     # gunicorn >= 25.1 opens a control socket at a path shared by all of the user's gunicorns; unused here
     if "control_socket_disable" in settings:
         options["control_socket_disable"] = True
