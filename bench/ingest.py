@@ -1,11 +1,11 @@
 """ingest: signed attendance.register webhooks through the real web server vs a bare Flask endpoint with one RQ enqueue.
 
-Both run under gunicorn with the same settings (``connector web``'s: 2 sync workers, no preload), on free ports on
+Both run under gunicorn with the same settings (``connector web``'s ``web_options``: 2 gevent workers, no preload), on free ports on
 127.0.0.1 and the local Redis. The connector is the real ``connector web`` process with a generated owner's
 configuration; the baseline is a Flask app whose POST does nothing but one RQ enqueue of the raw body (same queue
 class and serializer as the connector). Both get the same requests: realistic registers of ~25 marks from the
 generator, each with its own ``webhook-id`` and a Standard Webhooks signature made as a sender makes it, sent by
-16 concurrent connections (a light raw-socket client; one connection per request, as sync gunicorn closes after
+16 concurrent connections (a light raw-socket client; one connection per request, as a sync gunicorn closed after
 each). Printed per run and as medians: req/s, p50 and p99 latency, and the ratio connector / baseline; every
 connector answer must be 202 and every 202 a job in Redis (checked and printed). Issue targets: ≥ 0.8× the
 baseline, p99 ≤ 50 ms at 16 connections. Run: ``python -m bench.ingest``.
@@ -70,15 +70,14 @@ def never_run(*args) -> None:  # the baseline's job function: nothing drains the
 
 
 def serve_bare(bind: str, workers: int, queue_name: str) -> None:
-    """gunicorn with exactly the options ``connector web`` sets (see connector/cli.py web_command)."""
+    """gunicorn with exactly the options ``connector web`` sets (``connector.cli.web_options``)."""
     from gunicorn.app.base import BaseApplication
+
+    from connector.cli import web_options
 
     class BareWeb(BaseApplication):
         def load_config(self):
-            options = {"bind": bind, "workers": workers, "worker_class": "sync", "preload_app": False}
-            if "control_socket_disable" in self.cfg.settings:
-                options["control_socket_disable"] = True
-            for key, value in options.items():
+            for key, value in web_options(bind, workers, self.cfg.settings).items():
                 self.cfg.set(key, value)
 
         def load(self):
@@ -287,7 +286,7 @@ def main() -> None:
             queues = {"connector": f"rq:queue:{token}", "baseline": f"rq:queue:{token}-bare"}
             print(f"ingest benchmark on {cores()} cores: {args.requests:,} signed attendance.register webhooks per "
                   f"server per run ({marks:.1f} marks, {statistics.median(sizes):,.0f} bytes each, from "
-                  f"{len(owner.schools)} schools), {args.connections} connections, gunicorn {args.workers} sync "
+                  f"{len(owner.schools)} schools), {args.connections} connections, gunicorn {args.workers} gevent "
                   f"workers each; {args.runs} runs, interleaved")
             for run in range(args.runs):
                 order = ["baseline", "connector"] if run % 2 == 0 else ["connector", "baseline"]

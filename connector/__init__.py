@@ -2,6 +2,22 @@
 from __future__ import annotations
 
 import logging
+import sys
+
+
+def _patch_for_gevent_first() -> None:
+    """``connector web`` serves with gunicorn's gevent workers (``cli.web_options``), and gevent must patch the
+    standard library before anything imports ``ssl`` (gevent's own advice: else urllib3 and jwt keep blocking SSL
+    sockets, and every worker warns at boot). Importing this package pulls in requests, so the patch comes here,
+    first, in the master of ``connector web`` (``connector web …`` or ``python -m connector.cli web …``), whose
+    forked workers then start patched. Nothing else is patched: the worker, the scheduler and tests stay as they are."""
+    if sys.argv[1:2] == ["web"] and "gevent.monkey" not in sys.modules:
+        from gevent import monkey
+
+        monkey.patch_all()
+
+
+_patch_for_gevent_first()
 
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException

@@ -117,11 +117,7 @@ def web_command(args: argparse.Namespace) -> int:
 
     class ConnectorWeb(BaseApplication):
         def load_config(self):
-            options = {"bind": args.bind, "workers": args.workers, "worker_class": "sync", "preload_app": False}
-            # gunicorn >= 25.1 opens a control socket at a path shared by all of the user's gunicorns; unused here
-            if "control_socket_disable" in self.cfg.settings:
-                options["control_socket_disable"] = True
-            for key, value in options.items():
+            for key, value in web_options(args.bind, args.workers, self.cfg.settings).items():
                 self.cfg.set(key, value)
 
         def load(self):
@@ -130,6 +126,30 @@ def web_command(args: argparse.Namespace) -> int:
 
     ConnectorWeb(prog="connector web").run()
     return 0
+
+
+# How long a stopping web worker may finish what it holds: a request takes milliseconds, and a body at most the door's
+# bound on its wait (``webhooks.views.BODY_SECONDS``, 10 s). gunicorn's 30 s default only made a stop slower, and a
+# worker that the stop signal reached while it was still booting (before gunicorn set its handlers) is killed after it.
+GRACEFUL_SECONDS = 12
+
+
+def web_options(bind: str, workers: int, settings) -> dict:
+    """gunicorn's settings for the door; ``bench/ingest.py`` serves its baseline with the same ones.
+
+    gevent workers, not sync ones: a sync worker holds one connection from its first byte to its last, so a sender
+    that declares a longer body than it sends (or sends it a byte a second) held a worker for 30 s, and two of them
+    shut the door, ``/healthz`` included. A gevent worker waits for each connection in a greenlet of its own (a few
+    KB), up to ``worker_connections`` of them, while it answers the others; the door's own work is CPU and one
+    Redis round trip, which gevent's patched sockets serve as before. The door bounds the wait for a body
+    (``webhooks.views.BODY_SECONDS``). docs/deployment.md, "Slow senders", says why this and not gthread or waitress.
+    """
+    options = {"bind": bind, "workers": workers, "worker_class": "gevent", "worker_connections": 1000,
+               "preload_app": False, "graceful_timeout": GRACEFUL_SECONDS}
+    # gunicorn >= 25.1 opens a control socket at a path shared by all of the user's gunicorns; unused here
+    if "control_socket_disable" in settings:
+        options["control_socket_disable"] = True
+    return options
 
 
 def worker_command(args: argparse.Namespace) -> int:

@@ -270,7 +270,7 @@ def wait_for(url: str, timeout: float) -> requests.Response:
             response = requests.get(url, timeout=1)
             if response.status_code == 200:
                 return response
-        except (requests.ConnectionError, requests.Timeout):  # listening, but its workers still loading the app
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or its workers still booting
             pass
         if time.monotonic() > deadline:
             raise AssertionError(f"{url} did not answer 200 within {timeout}s")

@@ -244,3 +244,70 @@ def test_api_token_never_appears_in_logs(client, rt, platform, caplog):
     outbox.send(rt, "skole-a", action.external_ref)
     assert "token-a-not-in-logs" not in caplog.text
     assert "Følg opp" not in caplog.text
+
+
+# --- the per-adapter back-off: an outage costs about one call per wait, not one per action ------------------------
+
+
+def test_while_an_adapter_backs_off_other_actions_are_put_off_without_a_call_or_an_attempt(rt, platform):
+    platform.add(responses.POST, TASKS, status=503, headers={"Retry-After": "120"})
+    first, second = task(1), task(2)
+    queue_action(rt, first)
+    queue_action(rt, second)
+    start = rt.clock.now().timestamp()
+    assert outbox.send(rt, "skole-a", first.external_ref) == "retry"
+    assert outbox.send(rt, "skole-a", second.external_ref) == "deferred"
+    assert len(platform.calls) == 1
+    entry = json.loads(rt.redis.hget(rt.keys.outbox("skole-a"), second.external_ref))
+    assert entry["attempts"] == 0
+    assert start + 120 < due_at(rt, second) <= start + 120 + outbox.BACKOFF_BASE_SECONDS
+
+
+def test_when_the_wait_is_over_one_action_probes_and_its_success_lets_the_others_through(rt, platform):
+    platform.add(responses.POST, TASKS, status=500)
+    platform.add(responses.POST, TASKS, json={"id": "remote-a"}, status=201)
+    platform.add(responses.POST, TASKS, json={"id": "remote-b"}, status=201)
+    first, second, third = task(1), task(2), task(3)
+    for action in (first, second, third):
+        queue_action(rt, action)
+    assert outbox.send(rt, "skole-a", first.external_ref) == "retry"
+    assert outbox.send(rt, "skole-a", second.external_ref) == "deferred"
+    rt.clock.advance(seconds=outbox.BACKOFF_BASE_SECONDS * 1.2)  # the adapter's wait is over, first's may not be
+    assert outbox.send(rt, "skole-a", second.external_ref) == "done"  # the probe: it took the back-off, and ended it
+    assert outbox.send(rt, "skole-a", third.external_ref) == "done"
+    assert len(platform.calls) == 3
+    assert rt.redis.hlen(rt.keys.adapter_backoff) == 0
+
+
+def test_two_senders_cannot_both_take_the_probe(rt):
+    now = rt.clock.now().timestamp()
+    stored.hold_adapter(rt.redis, rt.keys, "skole-a", "generic", "ref-0", now - 1)  # a wait that is over
+    assert stored.take_probe(rt.redis, rt.keys, "skole-a", "generic", "ref-1", now, 30) is None
+    held = stored.take_probe(rt.redis, rt.keys, "skole-a", "generic", "ref-2", now, 30)
+    assert held is not None and (held.ref, held.until) == ("ref-1", pytest.approx(now + 30))
+
+
+def test_an_adapters_back_off_does_not_hold_another_adapter_or_tenant(rt, platform):
+    platform.add(responses.POST, TASKS, status=503, headers={"Retry-After": "120"})
+    platform.add(responses.POST, TASKS, json={"id": "remote-b"}, status=201)
+    action = task(1)
+    queue_action(rt, action)
+    assert outbox.send(rt, "skole-a", action.external_ref) == "retry"
+    other = Action.from_dict({**task(2).to_dict(), "external_ref": external_ref(
+        "skole-b", "absence.notice_missing", "s-2", "2026-11-23", "task")})
+    with rt.redis.pipeline() as pipe:
+        outbox.add(pipe, rt, "skole-b", "generic", [other], rt.clock.now().timestamp())
+        pipe.execute()
+    assert outbox.send(rt, "skole-b", other.external_ref) == "done"
+
+
+def test_throttling_with_retry_after_uses_up_no_attempt(rt, platform):
+    """The platform is there and says when: the action that probes a long throttling spell must not end a dead
+    letter while the others wait (a 5xx or a timeout still counts, and ends in the dead letters)."""
+    for _ in range(outbox.MAX_ATTEMPTS + 1):
+        platform.add(responses.POST, TASKS, status=429, headers={"Retry-After": "60"})
+    action = task()
+    queue_action(rt, action)
+    outcomes = [outbox.send(rt, "skole-a", action.external_ref) for _ in range(outbox.MAX_ATTEMPTS + 1)]
+    assert set(outcomes) == {"retry"} and outbox.dead_letters(rt) == []
+    assert json.loads(rt.redis.hget(rt.keys.outbox("skole-a"), action.external_ref))["attempts"] == 0

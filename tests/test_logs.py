@@ -86,3 +86,19 @@ def test_an_exception_is_one_line_with_its_traceback():
     (line,) = out.getvalue().splitlines()
     record = json.loads(line)
     assert record["delivery"] == "q-abc" and record["level"] == "ERROR" and "ValueError" in record["exception"]
+
+
+@pytest.mark.parametrize("control", ["\n", "\r\n", "\x1b[2J", "\u2028", "\x85"])
+def test_a_value_with_a_control_character_cannot_forge_a_text_log_line(control):
+    stream = io.StringIO()
+    logger = logging.getLogger("test.logs.injection")
+    logger.addHandler(logs.handler("text", stream))
+    logger.propagate = False
+    try:
+        logger.warning("tenant=%s message=%s: x", "skole-a", f"m-1{control}2026-11-30 08:00:00,000 INFO forged")
+    finally:
+        logger.handlers.clear()
+    written = stream.getvalue()
+    assert written.count("\n") == 1 and written.endswith("\n")
+    assert "\r" not in written and "\x1b" not in written and "\u2028" not in written and "\x85" not in written
+    assert "m-1\\x" in written or "m-1\\u2028" in written

@@ -107,6 +107,18 @@ class AdminConfig:
 
 
 @dataclass(frozen=True)
+class OutboxSettings:
+    """How sending to a platform backs off (``engine.outbox``): the first retry after about ``backoff_base_seconds``,
+    doubling up to ``backoff_cap_seconds``, a dead letter after ``max_attempts`` tries; an action whose job died
+    before sending is swept after ``first_try_grace_seconds``. The defaults suit production; tests shorten them."""
+
+    backoff_base_seconds: float = 30.0
+    backoff_cap_seconds: float = 3600.0
+    max_attempts: int = 12
+    first_try_grace_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
 class Config:
     tenants: Mapping[str, Tenant]
     path: Path | None = None
@@ -114,6 +126,7 @@ class Config:
     queue_name: str = "connector"
     dedupe_ttl_seconds: int = 7 * 24 * 3600
     admin: AdminConfig | None = None  # no ``admin:`` section: no admin page
+    outbox: OutboxSettings = field(default_factory=OutboxSettings)
 
 
 # --- Loading -------------------------------------------------------------------------------------------------------
@@ -515,10 +528,22 @@ class _AdminSchema(Schema):
                            public_url=data["public_url"])
 
 
+class _OutboxSchema(Schema):
+    backoff_base_seconds = fields.Float(load_default=30.0, validate=validate.Range(min=0.1, max=3600))
+    backoff_cap_seconds = fields.Float(load_default=3600.0, validate=validate.Range(min=0.1, max=24 * 3600))
+    max_attempts = fields.Integer(load_default=12, strict=True, validate=validate.Range(min=1, max=100))
+    first_try_grace_seconds = fields.Float(load_default=60.0, validate=validate.Range(min=0.5, max=3600))
+
+    @post_load
+    def _build(self, data, **kwargs):
+        return OutboxSettings(**data)
+
+
 class _ConfigSchema(Schema):
     key_prefix = fields.String(load_default="connector", validate=validate.Regexp(r"^[A-Za-z0-9_:.-]{1,64}$"))
     queue_name = fields.String(load_default="connector", validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,64}$"))
     dedupe_ttl_seconds = fields.Integer(load_default=7 * 24 * 3600, strict=True, validate=validate.Range(min=60))
+    outbox = fields.Nested(_OutboxSchema, load_default=OutboxSettings)
     tenants = _Named(_load_tenant, required=True)
     admin = fields.Nested(_AdminSchema, load_default=None)
 

@@ -66,7 +66,7 @@ class IgnoredSchema(Schema):
 class ErrorSchema(Schema):
     error = fields.String(required=True, metadata={
         "description": "A stable code: not_found, too_large, unsupported_media_type, invalid_signature, "
-                       "malformed_json, invalid_event, unavailable (and method_not_allowed, not_found for other "
+                       "malformed_json, incomplete_body, invalid_event, unavailable (and method_not_allowed, not_found for other "
                        "paths)."})
     message = fields.String(required=True, metadata={"description": "For a person; may change between versions."})
     field_errors = fields.Dict(
@@ -82,6 +82,12 @@ class HealthSchema(Schema):
 class ReadySchema(Schema):
     status = fields.String(required=True, metadata={"enum": ["ok", "unavailable"]})
     redis = fields.String(metadata={"enum": ["up", "down"]})
+    queue = fields.String(metadata={"enum": ["up", "down"], "description": "The job queue (in that Redis) answers."})
+    workers = fields.Integer(allow_none=True, metadata={
+        "description": "RQ's count of live workers on the queue; reported, not required (jobs wait). `null` when it "
+                       "could not be read."})
+    down = fields.List(fields.String(metadata={"enum": ["redis", "queue"]}), metadata={
+        "description": "503 only: the dependencies that are down."})
     detail = fields.Dict(metadata={"description": "`adapters`: each `<tenant>/<adapter>` the platform refuses until "
                                                   "an admin acts, with its reason code; does not fail readiness."})
 
@@ -90,8 +96,10 @@ class ReadySchema(Schema):
 
 # status -> (description, example error codes); 202 is built apart (three bodies).
 ERRORS: dict[int, tuple[str, tuple[str, ...]]] = {
-    400: ("The body is not valid JSON or not UTF-8 (even when correctly signed). Fix the sender; do not retry "
-          "the same bytes.", ("malformed_json",)),
+    400: ("The body is not valid JSON or not UTF-8 (even when correctly signed): fix the sender, do not retry the "
+          "same bytes. Or it ended before its `Content-Length`, or came too slowly (`incomplete_body`): send it "
+          "again, whole.",
+          ("malformed_json", "incomplete_body")),
     401: ("Missing, malformed or wrong signature, or a `webhook-timestamp` more than 5 minutes from the "
           "connector's clock. Check the secret and the clock; a redelivery must be signed anew.",
           ("invalid_signature",)),

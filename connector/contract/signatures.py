@@ -68,12 +68,27 @@ def secret_problem(secret: str) -> str | None:
     return None
 
 
+# One ``v1`` signature as a sender writes it: the standard base64 of a 32-byte HMAC-SHA256, 44 characters with its one
+# ``=``, and the bits past the 256th zero. Python's lenient base64 decoder also takes the same MAC truncated into
+# padding, with characters or padding appended, or with other trailing bits: each such variant of a captured
+# signature would pass too. Only the canonical form is held against the MAC.
+_V1_SIGNATURE = re.compile(r"v1,[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=")
+
+
+def canonical_signatures(header: str) -> str:
+    """The header's signatures in their canonical form only (the others could never be a sender's)."""
+    return " ".join(part for part in header.split(" ") if _V1_SIGNATURE.fullmatch(part))
+
+
 def verify(body: bytes, headers: Mapping[str, str], secrets: Iterable[str]) -> str:
     """Return the ``webhook-id`` when one signature matches one of ``secrets``; raise ``SignatureError`` if not."""
     wanted = {name: headers.get(name) for name in HEADERS}
     missing = [name for name, value in wanted.items() if not value]
     if missing:
         raise SignatureError(f"Missing header(s): {', '.join(missing)}.")
+    wanted["webhook-signature"] = canonical_signatures(wanted["webhook-signature"])
+    if not wanted["webhook-signature"]:
+        raise SignatureError("No valid signature for this endpoint.")
     text = body.decode("utf-8", "surrogateescape")
     for secret in secrets:
         try:

@@ -43,6 +43,20 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
+# C0 controls, DEL, C1 controls and the Unicode line and paragraph separators: anything a terminal or a log shipper
+# may take for the end of a line or an escape sequence.
+_CONTROL = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
+_CONTROL.update({0x2028: "\\u2028", 0x2029: "\\u2029"})
+
+
+class TextFormatter(logging.Formatter):
+    """One record, one line: control characters in the message (an id a platform sent, however the door's checks
+    were passed) are written escaped, so no value can forge a line of its own. A traceback keeps its lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return super().formatMessage(record).translate(_CONTROL)
+
+
 def chosen_format(option: str | None = None) -> str:
     chosen = (option or os.environ.get("CONNECTOR_LOG_FORMAT") or "text").lower()
     return chosen if chosen in FORMATS else "text"
@@ -51,7 +65,7 @@ def chosen_format(option: str | None = None) -> str:
 def handler(fmt: str, stream=None) -> logging.Handler:
     out = logging.StreamHandler(stream)
     out.addFilter(WithDelivery())
-    out.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    out.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter(TEXT_FORMAT))
     return out
 
 

@@ -3,9 +3,9 @@
 Counted in the process that does the work (prometheus-client's default registry, one per process):
 - the door (web process): ``connector_deliveries_total`` by tenant, adapter, event type and HTTP status;
 - the worker: ``connector_jobs_total`` / ``connector_job_duration_seconds`` by job function and outcome,
-  ``connector_actions_total`` by rule id, action kind and outcome of ``outbox.send`` (done, retry, dead, skipped;
-  would_write in shadow mode), ``connector_platform_request_seconds`` and ``connector_platform_errors_total``
-  per adapter type;
+  ``connector_actions_total`` by rule id, action kind and outcome of ``outbox.send`` (done, retry, dead, skipped,
+  deferred; would_write in shadow mode), ``connector_platform_request_seconds`` and
+  ``connector_platform_errors_total`` per adapter type;
 - a poller: ``connector_poll_lag_seconds`` by tenant and adapter (:func:`set_poll_lag`).
 Read at scrape time (:class:`StateCollector`, through RQ's API and ``store.outbox``): queue depth, failed jobs,
 dead letters per tenant, live workers, and whether Redis answered.

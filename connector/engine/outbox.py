@@ -30,31 +30,37 @@ from typing import Iterable
 from connector.adapters.base import SendResult
 from connector.contract.actions import Action
 from connector.engine import metrics
+from connector.config.schema import OutboxSettings
 from connector.engine.runtime import Runtime
 from connector.store import outbox as stored
 
 log = logging.getLogger(__name__)
 
-FIRST_TRY_GRACE_SECONDS = 60
-BACKOFF_BASE_SECONDS = 30
-BACKOFF_CAP_SECONDS = 3600
-MAX_ATTEMPTS = 12
+DEFAULTS = OutboxSettings()  # the configuration's ``outbox`` section, when it has none
+FIRST_TRY_GRACE_SECONDS = DEFAULTS.first_try_grace_seconds
+BACKOFF_BASE_SECONDS = DEFAULTS.backoff_base_seconds
+BACKOFF_CAP_SECONDS = DEFAULTS.backoff_cap_seconds
+MAX_ATTEMPTS = DEFAULTS.max_attempts
 
 
-def backoff_seconds(attempt: int) -> float:
+def backoff_seconds(attempt: int, settings: OutboxSettings = DEFAULTS) -> float:
     """Exponential, capped, with jitter so a platform coming back is not hit by every retry at once."""
-    delay = min(BACKOFF_BASE_SECONDS * 2 ** max(attempt - 1, 0), BACKOFF_CAP_SECONDS)
+    delay = min(settings.backoff_base_seconds * 2 ** max(attempt - 1, 0), settings.backoff_cap_seconds)
     return delay * random.uniform(0.9, 1.1)
+
+
+def _settings(rt: Runtime) -> OutboxSettings:
+    return getattr(rt.config, "outbox", DEFAULTS)
 
 
 def add(pipe, rt: Runtime, tenant: str, adapter: str, actions: Iterable[Action], now: float,
         shadow: bool = False) -> None:
-    """Queue actions inside the caller's transaction, with a send retry ``FIRST_TRY_GRACE_SECONDS`` ahead; in
+    """Queue actions inside the caller's transaction, with a send retry ``first_try_grace_seconds`` ahead; in
     shadow mode record them as *would write* instead, to be sent never."""
     if shadow:
         stored.record_shadow(pipe, rt.keys, tenant, adapter, actions, now)
         return
-    stored.queue(pipe, rt.keys, tenant, adapter, actions, now, FIRST_TRY_GRACE_SECONDS)
+    stored.queue(pipe, rt.keys, tenant, adapter, actions, now, _settings(rt).first_try_grace_seconds)
 
 
 WOULD_WRITE = "would_write"
@@ -106,7 +112,8 @@ def send_test(rt: Runtime, tenant: str, adapter: str, title: str, body: str) -> 
         rule_id=TEST_RULE, student_id=None, title=title, body=body,
         assignee=Party("principal", settings.directory.lookup("principal")), due_date=now.date().isoformat(),
     )
-    stored.queue_now(rt.redis, rt.keys, tenant, adapter, [action], now.timestamp(), FIRST_TRY_GRACE_SECONDS)
+    stored.queue_now(rt.redis, rt.keys, tenant, adapter, [action], now.timestamp(),
+                     _settings(rt).first_try_grace_seconds)
     log.info("test task %s for tenant %s through adapter %s", action.external_ref, tenant, adapter)
     return send(rt, tenant, action.external_ref), action.external_ref
 
@@ -114,7 +121,8 @@ def send_test(rt: Runtime, tenant: str, adapter: str, title: str, body: str) -> 
 def send(rt: Runtime, tenant: str, ref: str) -> str:
     """Try one outbox entry once; returns what happened (``done``, ``retry``, ``dead`` or ``skipped``)."""
     keys = rt.keys
-    entry = stored.pending(rt.redis, keys, tenant, ref, rt.clock.now().timestamp())
+    now = rt.clock.now().timestamp()
+    entry, backoffs = stored.pending(rt.redis, keys, tenant, ref, now)
     if entry is None:
         metrics.count_action(metrics.NONE, metrics.NONE, "skipped")
         return "skipped"
@@ -125,7 +133,10 @@ def send(rt: Runtime, tenant: str, ref: str) -> str:
         log.info("held %s %s rule=%s tenant=%s: the tenant is in shadow mode", action.kind, ref, action.rule_id, tenant)
         metrics.count_action(action.rule_id or metrics.NONE, action.kind, WOULD_WRITE)
         return WOULD_WRITE
-    outcome = _send(rt, tenant, ref, entry, action)
+    if _backing_off(rt, tenant, ref, entry["adapter"], backoffs.get(stored.backoff_field(tenant, entry["adapter"])), now):
+        outcome = "deferred"
+    else:
+        outcome = _send(rt, tenant, ref, entry, action)
     metrics.count_action(action.rule_id or metrics.NONE, action.kind, outcome)
     return outcome
 
@@ -160,6 +171,26 @@ def journal_entry(action: Action, adapter: str, out: str, status: int | None) ->
             "evidence": json.dumps(why, separators=(",", ":"), sort_keys=True) if why else None}
 
 
+def _backing_off(rt: Runtime, tenant: str, ref: str, adapter: str, backoff, now: float) -> bool:
+    """The per-adapter back-off. A send that is to be retried holds its whole adapter back for the platform's
+    ``Retry-After``, else for one base back-off: every other action due meanwhile is put off, untried and with its
+    attempts unchanged, until a little after it. When the wait is over the first action to come takes the probe
+    (atomically: two workers cannot both probe a platform that is down); its success ends the back-off for all, its
+    failure starts the next wait. An outage of hours thus costs the platform and the workers about one call per
+    wait, not one per action per wait. Usually there is no back-off (one hash read in the same trip as the entry),
+    and then nothing here calls Redis."""
+    if backoff is None or backoff.ref == ref:
+        return False
+    settings = _settings(rt)
+    holding = backoff if backoff.until > now else stored.take_probe(
+        rt.redis, rt.keys, tenant, adapter, ref, now, max(settings.backoff_base_seconds, 1.0))
+    if holding is None:
+        return False  # this one probes
+    spread = min(settings.backoff_base_seconds, 30.0)
+    stored.defer(rt.redis, rt.keys, tenant, ref, max(holding.until, now) + random.uniform(0.2, 1.0) * spread)
+    return True
+
+
 def _adapter_type(rt: Runtime, tenant: str, adapter: str) -> str:
     settings = rt.config.tenants.get(tenant)
     settings = settings.adapters.get(adapter) if settings is not None else None
@@ -179,18 +210,32 @@ def _send(rt: Runtime, tenant: str, ref: str, entry: dict, action: Action) -> st
         error = None if result.outcome == "done" else str(result.status or "none")
     metrics.observe_platform(_adapter_type(rt, tenant, entry["adapter"]), time.perf_counter() - started, error)
     now = rt.clock.now().timestamp()
+    settings = _settings(rt)
     if result.outcome == "done":
         stored.done(rt.redis, keys, tenant, ref, result.remote_id or "", now,
-                    journal_entry(action, entry["adapter"], "written", result.status))
+                    journal_entry(action, entry["adapter"], "written", result.status), adapter=entry["adapter"])
         log.info("sent %s %s rule=%s tenant=%s status=%s", action.kind, ref, action.rule_id, tenant, result.status)
         return "done"
-    if result.outcome == "retry" and entry["attempts"] + 1 < MAX_ATTEMPTS:
+    floor = min(1.0, settings.backoff_base_seconds)
+    # the adapter waits as the platform asked, else one base back-off (not this action's own, which grows with its
+    # attempts: one action the platform keeps failing must not hold back every other for hours)
+    pause = result.retry_after if result.retry_after is not None else backoff_seconds(1, settings)
+    if result.retry_after is not None and result.outcome == "retry":
+        # throttled (429, or 503 with Retry-After): the platform is there and says when; that uses up no attempt,
+        # or the action that happens to probe a long throttling spell would end a dead letter while the rest wait
+        stored.again(rt.redis, keys, tenant, ref, entry, now + max(result.retry_after, floor), now + max(pause, floor))
+        log.warning("retrying %s %s tenant=%s in %.0fs (attempt %d, %s)",
+                    action.kind, ref, tenant, result.retry_after, entry["attempts"], result.reason)
+        return "retry"
+    if result.outcome == "retry" and entry["attempts"] + 1 < settings.max_attempts:
         entry["attempts"] += 1
-        delay = result.retry_after if result.retry_after is not None else backoff_seconds(entry["attempts"])
-        stored.again(rt.redis, keys, tenant, ref, entry, now + max(delay, 1.0))
+        delay = backoff_seconds(entry["attempts"], settings)
+        stored.again(rt.redis, keys, tenant, ref, entry, now + max(delay, floor), now + max(pause, floor))
         log.warning("retrying %s %s tenant=%s in %.0fs (attempt %d, %s)",
                     action.kind, ref, tenant, delay, entry["attempts"], result.reason)
         return "retry"
+    if result.outcome == "retry":  # its last attempt: the platform still failed, so the others wait as well
+        stored.hold_adapter(rt.redis, keys, tenant, entry["adapter"], ref, now + max(pause, floor))
     stored.bury(rt.redis, keys, tenant, ref, {
         "tenant": tenant, "adapter": entry["adapter"], "attempts": entry["attempts"] + 1,
         "status": result.status, "reason": result.reason, "error_body": result.error_body, "failed_at": now,

@@ -130,6 +130,11 @@ class Keys:
         return f"{self.prefix}:admin:sign-in-failures"
 
     @property
+    def adapter_backoff(self) -> str:
+        """Hash ``<tenant>/<adapter>`` -> epoch seconds: no send to that platform before then (``store.outbox``)."""
+        return f"{self.prefix}:backoff:adapters"
+
+    @property
     def adapter_health(self) -> str:
         """Hash ``<tenant>/<adapter>`` -> reason code: adapters the platform refuses until an admin acts."""
         return f"{self.prefix}:health:adapters"

@@ -15,6 +15,9 @@
   shadow before it was sent.
 - ``keys.dead_letters``: hash ``<tenant>|<external_ref>`` -> JSON of an action the platform refused, for an admin:
   the platform's status and its error body (``error_body``, as cut by ``adapters.http``) beside the action.
+- ``keys.adapter_backoff``: hash ``<tenant>/<adapter>`` -> ``"<epoch seconds> <external_ref>"``: the platform asked
+  to wait (or failed) and no send goes to it before then, except the one action named, the probe that set it (or
+  took it when it ran out: :func:`take_probe`). Cleared by the next confirmed send; one field per adapter in back-off.
 - what ended (written or dead) also goes to the tenant's journal (``store.journal``) in the same transaction.
 
 Sending itself (which adapter, what the answer means, the back-off) is the engine's (``engine.outbox``).
@@ -27,6 +30,7 @@ from typing import Iterable
 
 from connector.contract.actions import Action
 from connector.store import due, journal
+from connector.store.scripts import Script
 from connector.store.keys import Keys
 
 WEEK_SECONDS = 7 * 24 * 3600
@@ -146,22 +150,63 @@ def ledger_keys(keys: Keys, tenant: str, ref: str, now: float) -> list[str]:
     return [keys.ledger(tenant, week, ref) for week in LEDGER.lookback(now)]
 
 
-def pending(redis, keys: Keys, tenant: str, ref: str, now: float) -> dict | None:
+def backoff_field(tenant: str, adapter: str) -> str:
+    return f"{tenant}/{adapter}"
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """An adapter's back-off: no send before ``until`` but the probe ``ref``'s."""
+
+    until: float
+    ref: str
+
+    @classmethod
+    def parse(cls, raw: bytes) -> "Backoff":
+        until, _, ref = raw.decode().partition(" ")
+        return cls(float(until), ref)
+
+
+def pending(redis, keys: Keys, tenant: str, ref: str, now: float) -> tuple[dict | None, dict[str, Backoff]]:
     """The outbox entry to send, or ``None`` when there is none, the ledger says it was written, or it was decided
-    in shadow mode (then the entry and its send member are cleared)."""
+    in shadow mode (then the entry and its send member are cleared); and the adapters in back-off (a small hash,
+    read in the same trip)."""
     with redis.pipeline(transaction=False) as pipe:
         pipe.hget(keys.outbox(tenant), ref)
         pipe.hexists(keys.shadow(tenant), ref)
+        pipe.hgetall(keys.adapter_backoff)
         for key in ledger_keys(keys, tenant, ref, now):
             pipe.hexists(key, ref)
-        raw, *done = pipe.execute()
-    if raw is None or any(done):
+        raw, shadowed, backoffs, *done = pipe.execute()
+    if raw is None or shadowed or any(done):
         with redis.pipeline() as pipe:
             pipe.hdel(keys.outbox(tenant), ref)
             due.drop_send(pipe, keys, tenant, ref)
             pipe.execute()
-        return None
-    return json.loads(raw)
+        return None, {}
+    return json.loads(raw), {field.decode(): Backoff.parse(value) for field, value in backoffs.items()}
+
+
+_TAKE_PROBE = Script("""
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if raw then
+  local stop, holder = string.match(raw, '^(%S+) (.*)$')
+  if stop and tonumber(stop) > tonumber(ARGV[2]) and holder ~= ARGV[4] then
+    return raw
+  end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3] .. ' ' .. ARGV[4])
+return false
+""")
+
+
+def take_probe(redis, keys: Keys, tenant: str, adapter: str, ref: str, now: float, window: float) -> Backoff | None:
+    """Atomically: if the adapter's back-off is over (or ``ref`` holds it), ``ref`` becomes its probe for ``window``
+    seconds and ``None`` is returned; else the back-off that holds, for the caller to wait out. Two workers whose
+    entries come due together cannot both probe a platform that is down."""
+    raw = _TAKE_PROBE(redis, [keys.adapter_backoff], [backoff_field(tenant, adapter), repr(now), repr(now + window),
+                                                      ref])
+    return Backoff.parse(raw) if raw else None
 
 
 def written(redis, keys: Keys, tenant: str, ref: str, now: float) -> bytes | None:
@@ -198,23 +243,40 @@ def record_written(pipe, keys: Keys, tenant: str, ref: str, remote_id: str, now:
     pipe.expire(key, LEDGER.ttl)
 
 
-def done(redis, keys: Keys, tenant: str, ref: str, remote_id: str, now: float, entry: dict | None = None) -> None:
-    """Written: into the ledger and, with ``entry`` (``store.journal``'s fields), the journal, in one transaction."""
+def done(redis, keys: Keys, tenant: str, ref: str, remote_id: str, now: float, entry: dict | None = None,
+         adapter: str | None = None) -> None:
+    """Written: into the ledger and, with ``entry`` (``store.journal``'s fields), the journal, out of the outbox, in
+    one transaction; the platform answers again, so ``adapter``'s back-off ends."""
     with redis.pipeline() as pipe:
         record_written(pipe, keys, tenant, ref, remote_id, now)
         if entry is not None:
             journal.record(pipe, keys, tenant, entry, now)
         pipe.hdel(keys.outbox(tenant), ref)
         due.drop_send(pipe, keys, tenant, ref)
+        if adapter is not None:
+            pipe.hdel(keys.adapter_backoff, backoff_field(tenant, adapter))
         pipe.execute()
 
 
-def again(redis, keys: Keys, tenant: str, ref: str, entry: dict, at: float) -> None:
-    """Keep the entry (with its new count of attempts) and try again at ``at``."""
+def again(redis, keys: Keys, tenant: str, ref: str, entry: dict, at: float, back_off_until: float | None = None) -> None:
+    """Keep the entry (with its new count of attempts) and try again at ``at``; with ``back_off_until``, its adapter
+    sends nothing else before then."""
     with redis.pipeline() as pipe:
         pipe.hset(keys.outbox(tenant), ref, json.dumps(entry))
         due.set_send(pipe, keys, tenant, ref, at)
+        if back_off_until is not None:
+            pipe.hset(keys.adapter_backoff, backoff_field(tenant, entry["adapter"]), f"{back_off_until!r} {ref}")
         pipe.execute()
+
+
+def hold_adapter(redis, keys: Keys, tenant: str, adapter: str, ref: str, until: float) -> None:
+    """``adapter`` sends nothing before ``until`` (the last send, by ``ref``, failed)."""
+    redis.hset(keys.adapter_backoff, backoff_field(tenant, adapter), f"{until!r} {ref}")
+
+
+def defer(redis, keys: Keys, tenant: str, ref: str, at: float) -> None:
+    """Not tried (its adapter is in back-off): the same entry, attempts unchanged, due again at ``at``."""
+    due.set_send(redis, keys, tenant, ref, at)
 
 
 def bury(redis, keys: Keys, tenant: str, ref: str, letter: dict, entry: dict | None = None) -> None:

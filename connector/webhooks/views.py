@@ -9,12 +9,15 @@ rules need (``engine.reading``), so they never reach Redis or its files on disk.
 from __future__ import annotations
 
 import logging
+import sys
+from contextlib import contextmanager
 from functools import lru_cache
 from importlib import metadata
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from marshmallow import ValidationError
 from redis.exceptions import RedisError
+from werkzeug.exceptions import ClientDisconnected
 
 from connector.adapters.base import InboundError
 from connector.contract.events import check_windows
@@ -56,12 +59,61 @@ def error(status: int, code: str, message: str, fields=None):
     return jsonify(body), status
 
 
-def read_body(limit: int) -> bytes | None:
-    """The raw body, or ``None`` when it is over ``limit`` (declared or actual: a chunked body has no length)."""
+BODY_SECONDS = 10.0  # a body not all here this long after its headers is refused (a platform sends it at once)
+
+
+class IncompleteBody(Exception):
+    """The sender stopped (closed, or stalled past ``BODY_SECONDS``) before the body it declared was complete."""
+
+
+@contextmanager
+def body_deadline(seconds: float):
+    """The wait for a body, bounded. Under gunicorn's gevent workers (``connector web``) a gevent ``Timeout`` bounds
+    the whole read, so a sender dripping a byte now and then is cut off as surely as one that stalls; under any
+    gunicorn worker the socket's timeout (``gunicorn.socket``) bounds each wait for more bytes. The Flask test
+    client has its body at hand and needs neither."""
+    sock = request.environ.get("gunicorn.socket")
+    if sock is None:
+        yield
+        return
+    prior = sock.gettimeout()
+    sock.settimeout(seconds)
+    timer = None
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is not None and monkey.is_module_patched("socket"):
+        from gevent import Timeout
+
+        timer = Timeout(seconds, IncompleteBody)
+        timer.start()
+    try:
+        yield
+    finally:
+        if timer is not None:
+            timer.close()
+        try:
+            sock.settimeout(prior)
+        except OSError:  # the sender is gone; gunicorn closes the socket
+            pass
+
+
+def read_body(limit: int, seconds: float = BODY_SECONDS) -> bytes | None:
+    """The raw body, or ``None`` when it is over ``limit`` (declared or actual: a chunked body has no length).
+
+    A body shorter than its ``Content-Length`` raises :class:`IncompleteBody`, when the sender closes early or has
+    not sent it all within ``seconds`` (:func:`body_deadline`).
+    """
     if request.content_length is not None and request.content_length > limit:
         return None
-    body = request.stream.read(limit + 1)
-    return None if len(body) > limit else body
+    try:
+        with body_deadline(seconds):
+            body = request.stream.read(limit + 1)
+    except (ClientDisconnected, OSError) as exc:  # werkzeug's short read; a socket timeout under gunicorn
+        raise IncompleteBody() from exc
+    if len(body) > limit:
+        return None
+    if request.content_length is not None and len(body) < request.content_length:
+        raise IncompleteBody()  # the sender closed early: what came may even parse, but it is not what was declared
+    return body
 
 
 @lru_cache(maxsize=1)
@@ -91,7 +143,11 @@ def receive(tenant: str, adapter: str):
     handshake = platform.validation_response(request.args)
     if handshake is not None:
         return Response(handshake, 200, mimetype="text/plain", headers={"X-Content-Type-Options": "nosniff"})
-    body = read_body(platform.max_body_bytes)
+    try:
+        body = read_body(platform.max_body_bytes)
+    except IncompleteBody:
+        log.info("refused delivery tenant=%s adapter=%s status=400 code=incomplete_body", tenant, adapter)
+        return error(400, "incomplete_body", "The body ended before its Content-Length, or came too slowly.")
     if body is None:
         return error(413, "too_large", f"The body is larger than {platform.max_body_bytes} bytes.")
     try:

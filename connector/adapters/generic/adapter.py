@@ -55,6 +55,19 @@ def contract_body(action: Action) -> dict[str, Any]:
     return body
 
 
+class DuplicateKey(Exception):
+    pass
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys are unique. RFC 8259 leaves a repeated key's meaning open (Python keeps the last, other
+    parsers the first), so a body that repeats one could mean one thing to its sender and another here: refused."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise DuplicateKey()
+    return obj
+
+
 class GenericAdapter(Adapter):
     type_name = "generic"
     config_schema = GenericSettings
@@ -72,7 +85,9 @@ class GenericAdapter(Adapter):
         except UnicodeDecodeError:
             raise InboundError(400, "malformed_json", "The body is not UTF-8 (JSON must be).") from None
         try:
-            envelope = json.loads(text)
+            envelope = json.loads(text, object_pairs_hook=unique_keys)
+        except DuplicateKey:
+            raise InboundError(400, "malformed_json", "The body names a key twice in one object.") from None
         except (ValueError, RecursionError):  # RecursionError: nesting deeper than any event
             raise InboundError(400, "malformed_json", "The body is not valid JSON.") from None
         if not isinstance(envelope, dict):
