@@ -51,6 +51,7 @@ worker through every retry; it fails if any of the first two changed. A changed 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from datetime import datetime, timezone
 from typing import Any
@@ -62,6 +63,7 @@ from rq.executions import Execution, ExecutionRegistry
 from rq.job import Job, JobStatus, Retry
 from rq.queue import Queue
 from rq.registry import StartedJobRegistry, clean_registries
+from rq.scheduler import RQScheduler
 from rq.utils import current_timestamp
 from rq.worker import WorkerStatus
 from rq import worker_registration
@@ -277,6 +279,17 @@ class Pulse:
         self.thread.join()
 
 
+class ParentBoundScheduler(RQScheduler):
+    """RQ's scheduler (job retries), which the worker forks: it stops when the worker that forked it is gone. A worker
+    killed with -9 alone (not its whole unit) otherwise left it running for ever, holding the scheduler's lock."""
+
+    def enqueue_scheduled_jobs(self, *args, **kwargs):
+        if os.getppid() != self.parent_pid:
+            self._stop_requested = True  # its loop then releases the locks and ends
+            return
+        return super().enqueue_scheduled_jobs(*args, **kwargs)
+
+
 class ConnectorWorker(SimpleWorker):
     log_result_lifespan = False  # RQ's own switch for its "result discarded immediately" line
 
@@ -329,6 +342,29 @@ class ConnectorWorker(SimpleWorker):
             finally:
                 self.connection.delete(lock)
         self.last_cleaned_at = datetime.now(timezone.utc)
+
+    def _start_scheduler(self, burst=False, logging_level="INFO", date_format=None, log_format=None):
+        """RQ's ``_start_scheduler`` with :class:`ParentBoundScheduler`."""
+        from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
+
+        self.scheduler = ParentBoundScheduler(
+            self.queues, connection=self.connection,
+            logging_level=logging_level if logging_level is not None else self.log.level,
+            date_format=date_format or DEFAULT_LOGGING_DATE_FORMAT, log_format=log_format or DEFAULT_LOGGING_FORMAT,
+            serializer=self.serializer,
+        )
+        self.scheduler.parent_pid = os.getpid()
+        self.scheduler.acquire_locks()
+        if self.scheduler.acquired_locks:
+            if burst:
+                try:
+                    self.scheduler.register_birth()
+                    self.scheduler.enqueue_scheduled_jobs()
+                finally:
+                    self.scheduler.release_locks()
+                    self.scheduler.register_death()
+            else:
+                self.scheduler.start()
 
     def clean_group_registries(self):
         """RQ's, without its INFO line: every few seconds now, it would say nothing an admin acts on."""

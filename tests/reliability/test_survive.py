@@ -153,3 +153,19 @@ def test_compose_and_systemd_restart_every_connector_process():
         service = (DEPLOY / f"{unit}.service").read_text()
         assert re.search(r"^Restart=(on-failure|always)$", service, re.M), unit
         assert re.search(r"^RestartSec=\d+", service, re.M), unit
+
+
+@pytest.mark.timeout(60)
+def test_rq_scheduler_child_of_a_worker_killed_alone_stops_too(system):
+    worker = system.start_worker()
+    wait_until(lambda: "Scheduler for" in worker.log.read_text(), 20, "RQ's scheduler forked", system.logs)
+    child_pid = int(re.search(r"Scheduler for \S+ started with PID (\d+)", worker.log.read_text()).group(1))
+    worker.kill_only()  # the worker's process alone, not its session: its scheduler child is orphaned
+
+    def gone() -> bool:
+        try:
+            return psutil.Process(child_pid).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    wait_until(gone, 10, "the orphaned RQ scheduler stopped", system.logs)
