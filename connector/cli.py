@@ -135,7 +135,9 @@ def worker_command(args: argparse.Namespace) -> int:
         if args.burst or worker.stop_asked:
             return 0
         # RQ's loop ends on a Redis error (it says so with the error); a job in hand is taken over by a worker's
-        # maintenance once Redis is back (``rq_compat``). Wait for Redis, then start a fresh worker.
+        # maintenance once Redis is back (``rq_compat``). Wait for Redis, then start a fresh worker (not at once:
+        # whatever else ended the loop must not turn this into a busy loop of fresh workers).
+        time.sleep(1)
         if _until_redis_answers(lambda: ping(rt.redis), "worker", down=True) is None:
             return 0
 

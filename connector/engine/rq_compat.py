@@ -53,6 +53,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -251,32 +252,32 @@ def requeue_abandoned(queue: Queue) -> list[str]:
 
 
 class Pulse:
-    """While a job runs, renew its entry in the StartedJobRegistry (and the worker's key) from a thread, so that the
-    entry can be short-lived: it lapses :data:`LIVENESS_SECONDS` after the worker died, not after the job's timeout.
-    A pulse that cannot reach Redis is skipped; the job itself will meet the same error."""
+    """One thread per worker that, while a job runs, renews its entry in the StartedJobRegistry (and the worker's
+    key), so that the entry can be short-lived: it lapses :data:`LIVENESS_SECONDS` after the worker died, not after
+    the job's timeout. A job only sets and clears :attr:`current` (no thread per job: jobs take milliseconds). A
+    pulse that cannot reach Redis is skipped; the job itself will meet the same error."""
 
-    def __init__(self, worker: "ConnectorWorker", job: Job, execution: Execution):
-        self.worker, self.job, self.execution = worker, job, execution
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self.run, name=f"pulse-{job.id}", daemon=True)
+    def __init__(self, worker: "ConnectorWorker"):
+        self.worker = worker
+        self.current: tuple[Job, Execution] | None = None
+        self.stopped = False
+        self.thread = threading.Thread(target=self.run, name="pulse", daemon=True)
+        self.thread.start()
 
     def run(self) -> None:
-        while not self.stopped.wait(PULSE_SECONDS):
+        while not self.stopped:
+            time.sleep(PULSE_SECONDS)
+            current = self.current
+            if current is None:
+                continue
+            job, execution = current
             try:
                 with self.worker.connection.pipeline() as pipe:
-                    self.execution.heartbeat(self.job.started_job_registry, LIVENESS_SECONDS, pipeline=pipe)
+                    execution.heartbeat(job.started_job_registry, LIVENESS_SECONDS, pipeline=pipe)
                     pipe.expire(self.worker.key, self.worker.worker_ttl)
                     pipe.execute()
             except RedisError:
                 pass
-
-    def __enter__(self) -> "Pulse":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stopped.set()
-        self.thread.join()
 
 
 class ParentBoundScheduler(RQScheduler):
@@ -297,6 +298,7 @@ class ConnectorWorker(SimpleWorker):
         kwargs.setdefault("maintenance_interval", MAINTENANCE_SECONDS)
         super().__init__(*args, **kwargs)
         self.stop_asked = False
+        self.pulse: Pulse | None = None
         if not any(isinstance(f, WithoutPerJobLines) for f in self.log.filters):
             self.log.addFilter(WithoutPerJobLines())
 
@@ -320,8 +322,13 @@ class ConnectorWorker(SimpleWorker):
 
     def execute_job(self, job: Job, queue: Queue):
         execution = self.prepare_execution(job)
-        with Pulse(self, job, execution):
+        if self.pulse is None:
+            self.pulse = Pulse(self)
+        self.pulse.current = (job, execution)
+        try:
             self.perform_job(job, queue, execution)
+        finally:
+            self.pulse.current = None
         self.set_state(WorkerStatus.IDLE)
 
     def clean_registries(self):
@@ -342,6 +349,11 @@ class ConnectorWorker(SimpleWorker):
             finally:
                 self.connection.delete(lock)
         self.last_cleaned_at = datetime.now(timezone.utc)
+
+    def teardown(self):
+        if self.pulse is not None:
+            self.pulse.stopped = True
+        super().teardown()
 
     def _start_scheduler(self, burst=False, logging_level="INFO", date_format=None, log_format=None):
         """RQ's ``_start_scheduler`` with :class:`ParentBoundScheduler`."""
