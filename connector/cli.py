@@ -2,7 +2,8 @@
 
 Every subcommand reads the configuration from ``--config``, else ``$CONNECTOR_CONFIG``, else the bundled example,
 so a newcomer's first ``connector serve`` works with no setup at all. A configuration problem is printed as the
-admin has to act on it (file:line: field: message) and exits 1; a Redis that does not answer exits 2 in one line.
+admin has to act on it (file:line: field: message) and exits 1; a Redis that does not answer exits 2 in one line,
+except for the long-running worker and scheduler, which wait for it (at their start and whenever it goes away).
 """
 from __future__ import annotations
 
@@ -162,22 +163,69 @@ def worker_command(args: argparse.Namespace) -> int:
 
     from connector.engine.rq_compat import ConnectorWorker
 
-    rt = _runtime(args)
-    runtime.install(rt)
     _log_to_stderr(args)
+    rt = _until_redis_answers(lambda: _runtime(args), "worker")
+    if rt is None:
+        return 0
+    runtime.install(rt)
     if args.metrics_port is not None:  # this worker's jobs, actions and platform calls (README, "Running in production")
         from prometheus_client import start_http_server
 
         start_http_server(args.metrics_port, addr=args.metrics_bind)
-    worker = ConnectorWorker([rt.queue], connection=rt.redis, serializer=JSONSerializer, log_job_description=False)
-    worker.work(with_scheduler=True, burst=args.burst, logging_level="INFO")
-    return 0
+    while True:
+        worker = ConnectorWorker([rt.queue], connection=rt.redis, serializer=JSONSerializer, log_job_description=False)
+        try:
+            worker.work(with_scheduler=True, burst=args.burst, logging_level="INFO")
+        except (RedisConnectionError, RedisTimeoutError):  # RQ's teardown met the same lost Redis
+            pass
+        if args.burst or worker.stop_asked:
+            return 0
+        # RQ's loop ends on a Redis error (it says so with the error); a job in hand is taken over by a worker's
+        # maintenance once Redis is back (``rq_compat``). Wait for Redis, then start a fresh worker (not at once:
+        # whatever else ended the loop must not turn this into a busy loop of fresh workers).
+        time.sleep(1)
+        if _until_redis_answers(lambda: ping(rt.redis), "worker", down=True) is None:
+            return 0
+
+
+def _until_redis_answers(attempt, who: str, down: bool = False):
+    """``attempt()`` again and again, pinging with a back-off (0.5 s doubling to 5 s), until it gets through Redis;
+    ``None`` when SIGTERM or Ctrl-C came first. A long-running process (worker, scheduler) waits for Redis this way,
+    at its start and after losing it, instead of exiting: nothing it would do can be lost meanwhile (the door
+    answers 503 and the jobs and deadlines wait in Redis), and it carries on by itself when Redis is back."""
+    import logging
+
+    log = logging.getLogger(f"connector.{who}")
+    stop: list[int] = []
+    previous = {signum: signal.signal(signum, lambda signum, frame: stop.append(signum))
+                for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        wait = 0.5
+        while not stop:
+            try:
+                result = attempt()
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                if not down:
+                    log.warning("%s: Redis does not answer (%s); waiting for it", who, type(exc).__name__)
+                    down = True
+                time.sleep(wait)
+                wait = min(wait * 2, 5.0)
+                continue
+            if down:
+                log.warning("%s: Redis answers again; carrying on", who)
+            return result
+        return None
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def scheduler_command(args: argparse.Namespace) -> int:
     """Sweeps the due set (deadlines, send retries) into the queue; Ctrl-C or SIGTERM stops it without a trace."""
-    rt = _runtime(args)
     _log_to_stderr(args)
+    rt = _until_redis_answers(lambda: _runtime(args), "scheduler")
+    if rt is None:
+        return 0
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     try:
         scheduler.run_forever(rt, args.interval)
@@ -227,8 +275,9 @@ def serve_command(args: argparse.Namespace) -> int:
     """Web, worker and scheduler as three child processes (and a poller when a tenant reads a polled platform), with
     the embedded Redis unless ``REDIS_URL`` is set.
 
-    The children are separate processes, as in production; when one dies, or on Ctrl-C/SIGTERM, all are stopped,
-    so nothing is left running behind a newcomer's terminal.
+    The children are separate processes, as in production. One that dies is started again after a back-off
+    (:class:`Restarts`), and said so on stderr; on Ctrl-C/SIGTERM all are stopped, so nothing is left running
+    behind a newcomer's terminal.
     """
     path = config_path(args).resolve()
     problems = check_config(path)
@@ -252,19 +301,36 @@ def serve_command(args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda signum, frame: stop_signals.append(signum))
 
+    commands: dict[str, list[str]] = {}
+    if args.demo:  # first, so that the worker's first write finds it listening
+        commands["demo platform"] = [sys.executable, "-m", "connector.demo_platform", "--port", str(args.demo_port),
+                                     "--quiet"]
+    for name in SERVE_CHILDREN + (("poll",) if _has_polled_adapters(config) else ()):
+        extra = ["--bind", args.bind] if name == "web" else []
+        commands[name] = [sys.executable, "-m", "connector.cli", name, *extra]
+
     children: dict[str, subprocess.Popen] = {}
+    restarts = Restarts()
     demo_note = _demo_note(config, args.demo_port) if args.demo else None
     try:
-        if args.demo:  # first, so that the worker's first write finds it listening
-            children["demo platform"] = subprocess.Popen(
-                [sys.executable, "-m", "connector.demo_platform", "--port", str(args.demo_port), "--quiet"], env=env)
-        for name in SERVE_CHILDREN + (("poll",) if _has_polled_adapters(config) else ()):
-            extra = ["--bind", args.bind] if name == "web" else []
-            children[name] = subprocess.Popen([sys.executable, "-m", "connector.cli", name, *extra], env=env)
+        for name, command in commands.items():
+            children[name] = subprocess.Popen(command, env=env)
+            restarts.started(name)
         announced = False
         while not stop_signals:
-            if any(child.poll() is not None for child in children.values()):
-                break
+            for name, child in list(children.items()):
+                if child.poll() is None:
+                    continue
+                delay = restarts.died(name)
+                print(f"connector serve: the {name} process exited (code {child.returncode}); starting it again in "
+                      f"{delay:g} s", file=sys.stderr, flush=True)
+                del children[name]
+            for name in restarts.due():
+                if stop_signals:
+                    break
+                children[name] = subprocess.Popen(commands[name], env=env)
+                restarts.started(name)
+                print(f"connector serve: started the {name} process again", file=sys.stderr, flush=True)
             if not announced and _accepts_connections(args.bind):
                 print(_banner(config, path, args.bind, redis_note), flush=True)
                 if demo_note:
@@ -272,14 +338,41 @@ def serve_command(args: argparse.Namespace) -> int:
                 announced = True
             time.sleep(0.2)
     finally:
-        died = {name: child.returncode for name, child in children.items() if child.poll() is not None}
         _stop(children.values())
-    if died and not stop_signals:
-        for name, code in died.items():
-            print(f"connector serve: the {name} process exited (code {code}); stopped the others", file=sys.stderr)
-        return 1
     print("connector serve: stopped", file=sys.stderr)
     return 0
+
+
+class Restarts:
+    """When ``serve`` starts a child that died again: after 1 s, doubling with each death up to 30 s, and back to 1 s
+    once the child has stayed up a minute. A child that cannot start (a port taken) thus costs a line every 30 s,
+    not a busy loop; one that crashed once is back at once."""
+
+    FIRST, LONGEST, STEADY = 1.0, 30.0, 60.0
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self.delay: dict[str, float] = {}
+        self.since: dict[str, float] = {}
+        self.pending: dict[str, float] = {}
+
+    def started(self, name: str) -> None:
+        self.since[name] = self.clock()
+        self.pending.pop(name, None)
+
+    def died(self, name: str) -> float:
+        """The child ``name`` exited: how long until it is started again."""
+        now = self.clock()
+        if now - self.since.get(name, now) >= self.STEADY:
+            self.delay.pop(name, None)
+        delay = self.delay.get(name, self.FIRST)
+        self.delay[name] = min(delay * 2, self.LONGEST)
+        self.pending[name] = now + delay
+        return delay
+
+    def due(self) -> list[str]:
+        now = self.clock()
+        return [name for name, at in self.pending.items() if at <= now]
 
 
 def dead_letters_list_command(args: argparse.Namespace) -> int:

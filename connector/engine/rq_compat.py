@@ -15,23 +15,59 @@ One job is one webhook delivery, so in a register burst that is thousands of lin
 admin acts on, and about a tenth of the worker's CPU per job. They are left out; what RQ says about the worker
 itself (start, queues, suspension, shutdown) and every warning or failure still goes to the log.
 
+**A dead worker's job is taken over in seconds, not minutes.** RQ finds a job whose worker died (kill -9, a lost
+machine) only when the job's entry in the queue's ``StartedJobRegistry`` has expired *and* some worker runs its
+maintenance. Out of the box that is the job's timeout plus a minute (SimpleWorker) and then maintenance every ten
+minutes, taken under a queue lock that lives fifteen minutes if its holder dies: 12-14 minutes of waiting in a
+burst, while a school expects a same-day answer. The worker here
+- registers a running job for :data:`LIVENESS_SECONDS` only and keeps it alive from a small thread every
+  :data:`PULSE_SECONDS` while the job runs (a job may still run up to its timeout; RQ's own monitoring does this
+  for a forking worker, the SimpleWorker has none);
+- runs maintenance every :data:`MAINTENANCE_SECONDS`, under a lock that expires as fast, and waits on the queue no
+  longer than that, so an idle worker looks too;
+- puts an abandoned job back at the head of its queue at once, as the retry it is (one of its ``Retry`` attempts,
+  so a job that kills every worker that takes it cannot go round for ever), instead of waiting a retry interval.
+A job run again ends as the first run would have: the store's check-out and one-transaction commit make a job that
+died before its commit a job that wrote nothing, and the ledger and ``Idempotency-Key`` stop a second write of an
+action it had sent (``tests/test_stream_faults.py``; ``tests/reliability/`` kills real workers).
+
+**Redis lost and back.** RQ's work loop quits on most Redis errors (it retries only while waiting for a job).
+``connector worker`` starts a fresh worker once Redis answers again (``cli.worker_command``); a clean stop
+(SIGTERM, Ctrl-C) is told apart by :attr:`ConnectorWorker.stop_asked`.
+
 **Before the pin (``rq>=3.0,<3.1`` in pyproject.toml) moves**, check against the new release:
 - ``rq/scripts.py``'s unique-enqueue script and ``Queue.enqueue_job`` (what :data:`ENQUEUE_ONCE` copies: the
   ``SADD`` to ``rq:queues``, the job hash, its TTL, the ``RPUSH``);
 - ``Job.to_dict`` and ``Queue.create_job`` (the fields :func:`job_fields` writes);
 - the format strings of the per-job INFO lines in ``rq/worker/base.py`` (:data:`PER_JOB_LINES`) and the signature
-  of ``Worker.heartbeat``.
+  of ``Worker.heartbeat``;
+- what :meth:`ConnectorWorker.prepare_execution` copies of ``rq/executions.py``'s ``prepare_execution``, what
+  :meth:`ConnectorWorker.clean_registries` copies of ``BaseWorker.clean_registries``, and what
+  :func:`requeue_abandoned` copies of ``StartedJobRegistry.cleanup`` (rq 3.0: an abandoned job with retries left is
+  retried, after its retry interval; without, it fails).
 ``tests/test_intake_rq_contract.py`` compares the door's job with RQ's own enqueue byte for byte and runs RQ's
 worker through every retry; it fails if any of the first two changed. A changed log line is simply logged again.
 """
 from __future__ import annotations
 
 import logging
+import os
+import threading
+import time
 from datetime import datetime, timezone
 from typing import Any
 
+from redis.exceptions import RedisError
 from rq import SimpleWorker
-from rq.job import Job, Retry
+from rq.group import Group
+from rq.executions import Execution, ExecutionRegistry
+from rq.job import Job, JobStatus, Retry
+from rq.queue import Queue
+from rq.registry import StartedJobRegistry, clean_registries
+from rq.scheduler import RQScheduler
+from rq.utils import current_timestamp
+from rq.worker import WorkerStatus
+from rq import worker_registration
 
 from connector.store.keys import digest
 from connector.store.scripts import Script
@@ -101,6 +137,52 @@ def _delivery_job(rt: Runtime, tenant: str, adapter: str, delivery_id: str, even
     return keys_and_args + job_fields(job)
 
 
+# KEYS: the due set, then as ENQUEUE_ONCE: job hash, queue list, RQ's set of queues. ARGV: now, lease end, job id, job
+# TTL, the field lengths and the fields, then the members. Leases the members and queues the job that handles them
+# in one step, or, when one of them is no longer due (another scheduler leased it, its job removed it), does nothing.
+QUEUE_DUE = Script("""
+local now = tonumber(ARGV[1])
+for i = 7, #ARGV do
+    local score = redis.call("ZSCORE", KEYS[1], ARGV[i])
+    if not score or tonumber(score) > now then
+        return 0
+    end
+end
+for i = 7, #ARGV do
+    redis.call("ZADD", KEYS[1], "XX", ARGV[2], ARGV[i])
+end
+local fields, at = {}, 1
+for size in string.gmatch(ARGV[5], "%d+") do
+    local stop = at + tonumber(size)
+    fields[#fields + 1] = string.sub(ARGV[6], at, stop - 1)
+    at = stop
+end
+redis.call("SADD", KEYS[4], KEYS[3])
+redis.call("HSET", KEYS[2], unpack(fields))
+local ttl = tonumber(ARGV[4])
+if ttl and ttl > 0 then
+    redis.call("EXPIRE", KEYS[2], ttl)
+end
+redis.call("RPUSH", KEYS[3], ARGV[3])
+return 1
+""")
+
+
+def queue_due(rt: Runtime, members: list[str], now: float, lease_until: float) -> bool:
+    """Lease due-set members and queue the ``run_due`` job for them, atomically (the scheduler's sweep): a
+    scheduler or a Redis killed in between leaves either both or neither, never members leased with no job to
+    handle them until the lease runs out. ``False`` when one of them was taken meanwhile (the sweep reads again)."""
+    queue = rt.queue
+    job = queue.create_job(
+        "connector.engine.jobs.run_due", args=(members,), result_ttl=0, failure_ttl=FAILED_JOB_TTL, retry=RETRY,
+        description="due items",
+    )
+    job.enqueued_at = datetime.now(timezone.utc)
+    keys = (rt.keys.due, job.key, queue.key, queue.redis_queues_keys)
+    args = (now, lease_until, job.id, -1 if job.ttl is None else job.ttl, *job_fields(job), *members)
+    return QUEUE_DUE(rt.redis, keys, args) == 1
+
+
 def delivery_job_id(rt: Runtime, tenant: str, adapter: str, delivery_id: str) -> str:
     """The delivery's job id: a digest of its ``webhook-id`` (never the id itself), and the ``delivery`` of the log
     lines of the door and of the job (``engine.logs``)."""
@@ -145,13 +227,173 @@ class WithoutPerJobLines(logging.Filter):
         return not (record.levelno == logging.INFO and record.msg in PER_JOB_LINES)
 
 
+LIVENESS_SECONDS = 20  # a running job's entry in RQ's StartedJobRegistry lasts this long without a pulse
+PULSE_SECONDS = 2.0  # how often a running job's entry is renewed
+MAINTENANCE_SECONDS = 5  # how often a worker looks for abandoned jobs (RQ: 600)
+
+
+def requeue_abandoned(queue: Queue) -> list[str]:
+    """Jobs of ``queue`` whose worker stopped renewing them (it died), back at the head of the queue at once.
+
+    What RQ's ``StartedJobRegistry.cleanup`` does, except that a job with retries left is queued now instead of
+    after its retry interval (an abandoned job did not fail: its worker went away). A job without retries left is
+    left to RQ's cleanup, which fails it (kept 7 days; ``connector jobs retry``). Runs under the queue's maintenance
+    lock, so one worker at a time; a job's own run is told apart by its status (only ``started`` is abandoned).
+    """
+    registry = StartedJobRegistry(queue.name, connection=queue.connection, job_class=queue.job_class,
+                                  serializer=queue.serializer)
+    cutoff = current_timestamp()
+    entries = queue.connection.zrangebyscore(registry.key, 0, cutoff)
+    requeued = []
+    with queue.connection.pipeline() as pipe:
+        for entry in entries:
+            job_id = registry.parse_job_id(entry)
+            job = queue.fetch_job(job_id)
+            if job is None or job.get_status(refresh=False) != JobStatus.STARTED or not job.retries_left:
+                continue
+            job.retries_left -= 1
+            queue._enqueue_job(job, pipeline=pipe, at_front=True)
+            pipe.zrem(registry.key, entry)
+            # and the dead run's execution record, which the next run's clean-up would otherwise try to read
+            execution_id = (entry.decode() if isinstance(entry, bytes) else entry).rsplit(":", 1)[-1]
+            pipe.zrem(ExecutionRegistry(job_id=job_id, connection=queue.connection).key, execution_id)
+            pipe.delete(Execution(id=execution_id, job_id=job_id, connection=queue.connection).key)
+            requeued.append(job_id)
+        pipe.execute()
+    return requeued
+
+
+class Pulse:
+    """One thread per worker that, while a job runs, renews its entry in the StartedJobRegistry (and the worker's
+    key), so that the entry can be short-lived: it lapses :data:`LIVENESS_SECONDS` after the worker died, not after
+    the job's timeout. A job only sets and clears :attr:`current` (no thread per job: jobs take milliseconds). A
+    pulse that cannot reach Redis is skipped; the job itself will meet the same error."""
+
+    def __init__(self, worker: "ConnectorWorker"):
+        self.worker = worker
+        self.current: tuple[Job, Execution] | None = None
+        self.stopped = False
+        self.thread = threading.Thread(target=self.run, name="pulse", daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        while not self.stopped:
+            time.sleep(PULSE_SECONDS)
+            current = self.current
+            if current is None:
+                continue
+            job, execution = current
+            try:
+                with self.worker.connection.pipeline() as pipe:
+                    execution.heartbeat(job.started_job_registry, LIVENESS_SECONDS, pipeline=pipe)
+                    pipe.expire(self.worker.key, self.worker.worker_ttl)
+                    pipe.execute()
+            except RedisError:
+                pass
+
+
+class ParentBoundScheduler(RQScheduler):
+    """RQ's scheduler (job retries), which the worker forks: it stops when the worker that forked it is gone. A worker
+    killed with -9 alone (not its whole unit) otherwise left it running for ever, holding the scheduler's lock."""
+
+    def enqueue_scheduled_jobs(self, *args, **kwargs):
+        if os.getppid() != self.parent_pid:
+            self._stop_requested = True  # its loop then releases the locks and ends
+            return
+        return super().enqueue_scheduled_jobs(*args, **kwargs)
+
+
 class ConnectorWorker(SimpleWorker):
     log_result_lifespan = False  # RQ's own switch for its "result discarded immediately" line
 
     def __init__(self, *args, **kwargs):
+        kwargs.setdefault("maintenance_interval", MAINTENANCE_SECONDS)
         super().__init__(*args, **kwargs)
+        self.stop_asked = False
+        self.pulse: Pulse | None = None
         if not any(isinstance(f, WithoutPerJobLines) for f in self.log.filters):
             self.log.addFilter(WithoutPerJobLines())
+
+    @property
+    def dequeue_timeout(self) -> int:
+        """Wait for a job no longer than the maintenance interval, so that an idle worker takes over too."""
+        return self.maintenance_interval
+
+    def request_stop(self, signum, frame):
+        self.stop_asked = True  # SIGTERM or Ctrl-C: the work loop's end is a stop, not a lost Redis
+        super().request_stop(signum, frame)
+
+    def prepare_execution(self, job: Job) -> Execution:
+        """RQ's ``prepare_execution`` with the short-lived registry entry that :class:`Pulse` renews."""
+        with self.connection.pipeline() as pipeline:
+            execution = Execution.create(job, LIVENESS_SECONDS, pipeline=pipeline, worker_name=self.name)
+            self.executions[execution.id] = execution
+            self.set_state(WorkerStatus.BUSY, pipeline=pipeline)
+            pipeline.execute()
+        return execution
+
+    def execute_job(self, job: Job, queue: Queue):
+        execution = self.prepare_execution(job)
+        if self.pulse is None:
+            self.pulse = Pulse(self)
+        self.pulse.current = (job, execution)
+        try:
+            self.perform_job(job, queue, execution)
+        finally:
+            self.pulse.current = None
+        self.set_state(WorkerStatus.IDLE)
+
+    def clean_registries(self):
+        """RQ's maintenance, abandoned jobs queued again first, under a lock that lapses with the interval (RQ's lasts
+        15 minutes, and a worker killed while holding it would stop every other worker's maintenance that long)."""
+        for queue in self.queues:
+            lock = queue.registry_cleaning_key
+            if not self.connection.set(lock, 1, nx=True, ex=max(int(self.maintenance_interval) * 2, 2)):
+                continue
+            try:
+                requeued = requeue_abandoned(queue)
+                if requeued:
+                    self.log.warning("Worker %s: %d abandoned job(s) queued again: %s", self.name, len(requeued),
+                                     ", ".join(requeued))
+                clean_registries(queue, self._exc_handlers)
+                worker_registration.clean_worker_registry(queue)
+                queue.intermediate_queue.cleanup(self, queue)
+            finally:
+                self.connection.delete(lock)
+        self.last_cleaned_at = datetime.now(timezone.utc)
+
+    def teardown(self):
+        if self.pulse is not None:
+            self.pulse.stopped = True
+        super().teardown()
+
+    def _start_scheduler(self, burst=False, logging_level="INFO", date_format=None, log_format=None):
+        """RQ's ``_start_scheduler`` with :class:`ParentBoundScheduler`."""
+        from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
+
+        self.scheduler = ParentBoundScheduler(
+            self.queues, connection=self.connection,
+            logging_level=logging_level if logging_level is not None else self.log.level,
+            date_format=date_format or DEFAULT_LOGGING_DATE_FORMAT, log_format=log_format or DEFAULT_LOGGING_FORMAT,
+            serializer=self.serializer,
+        )
+        self.scheduler.parent_pid = os.getpid()
+        self.scheduler.acquire_locks()
+        if self.scheduler.acquired_locks:
+            if burst:
+                try:
+                    self.scheduler.register_birth()
+                    self.scheduler.enqueue_scheduled_jobs()
+                finally:
+                    self.scheduler.release_locks()
+                    self.scheduler.register_death()
+            else:
+                self.scheduler.start()
+
+    def clean_group_registries(self):
+        """RQ's, without its INFO line: every few seconds now, it would say nothing an admin acts on."""
+        if Group.acquire_maintenance_lock(self.connection, max(int(self.maintenance_interval) - 1, 1)):
+            Group.clean_registries(connection=self.connection)
 
     def heartbeat(self, timeout=None, pipeline=None):
         last = self.last_heartbeat

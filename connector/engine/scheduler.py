@@ -10,6 +10,9 @@ from __future__ import annotations
 import logging
 import time
 
+from redis.exceptions import RedisError
+
+from connector.engine.rq_compat import queue_due
 from connector.engine.runtime import Runtime
 from connector.store import due
 
@@ -20,28 +23,40 @@ BATCH = 100
 
 
 def sweep(rt: Runtime, limit: int = 10_000) -> int:
-    """Lease what is due now and queue it; returns how many members were queued."""
+    """Lease what is due now and queue it, each batch leased and queued in one step; returns how many members were
+    queued. A batch another scheduler took part of meanwhile is left to the next sweep."""
     now = rt.clock.now().timestamp()
-    members = due.lease(rt.redis, rt.keys, now, LEASE_SECONDS, limit)
-    queue = rt.queue
+    members = due.due_now(rt.redis, rt.keys, now, limit)
+    queued = 0
     for start in range(0, len(members), BATCH):
-        queue.enqueue("connector.engine.jobs.run_due", members[start:start + BATCH], result_ttl=0, failure_ttl=7 * 24 * 3600)
-    if members:
-        log.info("queued %d due item(s)", len(members))
-    return len(members)
+        batch = members[start:start + BATCH]
+        # retried as a delivery is: a worker that dies under it must not leave it failed until the lease runs out
+        if queue_due(rt, batch, now, now + LEASE_SECONDS):
+            queued += len(batch)
+    if queued:
+        log.info("queued %d due item(s)", queued)
+    return queued
 
 
 ROUTINES_EVERY_SECONDS = 3600
+REDIS_BACKOFF_MAX_SECONDS = 5.0
 
 
 def run_forever(rt: Runtime, interval: float = 1.0) -> None:  # pragma: no cover - a loop around sweep()
-    """Sweep every ``interval``; put the calendar routines and the subscriptions' upkeep on the due set at start
-    and every hour after."""
+    """Sweep every ``interval``; put the calendar routines and the subscriptions' upkeep on the due
+    set at start and every hour after.
+
+    It never exits on its own: while Redis does not answer it says so once, tries again with a back-off (up to
+    :data:`REDIS_BACKOFF_MAX_SECONDS`), and says when Redis is back. Nothing is lost meanwhile: what is due stays on
+    the due set, and a lease taken before Redis went away runs out and is swept again.
+    """
     from connector.engine.absence import schedule_routines
     from connector.engine.subscriptions import schedule as schedule_subscriptions
 
     log.info("scheduler sweeping %s every %.1fs", rt.keys.due, interval)
     routines_at = 0.0
+    wait = interval
+    redis_down = False
     while True:
         try:
             if time.monotonic() >= routines_at:
@@ -52,6 +67,14 @@ def run_forever(rt: Runtime, interval: float = 1.0) -> None:  # pragma: no cover
                     log.exception("scheduling the subscriptions' upkeep failed; trying again in an hour")
                 routines_at = time.monotonic() + ROUTINES_EVERY_SECONDS
             sweep(rt)
+            if redis_down:
+                log.warning("Redis answers again; sweeping")
+                redis_down, wait = False, interval
+        except RedisError as exc:
+            if not redis_down:
+                log.error("Redis does not answer (%s); trying again with a back-off", type(exc).__name__)
+                redis_down = True
+            wait = min(max(wait * 2, interval), REDIS_BACKOFF_MAX_SECONDS)
         except Exception:
             log.exception("sweep failed; trying again")
-        time.sleep(interval)
+        time.sleep(wait if redis_down else interval)

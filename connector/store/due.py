@@ -7,8 +7,9 @@ hash), ``<tenant>|send|<external_ref>`` (try an outbox entry again) or ``<tenant
 an adapter's platform subscriptions alive: ``store.subscriptions``). ``keys.routines`` records the calendar
 routines already put on the due set, so each is scheduled once.
 
-A sweep *leases* due members (moves their score a lease ahead) in one atomic step; the job that handles a member
-removes it. If anything dies in between, the lease runs out and the member is swept again.
+A sweep *leases* due members (moves their score a lease ahead) and queues the job that handles them in one atomic
+step (``engine.rq_compat.queue_due``); the job that handles a member removes it. A job whose worker dies is run
+again (RQ's retry); if that fails too, the lease runs out and the member is swept again.
 """
 from __future__ import annotations
 
@@ -16,18 +17,10 @@ import json
 from typing import Any
 
 from connector.store.keys import Keys
-from connector.store.scripts import Script
 
 DEADLINE, SEND, SUBSCRIPTIONS = "deadline", "send", "subscriptions"
 
-# ARGV: now, lease end, limit. Returns the members that were due and are now leased.
-LEASE = Script("""
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
-for _, member in ipairs(due) do
-  redis.call('ZADD', KEYS[1], 'XX', ARGV[2], member)
-end
-return due
-""")
+
 
 
 def member(tenant: str, kind: str, ident: str) -> str:
@@ -99,8 +92,11 @@ def upkeep_due_at(redis, keys: Keys, tenant: str, adapter: str) -> float | None:
 # --- the sweep -----------------------------------------------------------------------------------------------------
 
 
-def lease(redis, keys: Keys, now: float, lease_seconds: float, limit: int) -> list[str]:
-    return [m.decode() for m in LEASE(redis, [keys.due], [now, now + lease_seconds, limit])]
+def due_now(redis, keys: Keys, now: float, limit: int) -> list[str]:
+    """Members due at ``now`` and not leased, oldest first. The scheduler leases them together with queueing their
+    job, in one script (``engine.rq_compat.queue_due``): a lease whose job was never queued (the scheduler or Redis
+    killed between the two) would hold its members for the whole lease."""
+    return [m.decode() for m in redis.zrangebyscore(keys.due, "-inf", now, start=0, num=limit)]
 
 
 def due_by(redis, keys: Keys, limit: float, count: int) -> list[tuple[str, float]]:

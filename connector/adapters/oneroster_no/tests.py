@@ -4,6 +4,8 @@ with ``Retry-After`` and ``5xx`` spells; every change reaches the rules once, no
 restart mid-page and two pollers queue nothing twice."""
 from __future__ import annotations
 
+import os
+
 import json
 import logging
 import signal
@@ -526,18 +528,23 @@ def test_connector_serve_starts_a_poller_beside_web_worker_and_scheduler(vigilo,
 
         def __init__(self, argv, env=None):
             started.append(argv[3] if argv[1:3] == ["-m", "connector.cli"] else argv)
+            if len(started) == 4:  # all started: stop serve as Ctrl-C would (its handler only notes the signal)
+                os.kill(os.getpid(), signal.SIGTERM)
 
         def poll(self):
-            return 0  # every child "exits" at once: serve stops the others and returns
+            return None  # running (serve restarts a child that exits)
 
         def terminate(self):
             pass
+
+        def wait(self, timeout=None):
+            return 0
 
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # no embedded Redis; nothing connects here
     monkeypatch.setattr(cli.subprocess, "Popen", Child)
     handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
-        assert cli.main(["serve", "--config", str(path)]) == 1
+        assert cli.main(["serve", "--config", str(path)]) == 0
     finally:  # serve takes Ctrl-C and SIGTERM for itself: give them back to pytest
         for signum, handler in handlers.items():
             signal.signal(signum, handler)
