@@ -127,6 +127,9 @@ def drain(rt: Runtime, workers: int) -> float:
 
 
 def main() -> None:
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the fake server's line per request: thousands
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pupils", type=int, default=10_000)
     parser.add_argument("--page-size", type=int, default=100)

@@ -559,3 +559,17 @@ def test_the_latest_replay_report_is_linked_and_served_to_its_school(web, admin_
     assert report.headers["Content-Security-Policy"].startswith("default-src 'none'")
     sign_in_oidc(web, oidc, sub="u-b", groups=["fc:skole-b"])
     assert web.get("/admin/t/skole-a/replay-report").status_code == 404
+
+
+def test_polls_failing_longer_than_their_alert_are_shown_to_their_school_only(web, admin_rt, oidc):
+    import time
+
+    from connector.store import polls
+
+    long_ago = time.time() - 3600
+    polls.poll_failed(admin_rt.redis, admin_rt.keys, "skole-a", "vigilo", long_ago, "HTTP 503", 300.0, 3)
+    polls.poll_failed(admin_rt.redis, admin_rt.keys, "skole-b", "visma", long_ago, "HTTP 401", 300.0, 3)
+    sign_in_oidc(web, oidc, sub="u-a", groups=["fc:skole-a"])
+    page = text(web.get("/admin/"))
+    assert "<code>skole-a/vigilo</code>: feiler siden" in page and "HTTP 503" in page
+    assert "skole-b/visma" not in page and "HTTP 401" not in page

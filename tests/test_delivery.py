@@ -1,6 +1,7 @@
 """Writing back exactly once: idempotency keys, the ledger, retries, Retry-After and dead letters."""
 from __future__ import annotations
 
+import os
 import json
 from datetime import datetime, timedelta, timezone
 
@@ -311,3 +312,18 @@ def test_throttling_with_retry_after_uses_up_no_attempt(rt, platform):
     outcomes = [outbox.send(rt, "skole-a", action.external_ref) for _ in range(outbox.MAX_ATTEMPTS + 1)]
     assert set(outcomes) == {"retry"} and outbox.dead_letters(rt) == []
     assert json.loads(rt.redis.hget(rt.keys.outbox("skole-a"), action.external_ref))["attempts"] == 0
+
+
+def test_a_platform_session_reads_the_environment_only_when_a_proxy_or_ca_bundle_is_set(monkeypatch):
+    """requests walks the whole environment per request for proxies; with a school owner's secrets there that cost
+    ~8 ms a write. Without a proxy or CA bundle configured the session does not look; with one, it does."""
+    from connector.adapters.base import ENVIRONMENT_SETTINGS, new_session
+
+    for name in list(os.environ):
+        if name.lower() in ENVIRONMENT_SETTINGS:
+            monkeypatch.delenv(name)
+    assert new_session().trust_env is False
+    for name in ("HTTPS_PROXY", "no_proxy", "REQUESTS_CA_BUNDLE"):
+        monkeypatch.setenv(name, "x")
+        assert new_session().trust_env is True, name
+        monkeypatch.delenv(name)

@@ -93,6 +93,10 @@ TEXTS: dict[str, dict[str, str]] = {
     "group": {"nb": "gruppe", "nn": "gruppe", "en": "group"},
     "nothing": {"nb": "Ingenting ennå.", "nn": "Ingenting enno.", "en": "Nothing yet."},
     "mode": {"nb": "Modus", "nn": "Modus", "en": "Mode"},
+    "polls_failing": {"nb": "Henting som har feilet lenge", "nn": "Henting som har feila lenge",
+                      "en": "Polls failing for long"},
+    "failing_since": {"nb": "feiler siden {since} ({reason})", "nn": "feilar sidan {since} ({reason})",
+                      "en": "failing since {since} ({reason})"},
     "mode.live": {"nb": "i drift", "nn": "i drift", "en": "live"},
     "mode.shadow": {"nb": "skyggemodus", "nn": "skuggemodus", "en": "shadow mode"},
     "shadow_hint": {"nb": "Koblingen vurderer alt som i drift, men skriver ingenting til plattformen. Når skolen går i "

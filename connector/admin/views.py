@@ -20,7 +20,7 @@ from connector.admin.texts import DEFAULT, LANGUAGES, TEXTS, text
 from connector.config.secrets import SecretRef
 from connector.engine import cases as engine_cases
 from connector.engine import failed_jobs, outbox
-from connector.engine.health import queue_state
+from connector.engine.health import failing_polls, queue_state
 from connector.store import cases as stored_cases
 from connector.store import deliveries, health, journal, sign_ins
 from connector.store import replay as stored_replay
@@ -187,10 +187,13 @@ def index():
              "dead": sum(1 for letter in letters if letter["tenant"] == tenant_id),
              "refused": sum(1 for flag in refused if flag.split("/", 1)[0] == tenant_id)} for tenant_id in tenants]
     jobs = _failed_jobs(tenants)
+    polls_failing = {where: spell for where, spell in failing_polls(runtime).items()
+                     if where.split("/", 1)[0] in tenants}
     ops = None
     if auth.user()["role"] == "admin":  # the queue is shared by every school: its numbers are the operator's
         ops = queue_state(runtime)
-    return render_template("admin/index.html", rows=rows, jobs=jobs, refused=refused, ops=ops)
+    return render_template("admin/index.html", rows=rows, jobs=jobs, refused=refused, ops=ops,
+                           polls_failing=polls_failing)
 
 
 @bp.post("/jobs/retry")

@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping
 
 import requests
 
+from connector.adapters.base import new_session
 from connector.adapters.http import retry_after_seconds
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ class OneRosterClient:
     def __init__(self, settings: Mapping[str, Any], http: requests.Session | None = None,
                  clock: Callable[[], float] = time.monotonic):
         self.settings = settings
-        self.http = http or requests.Session()
+        self.http = http or new_session()
         self.clock = clock
         self._token: str | None = None
         self._expires = 0.0
