@@ -314,16 +314,21 @@ def test_throttling_with_retry_after_uses_up_no_attempt(rt, platform):
     assert json.loads(rt.redis.hget(rt.keys.outbox("skole-a"), action.external_ref))["attempts"] == 0
 
 
-def test_a_platform_session_reads_the_environment_only_when_a_proxy_or_ca_bundle_is_set(monkeypatch):
+def test_a_platform_session_reads_the_environment_only_when_a_proxy_is_set(monkeypatch):
     """requests walks the whole environment per request for proxies; with a school owner's secrets there that cost
-    ~8 ms a write. Without a proxy or CA bundle configured the session does not look; with one, it does."""
-    from connector.adapters.base import ENVIRONMENT_SETTINGS, new_session
+    ~8 ms a write. Without a proxy configured the session does not look, and a CA bundle named in the environment
+    is still used; with a proxy, it looks as requests always does."""
+    from connector.adapters.base import CA_BUNDLE_SETTINGS, PROXY_SETTINGS, new_session
 
     for name in list(os.environ):
-        if name.lower() in ENVIRONMENT_SETTINGS:
+        if name.lower() in PROXY_SETTINGS or name in CA_BUNDLE_SETTINGS:
             monkeypatch.delenv(name)
-    assert new_session().trust_env is False
-    for name in ("HTTPS_PROXY", "no_proxy", "REQUESTS_CA_BUNDLE"):
+    session = new_session()
+    assert session.trust_env is False and session.verify is True
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/kommune-ca.pem")
+    session = new_session()
+    assert session.trust_env is False and session.verify == "/etc/ssl/kommune-ca.pem"
+    for name in ("HTTPS_PROXY", "no_proxy", "all_proxy"):
         monkeypatch.setenv(name, "x")
         assert new_session().trust_env is True, name
         monkeypatch.delenv(name)
