@@ -11,6 +11,7 @@ import responses
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from connector.engine import scheduler
+from tests.envelope_strategies import event_strategies
 from tests.support import PLATFORM, envelope, run_worker, signed_headers
 
 TODAY = date(2026, 11, 23)
@@ -34,39 +35,11 @@ moments = st.one_of(
 )
 texts = st.text(max_size=40)
 roles = st.sampled_from(["guardian", "contact_teacher", "principal", "class_parent_rep", "student"])
-statuses = st.sampled_from(["present", "absent", "late", "left_early"])
 lessons = st.one_of(st.none(), st.fixed_dictionaries(
     {"id": ids}, optional={"subject": st.sampled_from(["Norsk", "Matematikk", "Ø|;=", ""]),
                            "start": st.sampled_from(["08:30", "25:99", "2026-11-23T08:30:00"]),
                            "end": st.sampled_from(["09:15", "", "x"])}))
-mark = st.fixed_dictionaries(
-    {"student_id": ids, "status": statuses, "documented": st.booleans()},
-    optional={"reason": texts, "minutes": st.integers(0, 24 * 60)})
-
-EVENTS = {
-    "attendance.register": st.fixed_dictionaries(
-        {"date": days, "group_id": ids, "marks": st.lists(mark, max_size=6)}, optional={"lesson": lessons}),
-    "attendance.marked": st.fixed_dictionaries(
-        {"student_id": ids, "date": days, "status": statuses, "documented": st.booleans()},
-        optional={"group_id": ids, "lesson": lessons, "reason": texts, "minutes": st.integers(0, 24 * 60)}),
-    "absence.notice": st.fixed_dictionaries(
-        {"student_id": ids, "from_date": days, "to_date": days, "reason": texts},
-        optional={"reason_code": st.sampled_from(["illness", "medical", "family", "school_refusal", "other"]),
-                  "guardian_id": ids, "channel": texts}),
-    "message.created": st.fixed_dictionaries(
-        {"message_id": ids, "sender": st.fixed_dictionaries({"id": ids, "role": roles}),
-         "recipients": st.lists(st.fixed_dictionaries({"id": ids, "role": roles}), max_size=3),
-         "student_ids": st.lists(ids, max_size=3), "created_at": moments},
-        optional={"body": texts, "subject": texts, "category": st.sampled_from(
-            ["absence_notice", "school_refusal", "own_child_case", "several_children_case", "school_environment",
-             "staff_involved", "other"])}),
-    "task.updated": st.fixed_dictionaries(
-        {"external_ref": ids, "status": st.sampled_from(["open", "completed", "cancelled"])},
-        optional={"outcome": st.sampled_from(["resolved", "escalate", "involve_parents", "external_involved",
-                                              "no_action"]),
-                  "completed_at": moments, "note": texts}),
-    "student.enrolled": st.fixed_dictionaries({"student_id": ids, "group_id": ids, "date": days}),
-}
+EVENTS = event_strategies(ids, days, moments, texts, roles, lessons, marks_per_register=6)
 stamps = st.one_of(st.just("2026-11-23T08:00:00Z"), st.just("2026-11-23T08:00:00Z"), moments)
 deliveries = st.lists(st.tuples(st.sampled_from(sorted(EVENTS)), st.data(), stamps), min_size=1, max_size=12)
 

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from redis import Redis
 
 from connector.store.keys import Keys
+from tests.envelope_strategies import event_strategies
 from tests.reliability.door_support import Connector, OutagePlatform, signed, today_oslo
 from tests.support import REDIS_URL
 
@@ -47,38 +48,10 @@ moments = st.one_of(
 )
 texts = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
 roles = st.sampled_from(["guardian", "contact_teacher", "principal", "class_parent_rep", "fau", "student"])
-statuses = st.sampled_from(["present", "absent", "late", "left_early"])
 lessons = st.one_of(st.none(), st.fixed_dictionaries(
     {"id": ids}, optional={"subject": st.sampled_from(["Norsk", "Matematikk", "Kroppsøving", ""]),
                            "start": st.sampled_from(["08:30", "23:59"]), "end": st.sampled_from(["09:15", "00:00"])}))
-mark = st.fixed_dictionaries(
-    {"student_id": ids, "status": statuses, "documented": st.booleans()},
-    optional={"reason": texts, "minutes": st.integers(0, 24 * 60)})
-
-EVENTS = {
-    "attendance.register": st.fixed_dictionaries(
-        {"date": days, "group_id": ids, "marks": st.lists(mark, max_size=8)}, optional={"lesson": lessons}),
-    "attendance.marked": st.fixed_dictionaries(
-        {"student_id": ids, "date": days, "status": statuses, "documented": st.booleans()},
-        optional={"group_id": ids, "lesson": lessons, "reason": texts, "minutes": st.integers(0, 24 * 60)}),
-    "absence.notice": st.fixed_dictionaries(
-        {"student_id": ids, "from_date": days, "to_date": days, "reason": texts},
-        optional={"reason_code": st.sampled_from(["illness", "medical", "family", "school_refusal", "other"]),
-                  "guardian_id": ids, "channel": texts}),
-    "message.created": st.fixed_dictionaries(
-        {"message_id": ids, "sender": st.fixed_dictionaries({"id": ids, "role": roles}),
-         "recipients": st.lists(st.fixed_dictionaries({"id": ids, "role": roles}), max_size=3),
-         "student_ids": st.lists(ids, max_size=3), "created_at": moments},
-        optional={"body": texts, "subject": texts, "category": st.sampled_from(
-            ["absence_notice", "school_refusal", "own_child_case", "several_children_case", "school_environment",
-             "staff_involved", "other"])}),
-    "task.updated": st.fixed_dictionaries(
-        {"external_ref": ids, "status": st.sampled_from(["open", "completed", "cancelled"])},
-        optional={"outcome": st.sampled_from(["resolved", "escalate", "involve_parents", "external_involved",
-                                              "no_action"]),
-                  "completed_at": moments, "note": texts}),
-    "student.enrolled": st.fixed_dictionaries({"student_id": ids, "group_id": ids, "date": days}),
-}
+EVENTS = event_strategies(ids, days, moments, texts, roles, lessons, marks_per_register=8)
 deliveries = st.lists(st.tuples(st.sampled_from(sorted(EVENTS)), st.data(), moments), min_size=1, max_size=8)
 
 
