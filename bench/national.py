@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
-import os
 import threading
 import time
 from collections import Counter, defaultdict

@@ -180,3 +180,10 @@ def settings(server: FakeOneRoster, **overrides) -> dict:
     }
     raw.update(overrides)
     return raw
+
+
+class Sleeps(list):
+    """A ``sleep`` for the poller and the replay source that only notes how long it was asked to wait."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)

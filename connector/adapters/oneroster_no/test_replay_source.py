@@ -5,7 +5,6 @@ deleted ones are left out, a throttled page is waited for, nothing is written an
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import date, datetime, timezone
 
 import pytest
@@ -13,7 +12,7 @@ import pytest
 from connector import cli
 from connector.adapters.oneroster_no import replay_source
 from connector.engine import replay, replay_report
-from tests.oneroster_server import FakeOneRoster, settings
+from tests.oneroster_server import FakeOneRoster, Sleeps, settings
 from tests.support import REDIS_URL, add_adapter
 
 ORG = "bergen.kommune.no"
@@ -97,25 +96,10 @@ def envelopes_by_hand(held: dict[str, dict]) -> list[dict]:
     return out
 
 
-class Sleeps(list):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-@pytest.fixture
-def server():
-    with FakeOneRoster() as fake:
-        yield fake
-
-
-@pytest.fixture
-def vigilo(rt, server, monkeypatch):
-    monkeypatch.setenv("ONEROSTER_TEST_SECRET", "fake-oneroster-secret-not-in-logs")
-    add_adapter(rt, TENANT, "vigilo", "oneroster_no", settings(server))
-    tenant = replace(rt.config.tenants[TENANT], actions_adapter="generic")
-    rt.config = replace(rt.config, tenants={**rt.config.tenants, TENANT: tenant})
+@pytest.fixture(autouse=True)
+def replay_sources():
+    """The command line registers the OneRoster source (the engine imports no adapter); the API tests do it too."""
     cli.register_replay_sources()
-    return rt
 
 
 def keys(redis, rt) -> list[bytes]:

@@ -10,8 +10,6 @@ import json
 import logging
 import signal
 import threading
-from dataclasses import replace
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -22,7 +20,7 @@ from connector.engine import health
 from connector.engine.poller import LostLease, Poller
 from connector.store import polls
 from connector.store.pupils import day_field
-from tests.oneroster_server import FakeOneRoster, settings
+from tests.oneroster_server import Sleeps, settings
 from tests.support import add_adapter, queued_jobs, run_worker
 
 FIXTURES = Path(__file__).parent / "fixtures" / "outbound"
@@ -41,27 +39,6 @@ def absence(rid: str, student: str, day: str, kind: str = "absent", documented: 
     if lesson:
         record["classesAffected"] = [{"sourcedId": lesson, "type": "class", "href": f"/classes/{lesson}"}]
     return record
-
-
-@pytest.fixture
-def server():
-    with FakeOneRoster() as fake:
-        yield fake
-
-
-@pytest.fixture
-def vigilo(rt, server, monkeypatch):
-    """Tenant skole-a reads Vigilo through OnEdHub (the fake) and writes through its generic adapter."""
-    monkeypatch.setenv("ONEROSTER_TEST_SECRET", "fake-oneroster-secret-not-in-logs")
-    add_adapter(rt, TENANT, "vigilo", "oneroster_no", settings(server))
-    tenant = replace(rt.config.tenants[TENANT], actions_adapter="generic")
-    rt.config = replace(rt.config, tenants={**rt.config.tenants, TENANT: tenant})
-    return rt
-
-
-class Sleeps(list):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
 
 
 def poller(rt, name: str = "p1") -> Poller:
