@@ -16,7 +16,7 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 
 from connector.adapters import adapter_types
-from connector.adapters.base import Adapter
+from connector.adapters.base import Adapter, new_session
 from connector.engine.clock import SystemClock
 from connector.config.schema import Config, ConfigError, Tenant, load_config
 from connector.store.keys import Keys
@@ -33,7 +33,9 @@ class Runtime:
     config: Config
     redis: Redis
     clock: Any = field(default_factory=SystemClock)
-    http: requests.Session = field(default_factory=requests.Session)
+    # Shared by every adapter instance of the process: one connection pool per platform host, and the environment
+    # read once (``new_session``), not on every request.
+    http: requests.Session = field(default_factory=new_session)
     _adapters: dict[tuple[str, str], Adapter] = field(default_factory=dict, repr=False)
     _config_seen: tuple | None = field(default=None, repr=False)
 
