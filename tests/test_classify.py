@@ -197,3 +197,24 @@ def test_only_a_category_that_opens_no_case_may_trust_its_typos():
     rule = {"id": "x.nb", "category": "school_environment", "lang": "nb", "any": ["erting"], "tolerant": "strong"}
     with pytest.raises(classify.RuleError, match="may not open a case"):
         load_rules({"rules": [rule]})
+
+
+@pytest.mark.parametrize("word, parts", [
+    ("lærerassistenten", "lærer assistenten"),  # neither part alone is the word
+    ("friminuttsvakta", "friminutts vakta"),  # "friminutt*" alone would hide the "vakta"
+    ("mobbeoffer", "mobbeoffer"),  # "mobb*" already reads it, and no head is a phrase word
+    ("febersyk", "feber syk"),
+])
+def test_a_compound_is_read_as_its_parts_when_one_is_a_phrase_word(word, parts):
+    assert RULES.vocabulary.canonical(word) == parts
+
+
+@pytest.mark.parametrize("word", ["nedslått", "sykkelstativet", "kjempestolt"])
+def test_a_compound_stays_whole_when_no_part_is_a_phrase_word_or_the_modifier_is_short(word):
+    assert RULES.vocabulary.canonical(word) == word
+
+
+def test_a_compound_staff_word_is_a_hint_not_a_case():
+    result = classify_text("Friminuttsvakta skal ha dratt Noah i jakka.", None, RULES)
+    assert (result.category, result.confidence) == ("staff_involved", classify.WEAK)
+    assert classify_text("Vakta skal ha dratt Noah i jakka.", None, RULES).confidence == classify.STRONG

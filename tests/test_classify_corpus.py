@@ -1,9 +1,11 @@
 """Precision and recall of the classification on the labelled corpus (tests/corpus/README.md).
 
-Measured on the ``held_out`` split, which no keyword was tuned on; the table is printed (``pytest -s``, or see
-the captured output of a failure). Targets from issue 18: recall of at least 95 % on the categories that carry a
-legal duty (a weak match counts: a person reads the message), and no harmless message opening a case (a strong
-match to a case category). The ``tuning`` split must be classified right outright.
+Two files: ``guardian_messages.jsonl`` is the ``tuning`` split, which the keywords are tuned on and which must be
+classified right outright; ``held_out.jsonl`` is the ``held_out`` split, written blind to the rules by another
+author and only ever measured. Until that file exists the held-out tests are skipped (they say so), not passed.
+The tables are printed (``pytest -s``, or see the captured output of a failure). Targets from issue 18: recall of
+at least 95 % on the categories that carry a legal duty (a weak match counts: a person reads the message), and no
+harmless message opening a case (a strong match to a case category).
 """
 from __future__ import annotations
 
@@ -14,17 +16,32 @@ from pathlib import Path
 import pytest
 
 from connector.contract.terms import CATEGORIES
-from connector.rules.classify import DUTY_CATEGORIES, STRONG, classify, load_rules
+from connector.rules.classify import DUTY_CATEGORIES, STRONG, classify, compile_rules, load_rules, merged
 from connector.rules.escalation import CASE_CATEGORIES
 
-CORPUS = Path(__file__).parent / "corpus" / "guardian_messages.jsonl"
+CORPUS = {"tuning": Path(__file__).parent / "corpus" / "guardian_messages.jsonl",
+          "held_out": Path(__file__).parent / "corpus" / "held_out.jsonl"}
 RULES = load_rules()
 RECALL_TARGET = 0.95
+NO_HELD_OUT = ("no held-out split yet: tests/corpus/held_out.jsonl (written blind to the rules, tests/corpus/README.md) "
+               "has not been added; the old held-out messages were looked at and are tuning now")
 
 
 def messages(split: str) -> list[dict]:
-    rows = [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [row for row in rows if row["split"] == split]
+    """The split's messages; every row of a split's file must carry that split."""
+    path = CORPUS[split]
+    if not path.exists():
+        return []
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert {row["split"] for row in rows} <= {split}, f"{path.name} holds rows of another split"
+    return rows
+
+
+def held_out() -> list[dict]:
+    """The held-out split, or a skip naming why there is none."""
+    if not CORPUS["held_out"].exists():
+        pytest.skip(NO_HELD_OUT)
+    return messages("held_out")
 
 
 def measure(split: str) -> dict[str, dict[str, float]]:
@@ -50,35 +67,43 @@ def table(split: str) -> str:
     return "\n".join(lines)
 
 
-def test_the_corpus_is_large_varied_and_split():
+def test_the_corpus_is_large_and_varied():
     rows = messages("tuning") + messages("held_out")
     assert len(rows) >= 300
     assert len({row["id"] for row in rows}) == len(rows) and len({row["body"] for row in rows}) == len(rows)
-    assert {row["category"] for row in messages("held_out")} == set(CATEGORIES)
+    assert {row["category"] for row in messages("tuning")} == set(CATEGORIES)
     assert {row["lang"] for row in rows} == {"nb", "nn", "en"}
     assert {row["kind"] for row in rows} == {"plain", "typo", "dialect", "lookalike"}
 
 
+def test_the_held_out_split_covers_every_category():
+    assert {row["category"] for row in held_out()} == set(CATEGORIES)
+
+
 def test_print_precision_and_recall_per_category(capsys):
     with capsys.disabled():
-        print("\n" + table("held_out") + "\n" + table("tuning"))
+        print("\n" + (table("held_out") if messages("held_out") else f"held_out: none ({NO_HELD_OUT})")
+              + "\n" + table("tuning"))
 
 
 # Where the held-out recall still falls short of the target (it is printed above): strict, so the day it is met
-# this test fails and the mark must go. The history of these figures is in tests/corpus/README.md.
-SHORT_OF_TARGET = {"school_environment": "34 of 38 held-out messages", "staff_involved": "27 of 30 held-out messages"}
+# this test fails and the mark must go. The history of these figures is in tests/corpus/README.md. Empty until the
+# fresh held-out split has been added and measured: category -> "n of m held-out messages".
+SHORT_OF_TARGET: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("category", [
     pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=f"recall below 95 %: {SHORT_OF_TARGET[c]}"))
     if c in SHORT_OF_TARGET else c for c in DUTY_CATEGORIES])
 def test_held_out_recall_on_the_duty_categories(category):
+    held_out()
     assert measure("held_out")[category]["recall"] >= RECALL_TARGET, table("held_out")
 
 
 @pytest.mark.parametrize("split", ["tuning", "held_out"])
 def test_no_harmless_message_opens_a_case(split):
-    opened = [row["id"] for row in messages(split) if row["category"] == "other"
+    rows = messages("tuning") if split == "tuning" else held_out()
+    opened = [row["id"] for row in rows if row["category"] == "other"
               for result in [classify(row["body"], None, RULES)]
               if result.category in CASE_CATEGORIES and result.confidence == STRONG]
     assert opened == []
@@ -90,12 +115,11 @@ def test_every_tuning_message_gets_its_label():
     assert wrong == []
 
 
-def test_classifying_is_deterministic_and_fast():
-    import time
-
+def test_classifying_is_deterministic():
+    """The same message gets the same category, rule and confidence, cold (the first reading fills the per-word
+    memory) or warm, and with freshly compiled rules. How fast it is: ``python -m bench.classify``."""
     bodies = [row["body"] for row in messages("tuning") + messages("held_out")]
-    first = [classify(body, None, RULES) for body in bodies]  # warms the dictionaries and the per-word memory
-    started = time.perf_counter()
-    again = [classify(body, None, RULES) for body in bodies]
-    assert again == first
-    assert (time.perf_counter() - started) / len(bodies) < 0.005  # well under 5 ms a message once warm
+    first = [classify(body, None, RULES) for body in bodies]
+    assert [classify(body, None, RULES) for body in bodies] == first
+    fresh = compile_rules(merged(None))
+    assert [classify(body, None, fresh) for body in bodies] == first

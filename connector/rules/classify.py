@@ -21,7 +21,9 @@ When rules of several categories match, ``order`` decides: the most serious kind
 
 Guardians write on phones, in dialect and with typos ("sykk", "trakasert", "lærern", "ho e dårle"), so a second,
 tolerant reading of the text follows the exact one. Each word that no phrase knows is replaced by the phrase word it
-stands for: by its lemma (``simplemma``: "plager" is "plage", as is the keyword "plaget") or, for a word that is in
+stands for: by its lemma (``simplemma``: "plager" is "plage", as is the keyword "plaget"), by its two parts when it is
+a Norwegian compound one of whose parts is a phrase word ("lærerassistenten" is "lærer assistenten", "friminuttsvakta"
+"friminutts vakta": a compound says more than either part, so this too is only a hint), or, for a word that is in
 no dictionary (a typo), by the closest phrase word within one or two edits (``rapidfuzz``); the same rules then run
 on that reading. A rule that fires only on the tolerant reading, or a rule marked ``strength: weak`` (a phrase that
 hints at a category without saying it: "vi foreldre"), gives a **weak** classification; an exact match of a strong
@@ -290,6 +292,10 @@ def _load_cached(overrides_json: str) -> Rules:
 LEMMA_LANGUAGES = ("nb", "nn")  # simplemma's dictionaries for the lemma of a word no phrase knows
 KNOWN_LANGUAGES = ("nb", "nn", "en")  # a word one of these dictionaries knows is no typo: it is never fuzzed
 MIN_FUZZY_LENGTH = 4  # shorter words are too easily one edit from another word ("han", "hun", "ham")
+# A compound's parts ("lærer|assistenten", "friminutt|s|vakta"): the modifier's and the head's least lengths, and the
+# letters that may link them
+MIN_MODIFIER, MIN_HEAD = 4, 3
+COMPOUND_LINKS = "se"
 # Keyboards without æ, ø, å: "laerer", "doera", "paa"
 _ASCII_SPELLINGS = (("ae", "æ"), ("oe", "ø"), ("aa", "å"))
 
@@ -306,7 +312,9 @@ class Vocabulary:
     """The words the rules' phrases are made of, and the way from any word of a message to one of them.
 
     ``canonical`` maps a word that no phrase matches to the phrase word it stands for, or leaves it as it is:
-    first the lemma (a word the dictionary knows: "plager" → "plaget", since both are "plage"), then, for a word no
+    first the lemma (a word the dictionary knows: "plager" → "plaget", since both are "plage"), then a compound's
+    parts ("lærerassistenten" → "lærer assistenten"; also for a word a ``word*`` matches, when its head is a phrase
+    word of its own: "friminuttsvakta" → "friminutts vakta"), then, for a word no
     dictionary knows (a typo), the closest phrase word within one edit (two for words of seven letters or more),
     ties broken alphabetically. Deterministic, and remembered per word: a worker meets the same words again and
     again.
@@ -347,7 +355,12 @@ class Vocabulary:
     def canonical(self, word: str) -> str:
         found = self._cache.get(word)
         if found is None:
-            found = word if self.knows(word) or not word.isalpha() else self._closest(word)
+            if word in self.literal or not word.isalpha():
+                found = word
+            elif self.knows(word):  # by a ``word*`` or ``*word``: "friminuttsvakta" is "friminutt*", and a "vakta"
+                found = self._compound(word, head_known=True) or word
+            else:
+                found = self._closest(word)
             with self._lock:
                 if len(self._cache) > 50_000:  # bounded: a flood of odd words cannot grow it for ever
                     self._cache.clear()
@@ -376,6 +389,9 @@ class Vocabulary:
         by_lemma = self._lemma_index().get(lemma)
         if by_lemma is not None:
             return by_lemma
+        parts = self._compound(word)
+        if parts is not None:
+            return parts
         if any(simplemma.is_known(word, lang=lang) for lang in KNOWN_LANGUAGES):
             return word  # a real word that is simply not in any phrase
         spellings = [word] + [word.replace(a, b) for a, b in _ASCII_SPELLINGS if a in word]
@@ -384,6 +400,28 @@ class Vocabulary:
                 return spelling
         best = min((found for spelling in spellings for found in self._near(spelling)), default=None)
         return best[1] if best is not None else word
+
+    def _compound(self, word: str, head_known: bool = False) -> str | None:
+        """A Norwegian compound read as its two parts, "modifier head", when one part is a phrase word and the other
+        a phrase word or a word the dictionary knows: "lærerassistenten" → "lærer assistenten", "friminuttsvakta" →
+        "friminutts vakta", "febersyk" → "feber syk" (a linking s or e is dropped when the modifier is no word with
+        it: "inspeksjons|vakta" → "inspeksjon vakta"). The first split from the left
+        wins (the longest head); the modifier has at least ``MIN_MODIFIER`` letters, so "nedslått" stays one word.
+        ``head_known``: only a head that is itself a phrase word will do (for a word a ``word*`` already matches)."""
+        import simplemma
+
+        def known(part: str) -> bool:
+            return self.knows(part) or any(simplemma.is_known(part, lang=lang) for lang in LEMMA_LANGUAGES)
+
+        for cut in range(MIN_MODIFIER, len(word) - MIN_HEAD + 1):
+            head = word[cut:]
+            modifiers = [word[:cut]] + ([word[:cut - 1]] if word[cut - 1] in COMPOUND_LINKS else [])
+            for modifier in modifiers:
+                if len(modifier) < MIN_MODIFIER or not (self.knows(head) or (self.knows(modifier) and not head_known)):
+                    continue
+                if known(head) and known(modifier):
+                    return f"{modifier} {head}"
+        return None
 
     def _near(self, word: str):
         """(edits, phrase word) for the phrase words within reach of ``word``: whole words, and the stems of
