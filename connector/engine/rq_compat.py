@@ -330,7 +330,7 @@ def plain_job(job: Job, worker: SimpleWorker) -> bool:
 
 # How many queued jobs a worker takes at once when the queue is full (a burst): their start is one transaction and
 # their fetch one round trip. Small, so that a batch takes tens of milliseconds and the other workers get their share.
-BATCH_JOBS = 8
+BATCH_JOBS = 16
 
 # KEYS: the queue, its intermediate list. ARGV: how many, the job hashes' key prefix. What RQ's non-blocking dequeue
 # (``Queue.lmove``, then ``Job.fetch``) does, for up to ARGV[1] jobs in one round trip: each job id moved to the
