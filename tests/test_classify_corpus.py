@@ -87,9 +87,13 @@ def test_print_precision_and_recall_per_category(capsys):
 
 
 # Where the held-out recall still falls short of the target (it is printed above): strict, so the day it is met
-# this test fails and the mark must go. The history of these figures is in tests/corpus/README.md. Empty until the
-# fresh held-out split has been added and measured: category -> "n of m held-out messages".
-SHORT_OF_TARGET: dict[str, str] = {}
+# this test fails and the mark must go. The history of these figures is in tests/corpus/README.md. Measured on the
+# split written blind to the rules (2026-12-01): category -> "n of m held-out messages".
+SHORT_OF_TARGET: dict[str, str] = {
+    "school_environment": "41 of 50 held-out messages",
+    "staff_involved": "20 of 40 held-out messages",
+    "school_refusal": "20 of 36 held-out messages",
+}
 
 
 @pytest.mark.parametrize("category", [
