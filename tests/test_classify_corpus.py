@@ -19,7 +19,7 @@ from connector.contract.terms import CATEGORIES
 from connector.rules.classify import DUTY_CATEGORIES, STRONG, classify, compile_rules, load_rules, merged
 from connector.rules.escalation import CASE_CATEGORIES
 
-CORPUS = {"tuning": Path(__file__).parent / "corpus" / "guardian_messages.jsonl",
+CORPUS = {"tuning": Path(__file__).parent.parent / "connector" / "rules" / "corpus" / "guardian_messages.jsonl",
           "held_out": Path(__file__).parent / "corpus" / "held_out.jsonl"}
 RULES = load_rules()
 RECALL_TARGET = 0.95
@@ -90,9 +90,8 @@ def test_print_precision_and_recall_per_category(capsys):
 # this test fails and the mark must go. The history of these figures is in tests/corpus/README.md. Measured on the
 # split written blind to the rules (2026-12-01): category -> "n of m held-out messages".
 SHORT_OF_TARGET: dict[str, str] = {
-    "school_environment": "41 of 50 held-out messages",
-    "staff_involved": "20 of 40 held-out messages",
-    "school_refusal": "20 of 36 held-out messages",
+    "staff_involved": "24 of 40 held-out messages",
+    "school_refusal": "25 of 36 held-out messages",
 }
 
 

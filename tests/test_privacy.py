@@ -35,7 +35,7 @@ from tests.support import (OTHER_TENANT_SECRET, PLATFORM, ROTATED_SECRET, SECRET
                            run_worker)
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT / "tests" / "corpus" / "guardian_messages.jsonl"
+CORPUS = ROOT / "connector" / "rules" / "corpus" / "guardian_messages.jsonl"
 CATALOGUE = "\n".join(p.read_text() for p in sorted((ROOT / "connector" / "rules" / "catalogue").glob("*.yaml")))
 
 MONDAY_MORNING = "2026-11-23T09:00:00+01:00"  # the test clock's now

@@ -37,6 +37,12 @@ that carry duties (``DUTY_CATEGORIES``): a weak match of one of them outranks a 
 so the message is read by a person instead of being filed as, say, an absence notice (a strong match of another
 duty category stands: that already starts the law's route).
 
+Under the rules lies a net (``rules.resemblance``): where no rule found a duty and nothing sure was found (no rule,
+or only a weak hint of a lesser category), and no look-alike was recognised, a message that reads like the labelled
+examples of a duty category becomes a weak classification of it (rule ``resemblance.<category>``): a person reads
+it, no case opens. Measured on messages written blind to the rules, a keyword list alone missed half of those about
+staff and about school refusal (``tests/corpus/README.md``).
+
 The message text exists only inside this function's call: nothing here stores, logs or returns it.
 """
 from __future__ import annotations
@@ -51,6 +57,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from connector.contract.terms import CATEGORIES
+from connector.rules import resemblance
 
 KEYWORDS_FILE = Path(__file__).parent / "keywords.yaml"
 
@@ -516,6 +523,19 @@ def classify(text: str, platform_category: str | None, rules: Rules) -> Classifi
             accused = next((r.accused for r in rules.rules if r.category == "staff_involved" and r.accused
                             and (_fires(r, clean) or _fires(r, tolerant))), None)
         return Classification(platform_category, PLATFORM_RULE, accused)
+    found = _by_rules(rules, clean, tolerant)
+    # The net, only where the rules found neither a duty nor anything sure, and recognised no look-alike ("dying of
+    # laughter", "thanks for following up": blanked out as "~"), whose words the net would take at face value.
+    unsure = found.rule_id == NO_RULE or (found.confidence == WEAK and found.category not in DUTY_CATEGORIES)
+    if unsure and "~" not in clean.split(" "):
+        duty = resemblance.closest_duty(text)  # the net under the rules: it may only ask a person to read
+        if duty is not None:
+            return Classification(duty, resemblance.RULE_PREFIX + duty, None, WEAK)
+    return found
+
+
+def _by_rules(rules: Rules, clean: str, tolerant: str) -> Classification:
+    """What the keyword rules say (see :func:`classify`)."""
     exact = _first(rules, lambda rule: rule.strength == STRONG and _fires(rule, clean))
     typo = _first(rules, lambda rule: rule.strength == STRONG and _fires(rule, tolerant))
     hint = _first(rules, lambda rule: rule.strength == WEAK and (_fires(rule, clean) or _fires(rule, tolerant)))

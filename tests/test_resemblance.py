@@ -1,0 +1,84 @@
+"""The net under the keyword rules (``connector/rules/resemblance.py``): where it may act, and that it may only ask a
+person to read a message. Its figures are measured in ``tests/test_classify_corpus.py``."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from connector.rules import resemblance
+from connector.rules.classify import DUTY_CATEGORIES, NO_RULE, STRONG, WEAK, classify, load_rules
+from connector.rules.escalation import CASE_CATEGORIES
+
+RULES = load_rules()
+HELD_OUT = Path(__file__).parent / "corpus" / "held_out.jsonl"
+
+
+def every_message() -> list[str]:
+    rows = resemblance.labelled()
+    if HELD_OUT.exists():
+        rows += [json.loads(line) for line in HELD_OUT.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [row["body"] for row in rows]
+
+
+def test_the_net_only_ever_asks_a_person_to_read_a_duty_message():
+    netted = [result for result in (classify(body, None, RULES) for body in every_message())
+              if result.rule_id.startswith(resemblance.RULE_PREFIX)]
+    assert netted, "the net caught nothing at all: it is not wired in"
+    assert {r.confidence for r in netted} == {WEAK}
+    assert {r.category for r in netted} <= set(DUTY_CATEGORIES)
+    assert all(r.rule_id == resemblance.RULE_PREFIX + r.category and r.accused is None for r in netted)
+
+
+@pytest.fixture
+def eager_net(monkeypatch):
+    """A net that would call every message it is given a staff matter, to see which messages it is given."""
+    given = []
+
+    def closest(text, *args, **kwargs):
+        given.append(text)
+        return "staff_involved"
+
+    monkeypatch.setattr(resemblance, "closest_duty", closest)
+    return given
+
+
+def test_a_message_no_rule_knows_is_given_to_the_net(eager_net):
+    result = classify("Vi er ikke helt fornøyde med hvordan uka har vært.", None, RULES)
+    assert (result.category, result.rule_id, result.confidence) == ("staff_involved", "resemblance.staff_involved",
+                                                                    WEAK)
+    assert len(eager_net) == 1
+
+
+@pytest.mark.parametrize("text, category", [
+    ("Emma er syk i dag og blir hjemme.", "absence_notice"),  # a sick note a rule files stays filed
+    ("Sonen vår vert mobba på bussen.", "school_environment"),  # a duty the rules found keeps its rule
+])
+def test_what_the_rules_are_sure_of_never_reaches_the_net(eager_net, text, category):
+    result = classify(text, None, RULES)
+    assert result.category == category and not result.rule_id.startswith(resemblance.RULE_PREFIX)
+    assert eager_net == []
+
+
+@pytest.mark.parametrize("text", ["We were dying of laughter at the school play.", "Syk av latter av forestillingen"])
+def test_a_recognised_look_alike_never_reaches_the_net(eager_net, text):
+    assert classify(text, None, RULES).rule_id == NO_RULE and eager_net == []
+
+
+def test_the_platforms_own_category_never_reaches_the_net(eager_net):
+    assert classify("Hva som helst", "own_child_case", RULES).category == "own_child_case" and eager_net == []
+
+
+def test_training_gives_the_same_model_every_time():
+    rows = resemblance.labelled()
+    first, second = resemblance.train(rows), resemblance.train(rows)
+    for body in every_message()[::50]:
+        assert resemblance.likeness(body, first) == resemblance.likeness(body, second)
+
+
+def test_no_harmless_message_the_net_reads_opens_a_case():
+    harmless = [row["body"] for row in resemblance.labelled() if row["category"] == "other"]
+    opened = [body for body in harmless for result in [classify(body, None, RULES)]
+              if result.category in CASE_CATEGORIES and result.confidence == STRONG]
+    assert opened == []
