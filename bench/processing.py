@@ -8,8 +8,10 @@ through the real intake path, ``connector.engine.rq_compat.enqueue_delivery``, o
 
 Timed: the project's worker setup draining them, which is how ``connector worker`` runs
 (``connector.engine.rq_compat.ConnectorWorker``: RQ's ``SimpleWorker`` with lighter heartbeats and logs, no fork per job,
-``JSONSerializer``, with RQ's scheduler), as **2 ``connector worker`` processes for the 2 cores**, as an operator
-would run it; from the first job taken to the queue empty, no job running and the last action written (tasks,
+up to 16 queued jobs taken at once, ``JSONSerializer``, with RQ's scheduler), as **one ``connector worker`` process
+more than the cores** (3 on 2 cores), as the deployment guide says to run a machine of workers: a worker waits on
+Redis and the platform about two fifths of a job, and the extra process fills those waits (``--workers 2`` gives the
+one-per-core figure; both are in ``bench/README.md``); from the first job taken to the queue empty, no job running and the last action written (tasks,
 alerts and notes the rules decided, sent at once by the job; the fake platform counts them).
 
 Baseline, in the same run: one **forked** RQ job per mark (RQ's default ``Worker``, 2 processes), each the same
@@ -17,7 +19,8 @@ job function with a one-mark register (``connector.engine.jobs.process_delivery`
 the sends), bounded to ``--baseline-marks`` (default 2,000) since it is slow. Its worker builds the runtime once
 before forking, so each job pays the fork, not a configuration load.
 
-Prints marks/s for both and the ratio; the issue's target is ≥ 5,000 marks/s on 2 cores. ``--profile`` instead
+Prints marks/s for both and the ratio; the first issue's target was ≥ 5,000 marks/s on 2 cores, issue 16's is
+≥ 15,000 (and ``bench/ceiling.py`` measures the same marks through Redis alone). ``--profile`` instead
 runs a ConnectorWorker in this process, then cProfile, over the same deliveries and prints where a delivery's time
 goes and its Redis round trips. Run: ``python -m bench.processing``.
 """
@@ -433,7 +436,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deliveries", type=int, default=2400, help="deliveries for the project's workers")
     parser.add_argument("--baseline-marks", type=int, default=2000, help="marks (= forked jobs) for the baseline")
-    parser.add_argument("--workers", type=int, default=2, help="worker processes, each (default 2, for 2 cores)")
+    parser.add_argument("--workers", type=int, default=cores() + 1,
+                        help="worker processes, each (default: one more than the cores, docs/deployment.md)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--schools", type=int, default=20)
     parser.add_argument("--groups", type=int, default=20, help="groups per school")
@@ -523,8 +527,9 @@ def measure(owner, template, day, deliveries, marks, kinds, args, redis, setup_s
                   f"failed jobs {result['failed']}; CPU: workers "
                   f"{result['worker_cpu'] / len(baseline_marks) * 1e6:,.0f} µs/mark)")
     print("medians:")
-    print(f"  connector worker setup: {statistics.median(project):7,.0f} marks/s   target ≥ 5,000 marks/s  "
-          f"{'met' if statistics.median(project) >= 5000 else 'NOT met'}")
+    rate = statistics.median(project)
+    print(f"  connector worker setup: {rate:7,.0f} marks/s ({args.workers} worker processes on {cores()} cores)   "
+          f"target ≥ 15,000 marks/s (issue 16; ≥ 5,000 before it)  {'met' if rate >= 15000 else 'NOT met'}")
     if baseline:
         print(f"  forked job per mark:    {statistics.median(baseline):7,.0f} marks/s")
         print(f"  ratio: {statistics.median(project) / statistics.median(baseline):,.1f}x")
