@@ -23,7 +23,8 @@ from bench.common import percentile
 from connector.rules.classify import classify, compile_rules, merged
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPORA = (ROOT / "connector" / "rules" / "corpus" / "guardian_messages.jsonl", ROOT / "tests" / "corpus" / "held_out.jsonl")
+CORPORA = (ROOT / "connector" / "rules" / "corpus" / "guardian_messages.jsonl",
+           ROOT / "tests" / "corpus" / "held_out.jsonl")
 
 
 def bodies() -> list[str]:

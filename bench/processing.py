@@ -11,8 +11,9 @@ Timed: the project's worker setup draining them, which is how ``connector worker
 up to 16 queued jobs taken at once, ``JSONSerializer``, with RQ's scheduler), as **one ``connector worker`` process
 more than the cores** (3 on 2 cores), as the deployment guide says to run a machine of workers: a worker waits on
 Redis and the platform about two fifths of a job, and the extra process fills those waits (``--workers 2`` gives the
-one-per-core figure; both are in ``bench/README.md``); from the first job taken to the queue empty, no job running and the last action written (tasks,
-alerts and notes the rules decided, sent at once by the job; the fake platform counts them).
+one-per-core figure; both are in ``bench/README.md``); from the first job taken to the queue empty, no job running
+and the last action written (tasks, alerts and notes the rules decided, sent at once by the job; the fake platform
+counts them).
 
 Baseline, in the same run: one **forked** RQ job per mark (RQ's default ``Worker``, 2 processes), each the same
 job function with a one-mark register (``connector.engine.jobs.process_delivery`` → ``processing.handle_events``, then

@@ -321,8 +321,8 @@ class ParentBoundScheduler(RQScheduler):
 def plain_job(job: Job, worker: SimpleWorker) -> bool:
     """A job the connector queued itself (a delivery, due items): no dependencies or dependents, no repeats, callbacks,
     webhooks, group or rate limit, and a result that is not kept (dependents, which another program could add, are
-    looked for as the job starts). Only such a job takes :meth:`ConnectorWorker.
-    run_plain_job`; anything else (another program's job on the same queue) runs through RQ's own steps."""
+    looked for as the job starts). Only such jobs take :meth:`ConnectorWorker.run_plain_jobs`; anything else (another
+    program's job on the same queue) runs through RQ's own steps."""
     return (job.get_result_ttl(worker.default_result_ttl) == 0 and not job._dependency_ids
             and job.repeats_left is None and not job.webhooks and not job.group_id and not job.has_rate_limit
             and not (job._success_callback_name or job._failure_callback_name or job._stopped_callback_name))
@@ -353,7 +353,8 @@ def take_more(worker: SimpleWorker, queue: Queue, most: int) -> list[Job]:
     """Up to ``most`` more jobs from the head of ``queue``, each moved to its intermediate list as RQ's dequeue moves
     it (a worker that dies before it starts them leaves them where RQ's maintenance finds them). A job whose hash is
     gone (deleted while queued) is dropped from the intermediate list, as RQ's dequeue drops it."""
-    reply = TAKE_MORE(worker.connection, (queue.key, queue.intermediate_queue_key), (most, Job.redis_job_namespace_prefix))
+    reply = TAKE_MORE(worker.connection, (queue.key, queue.intermediate_queue_key),
+                      (most, Job.redis_job_namespace_prefix))
     jobs = []
     for at in range(0, len(reply), 2):
         job_id, fields = reply[at].decode(), reply[at + 1]
@@ -487,7 +488,8 @@ class ConnectorWorker(SimpleWorker):
     def end_plain_jobs(self, ended) -> None:
         """End the batch's jobs that succeeded so far, in one transaction. Until it runs they stay registered as
         started (and renewed no longer): a worker that dies first leaves them to be taken over and run again, which
-        ends as their first run did; nothing they wrote is written twice (the store's commit and the outbox's ledger)."""
+        ends as their first run did; nothing they wrote is written twice (the store's commit and the outbox's
+        ledger)."""
         if len(ended):
             ended.execute()
         ended.reset()

@@ -8,10 +8,11 @@ reading that generalises: a logistic regression (scikit-learn) over the characte
 tuning messages (``corpus/guardian_messages.jsonl``), which sees "lærern dro han etter armen" as close to what it was
 shown even when no phrase matches, typos and dialect included.
 
-What it may do is narrow (``rules.classify``): when no rule found a duty and the message was not a plain absence
-notice, a message whose likeness to one duty category reaches its threshold (:data:`THRESHOLDS`) becomes a **weak** classification of
-that category, rule ``resemblance.<category>``: the contact teacher is asked to read it (``escalation.read_message``),
-no case opens, no deadline or alert follows. Its reason is the evidence a person can check: the message reads like
+What it may do is narrow (``rules.classify``): when no rule matched, or only a weak hint of a category without a
+duty, and no look-alike was recognised ("dying of laughter"), a message whose likeness to a duty category reaches
+that category's threshold (:data:`THRESHOLDS`) becomes a **weak** classification of it, rule
+``resemblance.<category>``: the contact teacher is asked to read it (``escalation.read_message``), no case opens,
+no deadline or alert follows. Its reason is the evidence a person can check: the message reads like
 the school's labelled examples of that kind.
 
 :data:`THRESHOLDS` and :data:`STRENGTH` were chosen by five-fold cross-validation on the tuning messages only
