@@ -88,10 +88,10 @@ def test_print_precision_and_recall_per_category(capsys):
 
 # Where the held-out recall still falls short of the target (it is printed above): strict, so the day it is met
 # this test fails and the mark must go. The history of these figures is in tests/corpus/README.md. Measured on the
-# split written blind to the rules (2026-12-01): category -> "n of m held-out messages".
+# splits written blind to the rules (2026-12-01, two authors): category -> "n of m held-out messages".
 SHORT_OF_TARGET: dict[str, str] = {
-    "staff_involved": "24 of 40 held-out messages",
-    "school_refusal": "25 of 36 held-out messages",
+    "staff_involved": "50 of 85 held-out messages",
+    "school_refusal": "48 of 76 held-out messages",
 }
 
 
