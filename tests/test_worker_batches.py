@@ -9,6 +9,7 @@ while they drain full queues, that is, in the middle of batches.
 """
 from __future__ import annotations
 
+import pytest
 from rq.job import Job, JobStatus
 from rq.registry import FinishedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
@@ -17,6 +18,12 @@ from connector.engine import rq_compat
 from tests.support import queued_jobs, run_worker
 
 EVENTS = [{"type": "attendance.register"}]
+
+
+@pytest.fixture(autouse=True)
+def batches(monkeypatch):
+    """Batches of 4, whatever the shipped ``BATCH_JOBS`` (1 while absence.notice_missing can race: rq_compat)."""
+    monkeypatch.setattr(rq_compat, "BATCH_JOBS", 4)
 
 
 def queue(rt, count: int) -> list[str]:
