@@ -90,6 +90,28 @@ from connector.engine.runtime import Runtime
 FAILED_JOB_TTL = 7 * 24 * 3600  # long enough for an admin to look; then the events (and any text in them) go
 RETRY = Retry(max=3, interval=[10, 60, 300])
 
+def write_job(job_id: int, ttl: int, sizes: int, fields: int) -> str:
+    """The end of a script that writes a job as RQ's unique enqueue does (KEYS[2] the job hash, KEYS[3] the queue,
+    KEYS[4] RQ's set of queues), its arguments at the given ARGV positions: the job id, its TTL (-1: none), and the
+    lengths of the hash's names and values and those names and values end to end (see :func:`job_fields`)."""
+    return f"""
+local fields, at = {{}}, 1
+for size in string.gmatch(ARGV[{sizes}], "%d+") do
+    local stop = at + tonumber(size)
+    fields[#fields + 1] = string.sub(ARGV[{fields}], at, stop - 1)
+    at = stop
+end
+redis.call("SADD", KEYS[4], KEYS[3])
+redis.call("HSET", KEYS[2], unpack(fields))
+local ttl = tonumber(ARGV[{ttl}])
+if ttl and ttl > 0 then
+    redis.call("EXPIRE", KEYS[2], ttl)
+end
+redis.call("RPUSH", KEYS[3], ARGV[{job_id}])
+return 1
+"""
+
+
 # KEYS: dedupe marker, job hash, queue list, RQ's set of queues. ARGV: job id, job TTL (-1: none), the lengths of
 # the job hash's names and values, and those names and values end to end (two arguments instead of ~40: redis-py
 # spends a microsecond or more on each argument). Apart from the marker check, this is what RQ's
@@ -98,21 +120,7 @@ ENQUEUE_ONCE = Script("""
 if redis.call("EXISTS", KEYS[1]) == 1 or redis.call("EXISTS", KEYS[2]) == 1 then
     return 0
 end
-local fields, at = {}, 1
-for size in string.gmatch(ARGV[3], "%d+") do
-    local stop = at + tonumber(size)
-    fields[#fields + 1] = string.sub(ARGV[4], at, stop - 1)
-    at = stop
-end
-redis.call("SADD", KEYS[4], KEYS[3])
-redis.call("HSET", KEYS[2], unpack(fields))
-local ttl = tonumber(ARGV[2])
-if ttl and ttl > 0 then
-    redis.call("EXPIRE", KEYS[2], ttl)
-end
-redis.call("RPUSH", KEYS[3], ARGV[1])
-return 1
-""")
+""" + write_job(job_id=1, ttl=2, sizes=3, fields=4))
 ENQUEUE_ONCE_SHA = ENQUEUE_ONCE.sha
 
 
@@ -165,21 +173,7 @@ end
 for i = 7, #ARGV do
     redis.call("ZADD", KEYS[1], "XX", ARGV[2], ARGV[i])
 end
-local fields, at = {}, 1
-for size in string.gmatch(ARGV[5], "%d+") do
-    local stop = at + tonumber(size)
-    fields[#fields + 1] = string.sub(ARGV[6], at, stop - 1)
-    at = stop
-end
-redis.call("SADD", KEYS[4], KEYS[3])
-redis.call("HSET", KEYS[2], unpack(fields))
-local ttl = tonumber(ARGV[4])
-if ttl and ttl > 0 then
-    redis.call("EXPIRE", KEYS[2], ttl)
-end
-redis.call("RPUSH", KEYS[3], ARGV[3])
-return 1
-""")
+""" + write_job(job_id=3, ttl=4, sizes=5, fields=6))
 
 
 def queue_due(rt: Runtime, members: list[str], now: float, lease_until: float) -> bool:
@@ -407,15 +401,12 @@ class ConnectorWorker(SimpleWorker):
         if len(self.queues) != 1 or not plain_job(job, self):
             self.run_as_rq(job, queue)
             return
-        batch = [job]
-        if BATCH_JOBS > 1:
-            batch += take_more(self, queue, BATCH_JOBS - 1)
-        plain = [one for one in batch if plain_job(one, self)]
-        if plain:
-            self.run_plain_jobs(plain, queue)
-        for other in batch:
-            if not plain_job(other, self):
-                self.run_as_rq(other, queue)
+        plain, others = [job], []
+        for more in take_more(self, queue, BATCH_JOBS - 1) if BATCH_JOBS > 1 else ():
+            (plain if plain_job(more, self) else others).append(more)
+        self.run_plain_jobs(plain, queue)
+        for other in others:
+            self.run_as_rq(other, queue)
 
     def run_as_rq(self, job: Job, queue: Queue) -> None:
         """RQ's own steps (with the short-lived registry entry), for a job that is not one of the connector's."""
