@@ -38,6 +38,20 @@ DUTIES = ("staff_involved", "school_environment", "school_refusal")
 # everyday words ("vil ikke", "ut døra", "skolen"): at 0.30 its net caught plain logistics ("Han løp ut døra etter
 # skolen"), so it asks for more.
 THRESHOLDS = {"staff_involved": 0.30, "school_environment": 0.30, "school_refusal": 0.50}
+# Where the keyword rules found something else, the net's reading of a duty stands from this likeness (weak: a person
+# reads it), but only towards the duties listed for what the rules found: any duty over a lesser case; only school
+# refusal over an absence notice (a notice is recorded; a person reading it instead must be worth it); staff or
+# school refusal over a §12-4 hint; over a sure §12-4 match only staff, and only where a staff rule fired too, if only
+# as a hint (a staff word near something harsh: a teacher who reports what pupils did, "Kontaktlæreren fortalte at
+# Emil blir dyttet", reads like staff to the net), never school refusal (bullying that keeps a child home starts the
+# §12-4 duties: ``order`` in keywords.yaml). Chosen on 480 messages written blind to the rules by three authors (2026-12-01c),
+# measured before they joined the tuning split, with the net trained without them and the rules as they were: school
+# environment 75 -> 79 of 85, staff 101 -> 114 of 145, school refusal 87 -> 111 of 130, and the same 13 of 80 absence
+# notices and harmless messages reaching a duty, all by the rules (0.4 over a notice gave refusal 4 more with none
+# lost, but notices are by far the commonest message; 0.7 caught fewer).
+OVERRULE = 0.5
+OVERRULES = {"own_child_case": DUTIES, "several_children_case": DUTIES, "other": DUTIES,
+             "absence_notice": ("school_refusal",), "school_environment": ("staff_involved", "school_refusal")}
 STRENGTH = 30.0  # the regression's C: how closely it follows the examples (cross-validated with the threshold)
 RULE_PREFIX = "resemblance."
 _lock = threading.Lock()
@@ -79,6 +93,6 @@ def likeness(text: str, fitted=None) -> dict[str, float]:
 
 def closest_duty(text: str, thresholds: dict[str, float] | None = None, fitted=None) -> str | None:
     """The duty category ``text`` reads most like among those whose likeness reaches their threshold; else ``None``."""
-    thresholds = thresholds or THRESHOLDS
-    scores = {c: p for c, p in likeness(text, fitted).items() if p >= thresholds[c]}
+    thresholds = THRESHOLDS if thresholds is None else thresholds
+    scores = {c: p for c, p in likeness(text, fitted).items() if p >= thresholds.get(c, 2.0)}
     return max(scores, key=scores.get) if scores else None
