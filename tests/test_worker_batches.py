@@ -22,7 +22,7 @@ EVENTS = [{"type": "attendance.register"}]
 
 @pytest.fixture(autouse=True)
 def batches(monkeypatch):
-    """Batches of 4, whatever the shipped ``BATCH_JOBS`` (1 while absence.notice_missing can race: rq_compat)."""
+    """Batches of 4, whatever the shipped ``BATCH_JOBS``: small enough that a test sees several batches."""
     monkeypatch.setattr(rq_compat, "BATCH_JOBS", 4)
 
 

@@ -323,13 +323,11 @@ def plain_job(job: Job, worker: SimpleWorker) -> bool:
 
 
 # How many queued jobs a worker takes at once when the queue is full (a burst): their start is one transaction and
-# their fetch one round trip. Off (1) for now: a worker killed with -9 leaves its whole batch to be taken over ~20 s
-# later, behind deliveries queued after it, and absence.notice_missing is the one rule whose outcome depends on that
-# order (a day's deadline and a late notice for it can race: docs/reliability.md). With batches of 16 the kill -9
-# test (tests/reliability/test_crash.py) saw that race in two runs of six, with 4 in one of five, with 1 in none of
-# four. The mechanism stays, tested with batches (tests/test_worker_batches.py): raise this once that rule judges a
-# late notice by its date (processing 14,585 -> ~16,000 marks/s on 2 cores with 16: bench/README.md).
-BATCH_JOBS = 1
+# their fetch one round trip. Small, so that a batch takes tens of milliseconds and the other workers get their share;
+# a worker killed with -9 leaves its batch to be taken over once its registry entry lapses (LIVENESS_SECONDS), behind
+# deliveries queued after it, which any arrival order must survive (tests/reliability/test_crash.py). Processing on 2
+# cores: 9,939 marks/s one job at a time, ~14,600 with 16 (bench/README.md).
+BATCH_JOBS = 16
 
 # KEYS: the queue, its intermediate list. ARGV: how many, the job hashes' key prefix. What RQ's non-blocking dequeue
 # (``Queue.lmove``, then ``Job.fetch``) does, for up to ARGV[1] jobs in one round trip: each job id moved to the

@@ -316,7 +316,9 @@ class System:
 
     def backlog(self) -> dict[str, int]:
         """What RQ still has to do for the connector's queue: queued, running, scheduled (a retry's wait),
-        taken but not started; and what the due set holds that is due now."""
+        taken but not started; what the due set holds that is due now; and the actions still in an outbox, not yet
+        confirmed by the platform (a send a killed worker or a lost Redis cut short is retried from the outbox once
+        its first try's grace has passed, a minute on the production defaults: until then nothing is drained)."""
         r = self.client()
         q = self.prefix
         now = time.time()
@@ -326,6 +328,7 @@ class System:
             "scheduled": r.zcard(f"rq:scheduled:{q}"),
             "intermediate": r.llen(f"rq:queue:{q}:intermediate"),
             "due_now": r.zcount(f"{q}:due", 0, now),
+            "outbox": sum(r.hlen(f"{q}:t:{tenant}:outbox") for tenant in self.tenants),
         }
 
     def failed_jobs(self) -> int:
