@@ -548,7 +548,7 @@ def classify(text: str, platform_category: str | None, rules: Rules) -> Classifi
         if found.category == "school_environment":  # see resemblance.OVERRULES
             towards = [c for c in towards if found.confidence == WEAK
                        or (c == "staff_involved" and _any_fires(rules, c, clean, tolerant))]
-        duty = resemblance.closest_duty(text, dict.fromkeys(towards, resemblance.OVERRULE))
+        duty = resemblance.closest_duty(text, dict.fromkeys(towards, resemblance.OVERRULE)) if towards else None
     else:
         duty = None
     if duty is not None:
