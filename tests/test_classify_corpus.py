@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from functools import lru_cache
 from pathlib import Path
 
 import pytest
@@ -44,10 +45,16 @@ def held_out() -> list[dict]:
     return messages("held_out")
 
 
+@lru_cache(maxsize=None)
+def classified(split: str) -> tuple:
+    """Each message of the split with how the shipped rules classify it (once per test run: the net makes a
+    reading cost about a millisecond, and several tests read every message)."""
+    return tuple((row, classify(row["body"], None, RULES)) for row in messages(split))
+
+
 def measure(split: str) -> dict[str, dict[str, float]]:
     tp, fp, n, strong = Counter(), Counter(), Counter(), Counter()
-    for row in messages(split):
-        result = classify(row["body"], None, RULES)
+    for row, result in classified(split):
         n[row["category"]] += 1
         if result.category == row["category"]:
             tp[row["category"]] += 1
@@ -88,9 +95,10 @@ def test_print_precision_and_recall_per_category(capsys):
 
 # Where the held-out recall still falls short of the target (it is printed above): strict, so the day it is met
 # this test fails and the mark must go. The history of these figures is in tests/corpus/README.md. Measured on the
-# splits written blind to the rules (2026-12-01, two authors): category -> "n of m held-out messages".
+# four splits written blind to the rules (2026-12-01 and -02, five authors): category -> "n of m held-out messages".
 SHORT_OF_TARGET: dict[str, str] = {
-    "staff_involved": "79 of 85 held-out messages",
+    "school_environment": "125 of 132 held-out messages",
+    "staff_involved": "143 of 152 held-out messages",
 }
 
 
@@ -104,24 +112,24 @@ def test_held_out_recall_on_the_duty_categories(category):
 
 @pytest.mark.parametrize("split", ["tuning", "held_out"])
 def test_no_harmless_message_opens_a_case(split):
-    rows = messages("tuning") if split == "tuning" else held_out()
-    opened = [row["id"] for row in rows if row["category"] == "other"
-              for result in [classify(row["body"], None, RULES)]
-              if result.category in CASE_CATEGORIES and result.confidence == STRONG]
+    if split == "held_out":
+        held_out()
+    opened = [row["id"] for row, result in classified(split) if row["category"] == "other"
+              and result.category in CASE_CATEGORIES and result.confidence == STRONG]
     assert opened == []
 
 
 def test_every_tuning_message_gets_its_label():
-    wrong = [(row["id"], row["category"], classify(row["body"], None, RULES).category) for row in messages("tuning")
-             if classify(row["body"], None, RULES).category != row["category"]]
+    wrong = [(row["id"], row["category"], result.category) for row, result in classified("tuning")
+             if result.category != row["category"]]
     assert wrong == []
 
 
 def test_classifying_is_deterministic():
     """The same message gets the same category, rule and confidence, cold (the first reading fills the per-word
     memory) or warm, and with freshly compiled rules. How fast it is: ``python -m bench.classify``."""
-    bodies = [row["body"] for row in messages("tuning") + messages("held_out")]
-    first = [classify(body, None, RULES) for body in bodies]
+    read = classified("tuning") + classified("held_out")  # the first reading in this run
+    bodies, first = [row["body"] for row, _ in read], [result for _, result in read]
     assert [classify(body, None, RULES) for body in bodies] == first
     fresh = compile_rules(merged(None))
     assert [classify(body, None, fresh) for body in bodies] == first
