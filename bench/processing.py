@@ -8,7 +8,7 @@ through the real intake path, ``connector.engine.rq_compat.enqueue_delivery``, o
 
 Timed: the project's worker setup draining them, which is how ``connector worker`` runs
 (``connector.engine.rq_compat.ConnectorWorker``: RQ's ``SimpleWorker`` with lighter heartbeats and logs, no fork per job,
-up to 4 queued jobs taken at once, ``JSONSerializer``, with RQ's scheduler), as **one ``connector worker`` process
+up to 16 queued jobs taken at once, ``JSONSerializer``, with RQ's scheduler), as **one ``connector worker`` process
 more than the cores** (3 on 2 cores), as the deployment guide says to run a machine of workers: a worker waits on
 Redis and the platform about two fifths of a job, and the extra process fills those waits (``--workers 2`` gives the
 one-per-core figure; both are in ``bench/README.md``); from the first job taken to the queue empty, no job running
