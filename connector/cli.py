@@ -112,6 +112,7 @@ def web_command(args: argparse.Namespace) -> int:
 
     path = config_path(args)
     load_config(path)  # a configuration problem stops the master here, not each worker at boot
+    _warm_classification()  # once, in the master: the workers it forks share it
     if not os.environ.get("REDIS_URL"):
         _log_to_stderr(args)
         connection.start_embedded()
@@ -167,6 +168,7 @@ def worker_command(args: argparse.Namespace) -> int:
     rt = _until_redis_answers(lambda: _runtime(args), "worker")
     if rt is None:
         return 0
+    _warm_classification()  # before the first job: an adapter's message is read in the worker
     runtime.install(rt)
     if args.metrics_port is not None:  # this worker's jobs, actions and platform calls (README, "Running in production")
         from prometheus_client import start_http_server
@@ -186,6 +188,15 @@ def worker_command(args: argparse.Namespace) -> int:
         time.sleep(1)
         if _until_redis_answers(lambda: ping(rt.redis), "worker", down=True) is None:
             return 0
+
+
+def _warm_classification() -> None:
+    """The classification's net and the shipped rules, ready before the process serves: the first guardian's message
+    would otherwise wait for the training (``rules.resemblance.warm``), longer than a platform waits for a webhook."""
+    from connector.rules import classify, resemblance
+
+    resemblance.warm()
+    classify.load_rules()
 
 
 def _until_redis_answers(attempt, who: str, down: bool = False):

@@ -113,3 +113,24 @@ def test_no_harmless_message_the_net_reads_opens_a_case():
     opened = [body for body in harmless for result in [classify(body, None, RULES)]
               if result.category in CASE_CATEGORIES and result.confidence == STRONG]
     assert opened == []
+
+
+def test_the_trained_net_is_kept_for_the_next_process_and_a_spoilt_file_is_trained_over(tmp_path, monkeypatch):
+    """A process trains the net once and leaves it in the cache directory; the next reads it (the same net, to the
+    last digit); a file that cannot be read is trained over, never trusted half."""
+    monkeypatch.setenv("CONNECTOR_CACHE_DIR", str(tmp_path))
+    text = "Læreren dro ham etter armen ut av klasserommet."
+    resemblance._model.cache_clear()
+    try:
+        path = resemblance.cache_file()
+        assert path.parent == tmp_path and not path.exists()
+        trained = resemblance.probabilities(text)
+        assert path.exists()
+        resemblance._model.cache_clear()
+        assert resemblance.probabilities(text) == trained  # read from the file
+        path.write_bytes(b"not a pickle")
+        resemblance._model.cache_clear()
+        assert resemblance.probabilities(text) == trained  # trained over
+        assert path.read_bytes() != b"not a pickle"
+    finally:
+        resemblance._model.cache_clear()

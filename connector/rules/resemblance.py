@@ -29,7 +29,12 @@ Plain functions over plain data, like every rule: the text exists only inside th
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import pickle
+import sys
+import tempfile
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -85,9 +90,46 @@ def train(rows: list[dict], strength: float = STRENGTH):
     return model.fit([row["body"].lower() for row in rows], [row["category"] for row in rows])
 
 
+def cache_file() -> Path:
+    """Where a process keeps the trained net for the next one: ``$CONNECTOR_CACHE_DIR``, else the user's cache
+    directory. Named by a digest of the tuning messages, the regression's settings and the scikit-learn and Python
+    versions, so a changed corpus or library trains afresh and an old file is simply never read again."""
+    import sklearn
+
+    base = os.environ.get("CONNECTOR_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "skoleflyt-connector")
+    digest = hashlib.sha256(TUNING.read_bytes())
+    digest.update(f"{STRENGTH}|{sklearn.__version__}|{sys.version_info[:2]}".encode())
+    return Path(base) / f"resemblance-{digest.hexdigest()[:20]}.pickle"
+
+
 @lru_cache(maxsize=1)
 def _model():
-    return train(labelled())
+    """The net: read from :func:`cache_file` when a process on this machine trained it before (a fraction of a
+    second), else trained (several seconds on 2,000 messages) and written there for the next process. The file is
+    the service user's own (a directory only it may write), as trusted as the code; one that cannot be read is
+    trained over."""
+    path = cache_file()
+    try:
+        with path.open("rb") as handle:
+            return pickle.load(handle)
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, ValueError):
+        pass
+    fitted = train(labelled())
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".resemblance-", delete=False) as handle:
+            pickle.dump(fitted, handle)
+        os.replace(handle.name, path)  # whole or not at all: two processes training at once both write a whole file
+    except OSError:
+        pass  # a read-only home: every process trains its own
+    return fitted
+
+
+def warm() -> None:
+    """Train or load the net now, at a process's start, so that no guardian's message waits for it (the door's
+    platforms give up on a webhook after seconds)."""
+    model()
 
 
 def model():
