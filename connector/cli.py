@@ -168,7 +168,6 @@ def worker_command(args: argparse.Namespace) -> int:
     rt = _until_redis_answers(lambda: _runtime(args), "worker")
     if rt is None:
         return 0
-    _warm_classification()  # before the first job: an adapter's message is read in the worker
     runtime.install(rt)
     if args.metrics_port is not None:  # this worker's jobs, actions and platform calls (README, "Running in production")
         from prometheus_client import start_http_server
