@@ -113,7 +113,7 @@ def _model():
     try:
         with path.open("rb") as handle:
             return pickle.load(handle)
-    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, ValueError):
+    except Exception:  # noqa: BLE001 - a missing, cut-short or foreign file alike: train over it
         pass
     fitted = train(labelled())
     try:
