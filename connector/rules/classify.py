@@ -579,6 +579,8 @@ def classify(text: str, platform_category: str | None, rules: Rules) -> Classifi
         if found.category == "school_environment":  # see resemblance.OVERRULES
             towards = [c for c in towards if found.confidence == WEAK
                        or (c == "staff_involved" and _any_fires(rules, c, clean, tolerant))]
+        elif found.category == "school_refusal" and found.confidence != WEAK:
+            towards = []  # a sure refusal stands; a hint of one may be what a pupil or an adult did to the child
         duty = (resemblance.closest_duty(text, dict.fromkeys(towards, resemblance.OVERRULE), known=net())
                 if towards else None)
     else:

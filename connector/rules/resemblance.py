@@ -57,9 +57,14 @@ THRESHOLDS = {"staff_involved": 0.30, "school_environment": 0.30, "school_refusa
 # 75 -> 79 of 85, staff 101 -> 114 of 145, school refusal 87 -> 111 of 130, and the same 13 of 80 notices and harmless
 # messages reaching a duty, all by the rules (0.4 over a notice gave refusal 4 more with none lost, but notices are by
 # far the commonest message; 0.7 caught fewer).
+# A hint of school refusal (a weak rule: "etter det vil ho ikkje på symjing") may be what an adult or other pupils did
+# to the child; the net may read it as staff or §12-4 at the same threshold. Measured on messages each net had not
+# learnt from: the fifth round (tf-th) with the net before it, staff 142 -> 145 of 165, school refusal 119 of 135
+# unchanged; the sixth round (tj) with the net before it, staff 41 -> 43 of 50.
 OVERRULE = 0.5
 OVERRULES = {"own_child_case": DUTIES, "several_children_case": DUTIES, "other": DUTIES,
-             "absence_notice": ("school_refusal",), "school_environment": ("staff_involved", "school_refusal")}
+             "absence_notice": ("school_refusal",), "school_environment": ("staff_involved", "school_refusal"),
+             "school_refusal": ("staff_involved", "school_environment")}
 # A case the rules are sure of opens only if the message does not read more like the harmless ones than like that
 # case: where the likeness of "other" and absence notices together reaches this and passes the likeness of the
 # category the rules found (:func:`reads_harmless`), the sure match is made weak (a person reads it; no case, no
