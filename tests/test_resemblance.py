@@ -53,33 +53,62 @@ def test_a_message_no_rule_knows_is_given_to_the_net(eager_net):
 
 @pytest.fixture
 def asked(monkeypatch):
-    """A net that records which duties it is asked about over what the rules found, and finds none of them."""
+    """A net that records which duties, from what likeness, it is asked about over what the rules found, and finds
+    none of them."""
     seen = []
 
     def closest(text, thresholds=None, *args, **kwargs):
-        seen.append(sorted(thresholds or resemblance.THRESHOLDS))
+        seen.append(dict(thresholds or resemblance.THRESHOLDS))
         return None
 
     monkeypatch.setattr(resemblance, "closest_duty", closest)
     return seen
 
 
-@pytest.mark.parametrize("text, category, duties", [
-    # a sick note a rule files: only school refusal may be read over it ("ikke syk, klarer ikke å gå")
-    ("Emma er syk i dag og blir hjemme.", "absence_notice", [["school_refusal"]]),
-    # §12-4 the rules are sure of, and no staff rule fired: the net is not asked at all
-    ("Sonen vår vert mobba på bussen.", "school_environment", []),
-    # §12-4 with a staff rule's hint: staff may be read over it, school refusal never
+SURE, OVER = resemblance.OVERRULE_SURE, resemblance.OVERRULE
+
+
+@pytest.mark.parametrize("text, category, thresholds", [
+    # a sick note a rule files: school refusal may be read over it ("ikke syk, klarer ikke å gå"), staff and §12-4
+    # only where the net is surer still (a teacher's act told beside a sore throat)
+    ("Emma er syk i dag og blir hjemme.", "absence_notice",
+     [{"school_refusal": OVER, "staff_involved": SURE, "school_environment": SURE}]),
+    # §12-4 the rules are sure of, and no staff rule fired: staff only, and only where the net is surer still
+    ("Sonen vår vert mobba på bussen.", "school_environment", [{"staff_involved": SURE}]),
+    # §12-4 told by a member of staff: the messenger is no suspect, the net is not asked at all
+    ("Kontaktlæreren ringte og fortalte at Emil blir dyttet i friminuttene.", "school_environment", []),
+    # §12-4 with a staff rule's hint: staff may be read over it at the lesser threshold, school refusal never
     ("Noen gutter mobber Emil. Læreren har sendt ham ut på gangen flere ganger.", "school_environment",
-     [["staff_involved"]]),
+     [{"staff_involved": OVER}]),
     # a lesser case: any duty may be read over it, at resemblance.OVERRULE
-    ("Vi er bekymret for lesingen hans.", "own_child_case", [sorted(resemblance.DUTIES)]),
+    ("Vi er bekymret for lesingen hans.", "own_child_case", [dict.fromkeys(resemblance.DUTIES, OVER)]),
+    # a hint of staff ("sjåføren har ikke sett det"): the other duties, at resemblance.OVERRULE
+    ("Sjåføren har kjeftet på ham.", "staff_involved", [{"school_environment": OVER, "school_refusal": OVER}]),
 ])
 def test_over_what_the_rules_found_the_net_is_asked_only_about_the_duties_it_may_overrule(asked, text, category,
-                                                                                        duties):
+                                                                                        thresholds):
     result = classify(text, None, RULES)
     assert result.category == category and not result.rule_id.startswith(resemblance.RULE_PREFIX)
-    assert asked == duties
+    assert asked == thresholds
+
+
+@pytest.mark.parametrize("found, sure, named, thresholds, messenger", [
+    ("other", True, [], dict.fromkeys(resemblance.DUTIES, OVER), False),
+    ("several_children_case", False, [], dict.fromkeys(resemblance.DUTIES, OVER), False),
+    ("school_refusal", False, [], {"staff_involved": OVER, "school_environment": OVER}, False),
+    ("school_refusal", True, ["staff_involved"], {}, False),
+    ("staff_involved", True, [], {}, False),
+    ("school_environment", False, [], {"staff_involved": OVER, "school_refusal": OVER}, False),
+    ("school_environment", True, ["staff_involved"], {"staff_involved": OVER}, False),
+    ("school_environment", True, [], {"staff_involved": SURE}, False),
+    # a member of staff who told the parents, or saw, is no suspect of their own: only a staff rule may ask then
+    ("school_environment", True, [], {}, True),
+    ("school_environment", True, ["staff_involved"], {"staff_involved": OVER}, True),
+])
+def test_a_sure_duty_match_is_overruled_only_by_a_surer_net_and_a_sure_staff_or_refusal_match_never(
+        found, sure, named, thresholds, messenger):
+    assert resemblance.overrule_thresholds(found, sure, named, messenger) == thresholds
+    assert SURE > OVER
 
 
 @pytest.mark.parametrize("text, category", [

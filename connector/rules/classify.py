@@ -41,7 +41,7 @@ Under the rules lies a net (``rules.resemblance``): where no rule found a duty a
 or only a weak hint of a lesser category), and no look-alike was recognised, a message that reads like the labelled
 examples of a duty category becomes a weak classification of it (rule ``resemblance.<category>``): a person reads
 it, no case opens. Where the rules found something else, the net overrules them only where it is surer
-(``resemblance.OVERRULE``) and only towards a duty (``resemblance.OVERRULES``): a teacher's remark told as the
+(``resemblance.OVERRULE``) and only towards a duty (``resemblance.overrule_thresholds``): a teacher's remark told as the
 child's bad day, or a teacher who waved off a child's report of bullying, is read as staff; "not ill, she could not
 make herself go" as school refusal, not as a sick note. And no case opens on a sure match of a shipped rule when the
 message laughs ("haha", a laughing face) or reads more like the harmless examples than like that case
@@ -73,6 +73,7 @@ ACCUSED_LEADERSHIP = "school_leadership"
 STRONG, WEAK = "strong", "weak"  # a classification's confidence; a rule's ``strength``
 # The categories that carry a legal duty (§12-4, §12-5, and the absence plan's school refusal): a weak hint of one of
 # them outranks a strong match of any other category, so a person reads the message.
+STAFF_TOLD = "staff_told"  # the word list of phrases naming staff as messengers (keywords.yaml)
 DUTY_CATEGORIES = ("staff_involved", "school_environment", "school_refusal")
 # What a strong match starts besides recording a fact: a case, or the absence plan's urgent school-refusal alert.
 # A rule of these categories is never sure on the tolerant reading (``tolerant: strong`` is refused for them).
@@ -119,6 +120,8 @@ class Rules:
     rules: tuple[_Rule, ...]
     escalation_request: tuple[_Rule, ...]
     vocabulary: "Vocabulary" = field(default=None, compare=False)  # type: ignore[assignment]
+    # ``words.staff_told``: a member of staff named as the one who told or saw (see resemblance.overrule_thresholds)
+    told: tuple[re.Pattern, ...] = ()
 
     def ids(self) -> set[str]:
         return {rule.id for rule in self.rules + self.escalation_request}
@@ -295,8 +298,12 @@ def compile_rules(data: Mapping[str, Any]) -> Rules:
         ignore = tuple(compile_phrase(p, words, gap) for p in data.get("ignore") or ())
     except RuleError as exc:
         raise RuleError(f"ignore: {exc}") from None
+    try:
+        told = tuple(compile_phrase(p, words, gap) for p in words.get(STAFF_TOLD) or ())
+    except RuleError as exc:
+        raise RuleError(f"word list {STAFF_TOLD}: {exc}") from None
     return Rules(order=order, ignore=ignore, rules=tuple(rules), escalation_request=tuple(requests),
-                 vocabulary=Vocabulary.of(data))
+                 vocabulary=Vocabulary.of(data), told=told)
 
 
 OVERRIDE_KEYS = ("rules", "disabled", "ignore", "words")  # what ``merged`` reads of a school's plan
@@ -570,21 +577,17 @@ def classify(text: str, platform_category: str | None, rules: Rules) -> Classifi
         return found  # the net would take its words at face value
     # The net under the rules (it may only ask a person to read): where the rules found neither a duty nor anything
     # sure, at each duty's own threshold; over what the rules found (a lesser case, an absence notice that reads like
-    # school refusal, §12-4 that reads like staff's doing), only at resemblance.OVERRULE.
+    # school refusal, §12-4 that reads like staff's doing), only where it is surer (resemblance.overrule_thresholds).
     unsure = found.rule_id == NO_RULE or (found.confidence == WEAK and found.category not in DUTY_CATEGORIES)
     if unsure:
         duty = resemblance.closest_duty(text, known=net())
-    elif found.category in resemblance.OVERRULES:
-        towards = resemblance.OVERRULES[found.category]
-        if found.category == "school_environment":  # see resemblance.OVERRULES
-            towards = [c for c in towards if found.confidence == WEAK
-                       or (c == "staff_involved" and _any_fires(rules, c, clean, tolerant))]
-        elif found.category == "school_refusal" and found.confidence != WEAK:
-            towards = []  # a sure refusal stands; a hint of one may be what a pupil or an adult did to the child
-        duty = (resemblance.closest_duty(text, dict.fromkeys(towards, resemblance.OVERRULE), known=net())
-                if towards else None)
     else:
-        duty = None
+        named, messenger = [], False  # only a sure §12-4 match asks (resemblance.overrule_thresholds)
+        if found.category == "school_environment" and found.confidence != WEAK:
+            named = [c for c in ("staff_involved",) if _any_fires(rules, c, clean, tolerant)]
+            messenger = any(p.search(clean) for p in rules.told)
+        thresholds = resemblance.overrule_thresholds(found.category, found.confidence != WEAK, named, messenger)
+        duty = resemblance.closest_duty(text, thresholds, known=net()) if thresholds else None
     if duty is not None:
         return Classification(duty, resemblance.RULE_PREFIX + duty, None, WEAK)
     return found
