@@ -65,7 +65,7 @@ def asked(monkeypatch):
     return seen
 
 
-SURE, OVER = resemblance.OVERRULE_SURE, resemblance.OVERRULE
+SURE, OVER, LESSER = resemblance.OVERRULE_SURE, resemblance.OVERRULE, resemblance.OVERRULE_LESSER
 
 
 @pytest.mark.parametrize("text, category, thresholds", [
@@ -80,8 +80,8 @@ SURE, OVER = resemblance.OVERRULE_SURE, resemblance.OVERRULE
     # §12-4 with a staff rule's hint: staff may be read over it at the lesser threshold, school refusal never
     ("Noen gutter mobber Emil. Læreren har sendt ham ut på gangen flere ganger.", "school_environment",
      [{"staff_involved": OVER}]),
-    # a lesser case: any duty may be read over it, at resemblance.OVERRULE
-    ("Vi er bekymret for lesingen hans.", "own_child_case", [dict.fromkeys(resemblance.DUTIES, OVER)]),
+    # a lesser case: any duty may be read over it, at resemblance.OVERRULE_LESSER
+    ("Vi er bekymret for lesingen hans.", "own_child_case", [dict.fromkeys(resemblance.DUTIES, LESSER)]),
     # a hint of staff ("sjåføren har ikke sett det"): the other duties, at resemblance.OVERRULE
     ("Sjåføren har kjeftet på ham.", "staff_involved", [{"school_environment": OVER, "school_refusal": OVER}]),
 ])
@@ -93,8 +93,8 @@ def test_over_what_the_rules_found_the_net_is_asked_only_about_the_duties_it_may
 
 
 @pytest.mark.parametrize("found, sure, named, thresholds, messenger", [
-    ("other", True, [], dict.fromkeys(resemblance.DUTIES, OVER), False),
-    ("several_children_case", False, [], dict.fromkeys(resemblance.DUTIES, OVER), False),
+    ("other", True, [], dict.fromkeys(resemblance.DUTIES, LESSER), False),
+    ("several_children_case", False, [], dict.fromkeys(resemblance.DUTIES, LESSER), False),
     ("school_refusal", False, [], {"staff_involved": OVER, "school_environment": OVER}, False),
     ("school_refusal", True, ["staff_involved"], {}, False),
     ("staff_involved", True, [], {}, False),
@@ -108,7 +108,7 @@ def test_over_what_the_rules_found_the_net_is_asked_only_about_the_duties_it_may
 def test_a_sure_duty_match_is_overruled_only_by_a_surer_net_and_a_sure_staff_or_refusal_match_never(
         found, sure, named, thresholds, messenger):
     assert resemblance.overrule_thresholds(found, sure, named, messenger) == thresholds
-    assert SURE > OVER
+    assert SURE > OVER > LESSER
 
 
 @pytest.mark.parametrize("text, category", [
