@@ -95,9 +95,11 @@ def test_print_precision_and_recall_per_category(capsys):
 
 # Where the held-out recall still falls short of the target (it is printed above): strict, so the day it is met
 # this test fails and the mark must go. The history of these figures is in tests/corpus/README.md. Measured on the
-# seven splits written blind to the rules (2026-12-01 and -02, eleven authors): category -> "n of m held-out messages".
+# eight splits written blind to the rules (2026-12-01 and -02, thirteen authors): category -> "n of m held-out
+# messages". School environment reached it with the eighth split (460 of 482), staff fell back below it (it was 394
+# of 412 before): both move by a few messages each time the net learns a new round, so neither is safely met.
 SHORT_OF_TARGET: dict[str, str] = {
-    "school_environment": "368 of 392 held-out messages",
+    "staff_involved": "473 of 502 held-out messages",
 }
 
 
