@@ -154,7 +154,7 @@ def cache_file() -> Path:
 @lru_cache(maxsize=1)
 def _model():
     """The net: read from :func:`cache_file` when a process on this machine trained it before (a fraction of a
-    second), else trained (several seconds on 2,000 messages) and written there for the next process. The file is
+    second), else trained (several seconds on 3,000 messages) and written there for the next process. The file is
     the service user's own (a directory only it may write), as trusted as the code; one that cannot be read is
     trained over."""
     path = cache_file()
