@@ -92,21 +92,21 @@ def test_over_what_the_rules_found_the_net_is_asked_only_about_the_duties_it_may
     assert asked == thresholds
 
 
-@pytest.mark.parametrize("found, sure, named, thresholds, messenger", [
-    ("other", True, [], dict.fromkeys(resemblance.DUTIES, LESSER), False),
-    ("several_children_case", False, [], dict.fromkeys(resemblance.DUTIES, LESSER), False),
-    ("school_refusal", False, [], {"staff_involved": OVER, "school_environment": OVER}, False),
-    ("school_refusal", True, ["staff_involved"], {}, False),
-    ("staff_involved", True, [], {}, False),
-    ("school_environment", False, [], {"staff_involved": OVER, "school_refusal": OVER}, False),
-    ("school_environment", True, ["staff_involved"], {"staff_involved": OVER}, False),
-    ("school_environment", True, [], {"staff_involved": SURE}, False),
+@pytest.mark.parametrize("found, sure, named, messenger, thresholds", [
+    ("other", True, [], False, dict.fromkeys(resemblance.DUTIES, LESSER)),
+    ("several_children_case", False, [], False, dict.fromkeys(resemblance.DUTIES, LESSER)),
+    ("school_refusal", False, [], False, {"staff_involved": OVER, "school_environment": OVER}),
+    ("school_refusal", True, ["staff_involved"], False, {}),
+    ("staff_involved", True, [], False, {}),
+    ("school_environment", False, [], False, {"staff_involved": OVER, "school_refusal": OVER}),
+    ("school_environment", True, ["staff_involved"], False, {"staff_involved": OVER}),
+    ("school_environment", True, [], False, {"staff_involved": SURE}),
     # a member of staff who told the parents, or saw, is no suspect of their own: only a staff rule may ask then
-    ("school_environment", True, [], {}, True),
-    ("school_environment", True, ["staff_involved"], {"staff_involved": OVER}, True),
+    ("school_environment", True, [], True, {}),
+    ("school_environment", True, ["staff_involved"], True, {"staff_involved": OVER}),
 ])
 def test_a_sure_duty_match_is_overruled_only_by_a_surer_net_and_a_sure_staff_or_refusal_match_never(
-        found, sure, named, thresholds, messenger):
+        found, sure, named, messenger, thresholds):
     assert resemblance.overrule_thresholds(found, sure, named, messenger) == thresholds
     assert SURE > OVER > LESSER
 

@@ -40,10 +40,10 @@ duty category stands: that already starts the law's route).
 Under the rules lies a net (``rules.resemblance``): where no rule found a duty and nothing sure was found (no rule,
 or only a weak hint of a lesser category), and no look-alike was recognised, a message that reads like the labelled
 examples of a duty category becomes a weak classification of it (rule ``resemblance.<category>``): a person reads
-it, no case opens. Where the rules found something else, the net overrules them only where it is surer
-(``resemblance.OVERRULE``) and only towards a duty (``resemblance.overrule_thresholds``): a teacher's remark told as the
-child's bad day, or a teacher who waved off a child's report of bullying, is read as staff; "not ill, she could not
-make herself go" as school refusal, not as a sick note. And no case opens on a sure match of a shipped rule when the
+it, no case opens. Where the rules found something else, the net overrules them only where it is surer, and only
+towards a duty (``resemblance.overrule_thresholds``): a teacher's remark told as the child's bad day, or a teacher
+who waved off a child's report of bullying, is read as staff; "not ill, she could not make herself go" as school
+refusal, not as a sick note. And no case opens on a sure match of a shipped rule when the
 message laughs ("haha", a laughing face) or reads more like the harmless examples than like that case
 (``resemblance.HARMLESS``): the match is made weak, and a person reads it. Measured on messages written blind to the
 rules, a keyword list alone missed half of those about staff and about school refusal (``tests/corpus/README.md``).
@@ -73,7 +73,6 @@ ACCUSED_LEADERSHIP = "school_leadership"
 STRONG, WEAK = "strong", "weak"  # a classification's confidence; a rule's ``strength``
 # The categories that carry a legal duty (§12-4, §12-5, and the absence plan's school refusal): a weak hint of one of
 # them outranks a strong match of any other category, so a person reads the message.
-STAFF_TOLD = "staff_told"  # the word list of phrases naming staff as messengers (keywords.yaml)
 DUTY_CATEGORIES = ("staff_involved", "school_environment", "school_refusal")
 # What a strong match starts besides recording a fact: a case, or the absence plan's urgent school-refusal alert.
 # A rule of these categories is never sure on the tolerant reading (``tolerant: strong`` is refused for them).
@@ -306,6 +305,7 @@ def compile_rules(data: Mapping[str, Any]) -> Rules:
                  vocabulary=Vocabulary.of(data), told=told)
 
 
+STAFF_TOLD = "staff_told"  # the word list of phrases naming staff as messengers (keywords.yaml)
 OVERRIDE_KEYS = ("rules", "disabled", "ignore", "words")  # what ``merged`` reads of a school's plan
 
 
@@ -584,7 +584,7 @@ def classify(text: str, platform_category: str | None, rules: Rules) -> Classifi
     else:
         named, messenger = [], False  # only a sure §12-4 match asks (resemblance.overrule_thresholds)
         if found.category == "school_environment" and found.confidence != WEAK:
-            named = [c for c in ("staff_involved",) if _any_fires(rules, c, clean, tolerant)]
+            named = ["staff_involved"] if _any_fires(rules, "staff_involved", clean, tolerant) else []
             messenger = any(p.search(clean) for p in rules.told)
         thresholds = resemblance.overrule_thresholds(found.category, found.confidence != WEAK, named, messenger)
         duty = resemblance.closest_duty(text, thresholds, known=net()) if thresholds else None

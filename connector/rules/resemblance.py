@@ -14,8 +14,9 @@ that category's threshold (:data:`THRESHOLDS`) becomes a **weak** classification
 ``resemblance.<category>``: the contact teacher is asked to read it (``escalation.read_message``), no case opens,
 no deadline or alert follows. Its reason is the evidence a person can check: the message reads like
 the school's labelled examples of that kind. Over what the rules found it may read a duty only where it is surer
-(:data:`OVERRULE`, :data:`OVERRULE_SURE`, towards the duties :func:`overrule_thresholds` names), again weakly; and it may make a sure case match weak where the message
-reads more like the harmless examples (:data:`HARMLESS`). It never opens a case, and never closes one.
+(:func:`overrule_thresholds`: which duties, from what likeness), again weakly; and it may make a sure case match
+weak where the message reads more like the harmless examples (:data:`HARMLESS`). It never opens a case, and never
+closes one.
 
 :data:`THRESHOLDS` and :data:`STRENGTH` were chosen by five-fold cross-validation on the tuning messages only
 (``python -m bench.classify --cross-validate`` prints the figures): at 0.30, 96–97 % of the duty messages left out
@@ -87,18 +88,18 @@ def overrule_thresholds(found: str, sure: bool, named: Iterable[str] = (), messe
     strength fired for. Any duty over a lesser case (at :data:`OVERRULE_LESSER`); over a hint of one duty, the
     other duties at :data:`OVERRULE` (a hint of school refusal, "etter det vil ho ikkje på symjing", may be what an
     adult or other pupils did; a staff hint, "sjåføren har ikke sett det", may be a pupil's act an adult missed);
-    over a sure §12-4 match only staff (never
-    school refusal: bullying that keeps a child home starts the §12-4 duties, ``order`` in keywords.yaml), at
+    over a sure §12-4 match only staff (never school refusal: bullying that keeps a child home starts the §12-4
+    duties, ``order`` in keywords.yaml), at
     :data:`OVERRULE` where a staff rule fired too, else at :data:`OVERRULE_SURE` unless a member of staff is named as
     the ``messenger`` who told the parents or saw (``words.staff_told``: the net reads "the teacher" and "a push"
     together as staff's doing, "Kontaktlæreren fortalte at Emil blir dyttet"); over a sure notice school refusal
     (a notice is recorded: a person reading it instead must be worth it), and staff or §12-4 at
     :data:`OVERRULE_SURE`; over a sure match of staff or school refusal, nothing.
     """
-    if found not in DUTIES and found != "absence_notice":
-        return dict.fromkeys(DUTIES, OVERRULE_LESSER)
     if found == "absence_notice":
         return {"school_refusal": OVERRULE, "staff_involved": OVERRULE_SURE, "school_environment": OVERRULE_SURE}
+    if found not in DUTIES:
+        return dict.fromkeys(DUTIES, OVERRULE_LESSER)
     if not sure:
         return {duty: OVERRULE for duty in DUTIES if duty != found}
     if found == "school_environment":
